@@ -1,0 +1,306 @@
+"""The shared vocabulary of the monitor: reasons, probe results and the frozen inventory.
+
+Data flows one way (docs/ARCHITECTURE.md):
+
+    config files -> Inventory -> Scheduler -> probe -> Result -> State -> exporter/page/log
+
+Everything here is plain data: no I/O, no metrics, no asyncio.  The config loader
+(`monitor.config`) is the only producer of `Inventory`; probes are the only producers of
+`Result`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+
+class Reason(str, enum.Enum):
+    """The closed set of probe outcomes (SPEC.md, "Probe results")."""
+
+    OK = "ok"
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    UNREACHABLE = "unreachable"
+    DNS_ERROR = "dns_error"
+    TLS_ERROR = "tls_error"
+    AUTH_REQUIRED = "auth_required"
+    AUTH_FAILED = "auth_failed"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    SERVER_ERROR = "server_error"
+    BAD_RESPONSE = "bad_response"
+    WRONG_CONTENT = "wrong_content"
+    NO_VIDEO = "no_video"
+    FROZEN_IMAGE = "frozen_image"
+    BLACK_IMAGE = "black_image"
+
+    def __str__(self) -> str:  # so f"{reason}" prints "timeout", not "Reason.TIMEOUT"
+        return self.value
+
+
+#: Reasons worth a quick re-try inside the probe's deadline: the network or the camera may
+#: have hiccuped.  Auth, 404, 403, content and picture verdicts are answers, not hiccups.
+TRANSIENT_REASONS = frozenset({Reason.TIMEOUT, Reason.REFUSED, Reason.BAD_RESPONSE})
+
+#: The checks a camera can have, in the order they are shown.
+CAMERA_CHECKS = ("tcp", "rtsp", "stream", "http", "snapshot")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+
+    def __repr__(self) -> str:  # never leak the secret through a repr in a traceback or log
+        return f"Credentials(username={self.username!r}, password=<redacted>)"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A URL to probe, with any user:password removed from it and kept in `credentials`.
+
+    `url` is therefore always safe to print, log and export.
+    """
+
+    url: str
+    credentials: Credentials | None = None
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme.lower()
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int | None:
+        parts = urlsplit(self.url)
+        if parts.port is not None:
+            return parts.port
+        return {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}.get(parts.scheme.lower())
+
+
+def split_credentials(url: str, default: Credentials | None = None) -> Endpoint:
+    """`rtsp://u:p@h/x` -> Endpoint("rtsp://h/x", Credentials("u", "p")).
+
+    Credentials in the URL win over `default` (the camera's `username:`/`password:`).
+    Percent-escapes in user and password are decoded (RFC 3986 userinfo).
+    """
+    from urllib.parse import unquote
+
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return Endpoint(url, default)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    creds = Credentials(unquote(parts.username or ""), unquote(parts.password or ""))
+    return Endpoint(clean, creds)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for text that came from outside the inventory."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None and "@" not in parts.netloc:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    if parts.username:
+        netloc = f"{parts.username}:xxxxx@{netloc}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(slots=True)
+class Result:
+    """What one probe found.  Exactly one reason; never an exception.
+
+    `detail` carries check-specific facts with these documented keys (all optional):
+
+    - rtsp/feed: "codec" (e.g. "H264"), "width", "height" (ints), "auth" ("basic"|"digest"|None),
+      "status" (last status code)
+    - stream: the rtsp keys plus "packets", "fps", "bytes_per_second",
+      "keyframe_interval" (seconds, None when fewer than two keyframes), "transport"
+      ("tcp"|"udp")
+    - http: "status", "content_type", "bytes"
+    - snapshot: "luminance" (0..1), "unchanged" (consecutive identical fetches)
+    `phases` holds timings in seconds: "connect", "first_byte", "total" where known.
+    `trace` holds human lines of each exchange when the caller asked for them (probe -v).
+    `body` holds the image fetched by the http check so that the snapshot check can look at
+    the same picture without a second request; the state drops it after use.
+    """
+
+    reason: Reason
+    duration: float = 0.0
+    message: str = ""  # short human explanation; never contains a password
+    detail: dict[str, Any] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
+    trace: list[str] | None = None
+    body: bytes | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is Reason.OK
+
+
+@dataclass(slots=True)
+class ProbeContext:
+    """What the caller hands a probe besides the endpoint.
+
+    The caller owns the deadline: it wraps the probe in ``asyncio.timeout`` and turns the
+    expiry into ``Reason.TIMEOUT``.  `deadline` (a ``loop.time()`` value) is given so a
+    probe can budget inner phases (the stream check reads media until
+    ``min(deadline - margin, start + stream_duration)``).
+    """
+
+    deadline: float
+    trace: list[str] | None = None  # append human lines here when not None (probe -v)
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_header_bytes: int = 64 * 1024
+    stream_duration: float = 4.0
+    tls_verify: bool = False  # cameras nearly always carry self-signed certificates
+    user_agent: str = "cctv-monitor"
+
+
+# --------------------------------------------------------------------------- inventory
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    interval: float = 300.0  # 0 = stream checks off
+    duration: float = 4.0
+    concurrency: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotSettings:
+    frozen_after: int = 3  # identical fetches in a row before a picture is frozen
+    black_below: int = 16  # mean luminance (0-255) under which a picture is black
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    interval: float = 10.0  # links are probed on their own, short cycle
+    timeout: float = 2.0  # per single link probe (one packet / one connect)
+    probes: int = 5  # probes per target per round: loss is a ratio over these
+    loss_degraded: float = 0.05  # loss ratio at or above which a link is degraded
+    rtt_degraded: float = 0.150  # average RTT (s) at or above which a link is degraded
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSettings:
+    interval: float = 30.0
+    timeout: float = 5.0
+    concurrency: int = 1000
+    retries: int = 1
+    stream: StreamSettings = StreamSettings()
+    snapshot: SnapshotSettings = SnapshotSettings()
+    links: LinkSettings = LinkSettings()
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    name: str
+    target_cameras: int = 0
+    sla: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Integration:
+    """A platform that must receive camera feeds (the smart-city platform, a command centre).
+
+    Every command centre is an integration of the same name; others are declared in the
+    top-level ``integrations:`` list.  `centre` names the command centre whose links carry
+    the feed, when there is one.
+    """
+
+    name: str
+    centre: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    name: str
+    targets: tuple[Endpoint, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandCentre:
+    name: str
+    links: tuple[Link, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Camera:
+    id: str
+    name: str = ""
+    provider: str = ""
+    district: str = ""
+    zone: str = ""
+    location: tuple[float, float] | None = None
+    uplink: str = ""  # site switch / PoP the camera hangs off, for mass-outage grouping
+    rtsp: Endpoint | None = None
+    http: Endpoint | None = None
+    checks: tuple[str, ...] = ()  # resolved: defaults applied by the loader
+    integrations: tuple[str, ...] = ()
+    feeds: tuple[tuple[str, Endpoint], ...] = ()  # (integration name, endpoint)
+    interval: float | None = None  # per-camera override of monitor.interval
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    settings: MonitorSettings
+    providers: tuple[Provider, ...]
+    integrations: tuple[Integration, ...]
+    command_centres: tuple[CommandCentre, ...]
+    cameras: tuple[Camera, ...]
+    files: tuple[str, ...] = ()  # every file read, for reload and error messages
+
+    def provider(self, name: str) -> Provider | None:
+        for p in self.providers:
+            if p.name == name:
+                return p
+        return None
+
+    def camera_map(self) -> Mapping[str, Camera]:
+        return {c.id: c for c in self.cameras}
+
+
+@dataclass(slots=True)
+class LinkResult:
+    """One round of probes over one command-centre link (all its targets).
+
+    `state` is "up", "degraded" (loss or RTT over the named thresholds) or "down" (no
+    target answered any probe this round).  RTTs are in seconds over the answered probes
+    (None when none answered); `loss` is lost/sent over the round.  `targets` holds
+    per-target detail: dicts with "url", "sent", "received", "rtt_avg", "reason".
+    """
+
+    state: str
+    reason: Reason
+    sent: int = 0
+    received: int = 0
+    loss: float = 1.0
+    rtt_min: float | None = None
+    rtt_avg: float | None = None
+    rtt_max: float | None = None
+    jitter: float | None = None  # mean absolute difference of consecutive RTTs (RFC 3550 style)
+    message: str = ""
+    targets: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def up(self) -> bool:
+        return self.state != "down"
