@@ -1,0 +1,120 @@
+"""`cctv-monitor` (also `python -m monitor`): the command line of SPEC.md.
+
+Each subcommand's implementation lives in its own module and is imported only when that
+subcommand runs, so `check` stays quick and a broken optional module cannot break the others.
+Exit codes: 0 success, 1 a probe/check failed, 2 usage or configuration errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _listen(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return text
+
+
+def _shard(text: str) -> tuple[int, int]:
+    k, sep, n = text.partition("/")
+    if not sep or not k.isdigit() or not n.isdigit() or not 1 <= int(k) <= int(n):
+        raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, got {text!r}")
+    return int(k), int(n)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cctv-monitor",
+        description="Health monitor for city CCTV networks: cameras, video streams, "
+        "pictures and the links to the police command centre.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--log-level", default="info", choices=LOG_LEVELS)
+
+    p = sub.add_parser("run", help="the daemon: probe every camera and link, serve /metrics")
+    p.add_argument("-c", "--config", required=True, metavar="FILE")
+    p.add_argument("--listen", default="127.0.0.1:9877", type=_listen, metavar="HOST:PORT")
+    p.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                   help="probe only shard K of N (rendezvous hashing of camera ids)")
+    common(p)
+
+    p = sub.add_parser("check", help="validate a configuration (exit 0 valid, 2 invalid)")
+    p.add_argument("-c", "--config", required=True, metavar="FILE")
+    common(p)
+
+    p = sub.add_parser("probe", help="probe one endpoint once, like curl for cameras")
+    p.add_argument("url")
+    p.add_argument("--check", choices=("rtsp", "http", "tcp", "stream"), default=None,
+                   help="default: from the URL scheme (rtsp -> rtsp, http -> http, tcp -> tcp)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show every exchange")
+    p.add_argument("--timeout", type=_positive, default=None,
+                   help="deadline in seconds (default 5, stream: duration + 5)")
+    p.add_argument("--duration", type=_positive, default=4.0, help="stream check: seconds of media")
+    p.add_argument("--user", default=None, help="username (the password comes from --password-file or $CCTV_PASSWORD)")
+    p.add_argument("--password-file", default=None, metavar="FILE")
+    common(p)
+
+    p = sub.add_parser("simulate", help="serve a simulated camera fleet on loopback")
+    p.add_argument("--cameras", type=int, default=3517)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--faults", default=None, metavar="MIX",
+                   help="fault shares, e.g. down=0.03,tarpit=0.01 (default: a realistic mix)")
+    p.add_argument("--write-config", default=None, metavar="FILE",
+                   help="write the matching monitor configuration here")
+    p.add_argument("--control", default="127.0.0.1:9880", type=_listen, metavar="HOST:PORT")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: automatic)")
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    common(p)
+
+    p = sub.add_parser("demo", help="simulated fleet + monitor in one command")
+    p.add_argument("--duration", type=_positive, default=None, help="stop after S seconds")
+    p.add_argument("--listen", default="127.0.0.1:9877", type=_listen, metavar="HOST:PORT")
+    p.add_argument("--cameras", type=int, default=3517)
+    p.add_argument("--seed", type=int, default=1)
+    common(p)
+    return parser
+
+
+_ENTRY = {
+    "run": ("monitor.daemon", "main"),
+    "check": ("monitor.config", "check_main"),
+    "probe": ("monitor.probe_cli", "main"),
+    "simulate": ("monitor.simulator.server", "main"),
+    "demo": ("monitor.demo", "main"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module, func = _ENTRY[args.command]
+    entry = getattr(importlib.import_module(module), func)
+    try:
+        if args.command == "check":
+            return int(entry(args.config))
+        return int(entry(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `cctv-monitor probe ... | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

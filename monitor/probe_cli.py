@@ -1,0 +1,124 @@
+"""`cctv-monitor probe URL`: one probe, printed for a person troubleshooting a camera.
+
+It runs exactly the probe code the daemon runs (same deadline wrapper, same reasons), so
+what an operator sees here is what the daemon saw.  Credentials come from the URL, or
+--user with --password-file / $CCTV_PASSWORD, and are never printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from .model import Credentials, ProbeContext, Reason, Result, redact_url, split_credentials
+
+_DEFAULT_CHECK = {"rtsp": "rtsp", "rtsps": "rtsp", "http": "http", "https": "http", "tcp": "tcp"}
+_ALLOWED = {
+    "rtsp": {"rtsp", "rtsps"},
+    "stream": {"rtsp", "rtsps"},
+    "http": {"http", "https"},
+    "tcp": {"tcp", "rtsp", "rtsps", "http", "https"},
+}
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def format_result(check: str, url: str, result: Result, verbose: bool) -> str:
+    lines = [f"{check} {url}"]
+    if verbose and result.trace:
+        lines += [f"  {line}" for line in result.trace]
+    phases = ", ".join(
+        f"{name.replace('_', ' ')} {_ms(value)}"
+        for name, value in result.phases.items()
+        if name != "total"
+    )
+    verdict = "OK" if result.ok else "FAILED"
+    line = f"{verdict}: {result.reason.value} in {_ms(result.duration)}"
+    if phases:
+        line += f" ({phases})"
+    lines.append(line)
+    if result.message and not result.ok:
+        lines.append(f"  {result.message}")
+    d = result.detail
+    facts = []
+    if d.get("codec"):
+        size = f" {d['width']}x{d['height']}" if d.get("width") and d.get("height") else ""
+        facts.append(f"video {d['codec']}{size}")
+    if d.get("auth"):
+        facts.append(f"auth {d['auth']}")
+    if "status" in d:
+        facts.append(f"status {d['status']}")
+    if d.get("content_type"):
+        facts.append(f"{d['content_type']}, {d.get('bytes', '?')} bytes")
+    if "packets" in d:
+        facts.append(f"{d['packets']} RTP packets over {d.get('transport', 'tcp')}")
+    if d.get("fps") is not None:
+        facts.append(f"{d['fps']:.1f} fps")
+    if d.get("bytes_per_second") is not None:
+        facts.append(f"{d['bytes_per_second'] * 8 / 1000:.0f} kbit/s")
+    if d.get("keyframe_interval") is not None:
+        facts.append(f"keyframe every {d['keyframe_interval']:.2f} s")
+    if d.get("luminance") is not None:
+        facts.append(f"luminance {d['luminance']:.2f}")
+    if facts:
+        lines.append("  " + "; ".join(facts))
+    return "\n".join(lines)
+
+
+async def probe_once(check: str, url: str, creds: Credentials | None, timeout: float,
+                     duration: float, verbose: bool) -> Result:
+    from .probes import get_probe, run_probe
+
+    endpoint = split_credentials(url, creds)
+    if check == "tcp" and endpoint.scheme != "tcp":
+        # `probe rtsp://cam --check tcp` connects to the RTSP port.
+        endpoint = type(endpoint)(f"tcp://{endpoint.host}:{endpoint.port}", None)
+    loop = asyncio.get_running_loop()
+    ctx = ProbeContext(deadline=loop.time() + timeout, trace=[] if verbose else None,
+                       stream_duration=duration)
+    result = await run_probe(get_probe(check), endpoint, ctx, timeout)
+    if check == "http" and result.ok and result.body is not None:
+        from .model import SnapshotSettings
+        from .probes.snapshot import SnapshotHistory, analyse
+
+        picture = analyse(result.body, SnapshotHistory(), SnapshotSettings())
+        result.detail["luminance"] = picture.detail.get("luminance")
+        if not picture.ok and picture.reason is not Reason.FROZEN_IMAGE:
+            result.reason, result.message = picture.reason, picture.message
+    return result
+
+
+def main(args) -> int:
+    url: str = args.url
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    check = args.check or _DEFAULT_CHECK.get(scheme)
+    if check is None or scheme not in _ALLOWED[check]:
+        print(f"cctv-monitor probe: cannot run a {check or '?'} check on "
+              f"{redact_url(url)!s} (schemes: rtsp, rtsps, http, https, tcp)", file=sys.stderr)
+        return 2
+    creds = None
+    if args.user:
+        password = os.environ.get("CCTV_PASSWORD", "")
+        if args.password_file:
+            try:
+                password = Path(args.password_file).read_text().rstrip("\r\n")
+            except OSError as exc:
+                print(f"cctv-monitor probe: cannot read password file: {exc.strerror}", file=sys.stderr)
+                return 2
+        creds = Credentials(args.user, password)
+    duration = args.duration
+    timeout = args.timeout or (duration + 5.0 if check == "stream" else 5.0)
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.run
+    result = runner(probe_once(check, url, creds, timeout, duration, args.verbose))
+    shown = split_credentials(url).url
+    print(format_result(check, shown, result, args.verbose))
+    return 0 if result.ok else 1
