@@ -1,0 +1,60 @@
+"""The `rtsp` check (also `feed`): OPTIONS, then DESCRIBE on the same connection, answered
+200 with an SDP that has a video track.
+
+Detail: codec, width/height (SDP attributes or the H.264/H.265 SPS), the auth scheme used
+and the last status.  `describe()` is shared with the stream check.
+"""
+
+from __future__ import annotations
+
+from ..model import Endpoint, ProbeContext, Reason, Result
+from . import sdp as sdp_mod
+from .base import ProbeError
+from .rtsp_client import RtspClient
+
+_ACCEPT_SDP = {"Accept": "application/sdp"}
+
+
+async def describe(client: RtspClient) -> tuple[sdp_mod.Sdp, str]:
+    """DESCRIBE and parse the SDP; returns (sdp, base URL for relative control URLs)."""
+    resp = await client.request("DESCRIBE", headers=_ACCEPT_SDP)
+    ctype = (resp.get("content-type") or "").split(";")[0].strip().lower()
+    if ctype and ctype != "application/sdp":
+        raise ProbeError(Reason.BAD_RESPONSE, f"DESCRIBE answered {ctype}, not application/sdp")
+    try:
+        text = resp.body.decode("utf-8", errors="replace")
+        parsed = sdp_mod.parse(text)
+    except sdp_mod.SdpError as exc:
+        raise ProbeError(Reason.BAD_RESPONSE, f"DESCRIBE: {exc}") from None
+    if client.trace is not None:
+        client.trace.append(parsed.summary())
+    base = resp.get("content-base") or resp.get("content-location") or client.url
+    return parsed, base
+
+
+def video_detail(client: RtspClient, parsed: sdp_mod.Sdp) -> dict:
+    video = parsed.video
+    return {
+        "codec": video.codec if video else None,
+        "width": video.width if video else None,
+        "height": video.height if video else None,
+        "auth": client.auth.scheme,
+        "status": client.last_status,
+    }
+
+
+async def probe(endpoint: Endpoint, ctx: ProbeContext) -> Result:
+    client = RtspClient(endpoint, ctx)
+    try:
+        await client.request("OPTIONS")
+        parsed, _ = await describe(client)
+    finally:
+        client.close()
+    detail = video_detail(client, parsed)
+    if parsed.video is None:
+        return Result(Reason.NO_VIDEO, message="SDP has no video track", detail=detail,
+                      phases=client.phases)
+    message = f"{detail['codec'] or 'video'}"
+    if detail["width"] and detail["height"]:
+        message += f" {detail['width']}x{detail['height']}"
+    return Result(Reason.OK, message=message, detail=detail, phases=client.phases)

@@ -1,0 +1,122 @@
+"""A third-party RTSP camera for the witness tests: GStreamer's RTSP server (GstRtspServer).
+
+Runs under Debian's /usr/bin/python3 (the only interpreter with `gi`), as a subprocess of
+tests/test_gstreamer_witness.py:
+
+    /usr/bin/python3 tests/witness/gst_rtsp_server.py PORT [USER PASSWORD]
+
+It serves on 127.0.0.1:PORT (0: any free port) and prints "READY <port>" once listening.  Mounts:
+
+- /live   videotestsrc (live) -> x264enc (zerolatency, keyframe every 30 frames) -> rtph264pay
+- /auth   the same, behind Digest authentication (USER / PASSWORD)
+- /nokey  the same, but every keyframe buffer is dropped by a pad probe: only P-slices flow
+- /stall  the same, but every buffer after the first second (30 buffers) is dropped
+"""
+
+from __future__ import annotations
+
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+
+WIDTH, HEIGHT, FPS = 640, 360, 30
+PIPELINE = (
+    f"( videotestsrc is-live=true pattern=ball ! video/x-raw,width={WIDTH},height={HEIGHT},"
+    f"framerate={FPS}/1 ! x264enc name=enc tune=zerolatency key-int-max=30 speed-preset=ultrafast "
+    "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+)
+
+
+def _drop_keyframes(pad, info):
+    buf = info.get_buffer()
+    if not buf.has_flags(Gst.BufferFlags.DELTA_UNIT):
+        return Gst.PadProbeReturn.DROP
+    return Gst.PadProbeReturn.OK
+
+
+def _stall_after(n):
+    seen = [0]
+
+    def probe(pad, info):
+        seen[0] += 1
+        return Gst.PadProbeReturn.DROP if seen[0] > n else Gst.PadProbeReturn.OK
+
+    return probe
+
+
+class Factory(GstRtspServer.RTSPMediaFactory):
+    """A factory that installs a pad probe on the encoder output of each new pipeline."""
+
+    def __init__(self, probe_maker=None):
+        super().__init__()
+        self.probe_maker = probe_maker
+        self.set_launch(PIPELINE)
+        self.set_shared(False)
+        if probe_maker is not None:
+            self.connect("media-configure", self._configure)
+
+    def _configure(self, _factory, media):
+        enc = media.get_element().get_by_name("enc")
+        enc.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self.probe_maker())
+
+
+class MountAuth(GstRtspServer.RTSPAuth):
+    """Digest authentication on /auth only.  RTSPAuth guards a whole server; with a default
+    token for anonymous clients it answers 404 instead of 401 on a protected mount, so
+    instead the checks of every other mount are waived here."""
+
+    def do_check(self, ctx, check):
+        uri = ctx.uri
+        if uri is not None and not (uri.abspath or "").startswith("/auth"):
+            return True
+        return GstRtspServer.RTSPAuth.do_check(self, ctx, check)
+
+
+def _permit(factory, *roles):
+    for role in roles:
+        factory.add_role_from_structure(
+            Gst.Structure.new_from_string(
+                f"{role}, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+            )
+        )
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    user, password = (sys.argv[2], sys.argv[3]) if len(sys.argv) > 3 else ("viewer", "secret")
+    Gst.init(None)
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(str(port))
+
+    auth = MountAuth()
+    auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+    user_token = GstRtspServer.RTSPToken()
+    user_token.set_string("media.factory.role", "user")
+    auth.add_digest(user, password, user_token)
+    server.set_auth(auth)
+
+    mounts = server.get_mount_points()
+    for path, factory, roles in (
+        ("/live", Factory(), ()),
+        ("/auth", Factory(), ("user",)),
+        ("/nokey", Factory(lambda: _drop_keyframes), ()),
+        ("/stall", Factory(lambda: _stall_after(FPS)), ()),
+    ):
+        _permit(factory, *roles)
+        mounts.add_factory(path, factory)
+
+    if server.attach(None) == 0:
+        print("FAILED to attach", flush=True)
+        sys.exit(1)
+    print(f"READY {server.get_bound_port()}", flush=True)
+    GLib.MainLoop().run()
+
+
+if __name__ == "__main__":
+    main()
