@@ -81,7 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the matching monitor configuration here")
     p.add_argument("--control", default="127.0.0.1:9880", type=_listen, metavar="HOST:PORT")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: automatic)")
-    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     common(p)
 
     p = sub.add_parser("demo", help="simulated fleet + monitor in one command")

@@ -1,0 +1,449 @@
+"""City- and national-scale benchmark: the monitor against blackbox_exporter on one fleet.
+
+    sudo tests/bench/setup.sh                       # once: blackbox_exporter, py-spy
+    .venv/bin/python tests/bench/bench_scale.py     # 1k, 10k, 50k, 100k cameras
+    .venv/bin/python tests/bench/bench_scale.py --sizes 1000,10000 --window 40
+
+For each fleet size it starts the simulator (all cameras healthy), then
+
+1. the monitor (`cctv-monitor run`) with only the `rtsp` check (OPTIONS + DESCRIBE) at a
+   30 s interval, pinned to CPU 0, measured over a window without scrapes and a window
+   with a Prometheus-like scrape every 15 s;
+2. blackbox_exporter (Debian) pinned to CPU 0, with a `tcp` module whose query_response
+   sends one RTSP OPTIONS, driven like Prometheus drives it (`GET /probe?target=...`) at
+   the same probe rate, by a driver on the other CPU.
+
+CPU comes from /proc/PID/stat of each process (utime + stime), so the driver's and the
+simulator's own costs are not counted against either prober.  Ratios are computed within
+the same run, because these machines are noisy: compare ratios between runs, not seconds.
+The table is printed and saved as JSON (tests/bench/results/scale-<time>.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+CLK = os.sysconf("SC_CLK_TCK")
+BLACKBOX = shutil.which("prometheus-blackbox-exporter")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its reaped children, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / CLK
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and all its live descendants (the simulator has workers)."""
+    total = 0.0
+    for p in [pid, *descendants(pid)]:
+        try:
+            total += cpu_seconds(p)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def descendants(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int(Path(d, "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            if ppid == pid:
+                out.append(int(d.name))
+                out += descendants(int(d.name))
+    return out
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def pin(pid: int, cpu: int) -> None:
+    try:
+        os.sched_setaffinity(pid, {cpu})
+    except OSError:
+        pass
+
+
+def start(cmd: list[str], log: Path, cpu: int | None = None, **kw) -> subprocess.Popen:
+    fh = open(log, "wb")
+    proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
+                            start_new_session=True, **kw)
+    if cpu is not None:
+        pin(proc.pid, cpu)
+    return proc
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except (subprocess.TimeoutExpired, ProcessLookupError):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(5)
+
+
+def wait_for_line(log: Path, pattern: str, proc: subprocess.Popen, timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if re.search(pattern, log.read_text(errors="replace")):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"process died: {log.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.2)
+    raise RuntimeError(f"no {pattern!r} after {timeout}s in {log}")
+
+
+# ------------------------------------------------------------------ metrics parsing
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)', re.M)
+
+
+def scrape_sums(text: str) -> dict[str, float]:
+    """Sum of every sample per metric name, plus histogram buckets keyed by le."""
+    out: dict[str, float] = {}
+    for m in _SAMPLE.finditer(text):
+        name, labels, value = m.groups()
+        if name == "cctv_monitor_probe_lag_seconds_bucket":
+            le = re.search(r'le="([^"]+)"', labels or "").group(1)
+            name = f"lag_bucket:{le}"
+        try:
+            out[name] = out.get(name, 0.0) + float(value)
+        except ValueError:
+            pass
+    return out
+
+
+def quantile(before: dict, after: dict, q: float) -> float | None:
+    buckets = sorted(
+        ((float("inf") if k.split(":", 1)[1] == "+Inf" else float(k.split(":", 1)[1]),
+          after[k] - before.get(k, 0.0)) for k in after if k.startswith("lag_bucket:")),
+    )
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    total = buckets[-1][1]
+    rank = q * total
+    prev_le, prev_c = 0.0, 0.0
+    for le, c in buckets:
+        if c >= rank:
+            if le == float("inf"):
+                return prev_le
+            span = c - prev_c
+            return prev_le + (le - prev_le) * ((rank - prev_c) / span if span else 1.0)
+        prev_le, prev_c = le, c
+    return None
+
+
+async def fetch(session: aiohttp.ClientSession, url: str, gz: bool = False) -> tuple[bytes, float]:
+    t0 = time.perf_counter()
+    headers = {"Accept-Encoding": "gzip" if gz else "identity"}
+    async with session.get(url, headers=headers, auto_decompress=False) as r:
+        body = await r.read()
+    return body, time.perf_counter() - t0
+
+
+# ------------------------------------------------------------------ the monitor
+
+
+def write_monitor_config(fleet, path: Path, interval: str) -> None:
+    lines = [
+        "monitor:",
+        f"  interval: {interval}",
+        "  timeout: 5s",
+        "  concurrency: 2000",
+        "  retries: 0",
+        "  stream: {interval: 0}",
+        "providers:",
+    ]
+    for p in fleet.providers:
+        lines.append(f"  - {{name: {p.name}, target_cameras: {p.target_cameras}, sla: {p.sla}}}")
+    lines.append("cameras:")
+    for c in fleet.cameras:
+        lines.append(
+            f"  - {{id: {c.id}, provider: {c.provider}, district: \"{c.district}\", zone: {c.zone}, "
+            f"rtsp: \"rtsp://{c.ip}:{c.rtsp_port}{c.rtsp_path}\", checks: [rtsp]}}"
+        )
+    path.write_text("\n".join(lines) + "\n")
+
+
+async def measure_monitor(port: int, pid: int, window: float, scrape_every: float | None) -> dict:
+    url = f"http://127.0.0.1:{port}/metrics"
+    async with aiohttp.ClientSession() as s:
+        before_text, _ = await fetch(s, url)
+        before = scrape_sums(before_text.decode())
+        cpu0 = cpu_seconds(pid)
+        t0 = time.monotonic()
+        scrapes = 0
+        scrape_cpu = 0.0
+        while time.monotonic() - t0 < window:
+            if scrape_every:
+                c = cpu_seconds(pid)
+                await fetch(s, url, gz=True)
+                scrape_cpu += cpu_seconds(pid) - c
+                scrapes += 1
+                await asyncio.sleep(max(0.0, scrape_every - 0.0))
+            else:
+                await asyncio.sleep(min(1.0, window))
+        elapsed = time.monotonic() - t0
+        cpu1 = cpu_seconds(pid)
+        after_text, _ = await fetch(s, url)
+        after = scrape_sums(after_text.decode())
+    probes = after.get("cctv_probes_total", 0) - before.get("cctv_probes_total", 0)
+    cpu = cpu1 - cpu0
+    return {
+        "probes": probes,
+        "checks_per_s": probes / elapsed,
+        "cpu_s": cpu,
+        "cpu_ms_per_check": 1000 * (cpu - scrape_cpu) / probes if probes else None,
+        "cpu_ms_per_check_incl_scrapes": 1000 * cpu / probes if probes else None,
+        "lag_p50": quantile(before, after, 0.5),
+        "lag_p99": quantile(before, after, 0.99),
+        "scrapes": scrapes,
+        "failures": after.get("cctv_probe_failures_total", 0) - before.get("cctv_probe_failures_total", 0),
+    }
+
+
+async def measure_render(port: int, pid: int) -> dict:
+    url = f"http://127.0.0.1:{port}/metrics"
+    async with aiohttp.ClientSession() as s:
+        out = {}
+        for gz in (False, True):
+            c0 = cpu_seconds(pid)
+            body, wall = await fetch(s, url, gz=gz)
+            c1 = cpu_seconds(pid)
+            key = "gzip" if gz else "plain"
+            out[f"render_{key}_wall_s"] = wall
+            out[f"render_{key}_cpu_s"] = c1 - c0
+            out[f"size_{key}_bytes"] = len(body)
+        return out
+
+
+def run_monitor(fleet, n: int, tmp: Path, window: float, interval: str) -> dict:
+    cfg = tmp / "bench.yml"
+    write_monitor_config(fleet, cfg, interval)
+    port = free_port()
+    log = tmp / "monitor.log"
+    proc = start([PY, "-m", "monitor", "run", "-c", str(cfg), "--listen", f"127.0.0.1:{port}",
+                  "--log-level", "warning"], log, cpu=0)
+    try:
+        # ready = first round done; give it the first interval plus margin
+        deadline = time.monotonic() + 30 + float(interval.rstrip("s")) * 2
+        while time.monotonic() < deadline:
+            try:
+                import urllib.request
+
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except Exception:  # noqa: BLE001 - not up yet
+                if proc.poll() is not None:
+                    raise RuntimeError(log.read_text()[-3000:])
+            time.sleep(1)
+        time.sleep(3)
+        quiet = asyncio.run(measure_monitor(port, proc.pid, window, None))
+        scraped = asyncio.run(measure_monitor(port, proc.pid, window, 15.0))
+        render = asyncio.run(measure_render(port, proc.pid))
+        rss = rss_bytes(proc.pid)
+    finally:
+        stop(proc)
+    return {"quiet": quiet, "scraped": scraped, **render, "rss_bytes": rss,
+            "rss_per_camera_bytes": rss / n}
+
+
+# ------------------------------------------------------------------ blackbox_exporter
+
+BLACKBOX_CONFIG = """\
+modules:
+  rtsp_options:
+    prober: tcp
+    timeout: 5s
+    tcp:
+      query_response:
+        - send: "OPTIONS * RTSP/1.0\\r\\nCSeq: 1\\r\\nUser-Agent: blackbox\\r\\n\\r\\n"
+        - expect: "^RTSP/1.0 200"
+"""
+
+
+async def drive_blackbox(port: int, targets: list[str], rate: float, duration: float) -> dict:
+    """GET /probe at `rate` per second, round-robin over targets, like Prometheus would."""
+    sem = asyncio.Semaphore(2000)
+    ok = failed = 0
+    conn = aiohttp.TCPConnector(limit=2000)
+    async with aiohttp.ClientSession(connector=conn) as s:
+        async def one(target: str) -> None:
+            nonlocal ok, failed
+            async with sem:
+                try:
+                    async with s.get(f"http://127.0.0.1:{port}/probe",
+                                     params={"module": "rtsp_options", "target": target}) as r:
+                        body = await r.text()
+                    if "probe_success 1" in body:
+                        ok += 1
+                    else:
+                        failed += 1
+                except Exception:  # noqa: BLE001 - counted
+                    failed += 1
+
+        tasks = set()
+        t0 = time.monotonic()
+        i = 0
+        while (now := time.monotonic()) - t0 < duration:
+            due = int((now - t0) * rate)
+            while i < due:
+                t = asyncio.create_task(one(targets[i % len(targets)]))
+                tasks.add(t)
+                t.add_done_callback(tasks.discard)
+                i += 1
+            await asyncio.sleep(0.01)
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+        return {"sent": i, "ok": ok, "failed": failed, "elapsed": time.monotonic() - t0}
+
+
+def run_blackbox(fleet, rate: float, tmp: Path, window: float) -> dict | None:
+    if not BLACKBOX:
+        return None
+    cfg = tmp / "blackbox.yml"
+    cfg.write_text(BLACKBOX_CONFIG)
+    port = free_port()
+    log = tmp / "blackbox.log"
+    proc = start([BLACKBOX, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}",
+                  "--log.level=warn"], log, cpu=0)
+    try:
+        time.sleep(1.5)
+        pin(os.getpid(), 1)
+        targets = [f"{c.ip}:{c.rtsp_port}" for c in fleet.cameras]
+        asyncio.run(drive_blackbox(port, targets, min(rate, 200), 3))  # warm up
+        c0 = cpu_seconds(proc.pid)
+        drv = asyncio.run(drive_blackbox(port, targets, rate, window))
+        cpu = cpu_seconds(proc.pid) - c0
+    finally:
+        stop(proc)
+        os.sched_setaffinity(os.getpid(), set(range(os.cpu_count() or 1)))
+    done = drv["ok"] + drv["failed"]
+    return {**drv, "probes_per_s": done / drv["elapsed"], "cpu_s": cpu,
+            "cpu_ms_per_probe": 1000 * cpu / done if done else None}
+
+
+# ------------------------------------------------------------------ main
+
+# Open cameras (no password): blackbox_exporter cannot answer a Digest challenge, so the
+# comparison is OPTIONS (blackbox, one exchange) against OPTIONS + DESCRIBE (ours, two).
+# Addresses on 127.150.x so that a running demo (127.100.x) does not collide.
+SIM_SCRIPT = """
+import sys
+sys.path.insert(0, %r)
+from tests.bench.bench_scale import bench_fleet
+from monitor.simulator.server import run_fleet
+n, control = int(sys.argv[1]), int(sys.argv[2])
+raise SystemExit(run_fleet(bench_fleet(n), ("127.0.0.1", control), log_level="warning"))
+""" % str(ROOT)
+
+
+def bench_fleet(n: int):
+    from monitor.simulator.fleet import build_fleet
+
+    fleet = build_fleet(cameras=n, seed=7, faults={}, base_net=150)
+    fleet.password = ""
+    return fleet
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1000,10000,50000,100000")
+    ap.add_argument("--window", type=float, default=45.0, help="seconds per measurement window")
+    ap.add_argument("--interval", default="30s")
+    ap.add_argument("--no-blackbox", action="store_true")
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT))
+    rows = []
+    for n in [int(x) for x in args.sizes.split(",")]:
+        tmp = Path(tempfile.mkdtemp(prefix=f"cctv-bench-{n}-"))
+        fleet = bench_fleet(n)
+        control = free_port()
+        sim_log = tmp / "sim.log"
+        # The simulator runs the same fleet, built by the same function in its own process.
+        sim = start([PY, "-c", SIM_SCRIPT, str(n), str(control)], sim_log, cpu=1)
+        try:
+            wait_for_line(sim_log, r"READY", sim, timeout=60 + n / 500)
+            for p in [sim.pid, *descendants(sim.pid)]:
+                pin(p, 1)
+            sim_cpu0 = tree_cpu_seconds(sim.pid)
+            t0 = time.monotonic()
+            mon = run_monitor(fleet, n, tmp, args.window, args.interval)
+            sim_cpu = tree_cpu_seconds(sim.pid) - sim_cpu0
+            sim_elapsed = time.monotonic() - t0
+            rate = mon["quiet"]["checks_per_s"]
+            bb = None if args.no_blackbox else run_blackbox(fleet, rate, tmp, min(args.window, 30))
+        finally:
+            stop(sim)
+        row = {"cameras": n, "monitor": mon, "blackbox": bb,
+               "simulator_cpu_share": sim_cpu / sim_elapsed}
+        if bb and bb.get("cpu_ms_per_probe") and mon["quiet"]["cpu_ms_per_check"]:
+            row["ratio_cpu_monitor_over_blackbox"] = mon["quiet"]["cpu_ms_per_check"] / bb["cpu_ms_per_probe"]
+        rows.append(row)
+        print(json.dumps(row, indent=1), flush=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print()
+    hdr = ("cameras", "checks/s", "CPU-ms/check", "blackbox CPU-ms/probe", "ratio", "lag p50", "lag p99",
+           "p99 w/ scrapes", "render s (CPU)", "size MB", "gzip MB", "RSS/camera KB")
+    print(" | ".join(hdr))
+    for r in rows:
+        m, q, s, b = r["monitor"], r["monitor"]["quiet"], r["monitor"]["scraped"], r["blackbox"] or {}
+
+        def f(x, fmt="{:.3f}"):
+            return "-" if x is None else fmt.format(x)
+
+        print(" | ".join([
+            str(r["cameras"]), f(q["checks_per_s"], "{:.0f}"), f(q["cpu_ms_per_check"]),
+            f(b.get("cpu_ms_per_probe")), f(r.get("ratio_cpu_monitor_over_blackbox"), "{:.2f}"),
+            f(q["lag_p50"]), f(q["lag_p99"]), f(s["lag_p99"]), f(m["render_plain_cpu_s"]),
+            f(m["size_plain_bytes"] / 1e6, "{:.1f}"), f(m["size_gzip_bytes"] / 1e6, "{:.1f}"),
+            f(m["rss_per_camera_bytes"] / 1024, "{:.1f}"),
+        ]))
+    out = ROOT / "tests" / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"scale-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps(rows, indent=1))
+    print(f"\nsaved {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
