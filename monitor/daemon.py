@@ -1,0 +1,205 @@
+"""`cctv-monitor run`: the daemon.  Loads the config, runs the scheduler and the web
+endpoints, reloads on SIGHUP and POST /-/reload, and stops cleanly on SIGINT/SIGTERM.
+
+A reload reads and validates the files in a worker thread (a 100,000-camera inventory takes
+seconds of YAML), then hands the scheduler the new Inventory; an invalid config keeps the
+old one and sets cctv_monitor_config_last_reload_successful to 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+import sys
+import time
+from typing import Any
+
+from aiohttp import web
+
+from . import logsetup
+from .exporter import Exporter, SelfMetrics
+from .model import Inventory
+from .scheduler import Scheduler
+from .state import State
+from .web import ReloadFailed, make_app
+
+log = logging.getLogger("cctv.daemon")
+
+
+def _load(path: str, shard: tuple[int, int] | None) -> Inventory:
+    from .config import load
+
+    inventory = load(path)
+    if shard is not None:
+        from .shard import select
+
+        inventory = select(inventory, shard[0], shard[1])
+    return inventory
+
+
+def _issues(exc: Exception) -> list[str]:
+    issues = getattr(exc, "issues", None)
+    if issues:
+        return [str(i) for i in issues]
+    return [str(exc) or exc.__class__.__name__]
+
+
+def _freeze_heap() -> None:
+    """Move everything alive now (the inventory, camera states, pre-formatted lines) out of
+    the cyclic collector's reach.  Measured at 50,000 cameras: a full collection takes
+    ~0.7 s with the inventory in the heap, ~0 ms right after gc.freeze(); objects frozen
+    here are still freed by reference counting when a reload drops them."""
+    gc.collect()
+    gc.freeze()
+
+
+def _split_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+class Daemon:
+    """The running pieces and the one reload procedure that SIGHUP and the web share."""
+
+    def __init__(self, config_path: str, inventory: Inventory,
+                 shard: tuple[int, int] | None = None) -> None:
+        self.config_path = config_path
+        self.shard = shard
+        self.metrics = SelfMetrics()
+        self.state = State(inventory)
+        self.exporter = Exporter(self.state, self.metrics)
+        self.scheduler = Scheduler(self.state, metrics=self.metrics)
+        self._reload_lock = asyncio.Lock()
+
+    async def reload(self) -> dict[str, Any]:
+        async with self._reload_lock:
+            loop = asyncio.get_running_loop()
+            try:
+                inventory = await loop.run_in_executor(None, _load, self.config_path, self.shard)
+            except Exception as exc:  # noqa: BLE001 - ConfigError, a missing file, bad YAML
+                errors = _issues(exc)
+                self.metrics.reload_ok.set(0)
+                log.error("reload failed, keeping the old configuration: %d error(s)", len(errors))
+                for line in errors[:50]:
+                    log.error("  %s", line)
+                raise ReloadFailed(errors) from None
+            added, removed, changed = self.scheduler.apply(inventory)
+            _freeze_heap()
+            self.metrics.reload_ok.set(1)
+            self.metrics.reload_ts.set(time.time())
+            summary = {
+                "cameras": len(inventory.cameras),
+                "added": len(added),
+                "removed": len(removed),
+                "changed": len(changed),
+            }
+            log.info(
+                "configuration reloaded: %d cameras (%d added, %d removed, %d changed)",
+                summary["cameras"], summary["added"], summary["removed"], summary["changed"],
+            )
+            return summary
+
+
+async def run_until(
+    config_path: str,
+    listen: str,
+    stop: asyncio.Event,
+    log_level: str = "info",
+    shard: tuple[int, int] | None = None,
+) -> None:
+    """Run the daemon until `stop` is set.  Config errors: printed, then SystemExit(2)."""
+    logsetup.setup(log_level)
+    loop = asyncio.get_running_loop()
+    try:
+        inventory = await loop.run_in_executor(None, _load, config_path, shard)
+    except Exception as exc:  # noqa: BLE001 - every config problem ends the same way
+        for line in _issues(exc):
+            print(logsetup.redact(line), file=sys.stderr)
+        raise SystemExit(2) from None
+
+    daemon = Daemon(config_path, inventory, shard)
+    app = make_app(daemon.state, daemon.exporter, daemon.reload)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    host, port = _split_listen(listen)
+    site = web.TCPSite(runner, host, port)
+    hup_tasks: set[asyncio.Task] = set()
+
+    def on_hup() -> None:
+        async def go() -> None:
+            with contextlib.suppress(ReloadFailed):
+                await daemon.reload()
+
+        task = loop.create_task(go())
+        hup_tasks.add(task)
+        task.add_done_callback(hup_tasks.discard)
+
+    try:
+        await site.start()
+        await daemon.scheduler.start()
+        _freeze_heap()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
+        log.info(
+            "monitoring %d cameras and %d links; listening on http://%s:%d/",
+            len(inventory.cameras), len(daemon.state.links), host, port,
+        )
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGHUP)
+        for task in list(hup_tasks):
+            task.cancel()
+        await daemon.scheduler.stop()
+        await runner.cleanup()
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="cctv-monitor run")
+    p.add_argument("-c", "--config", required=True)
+    p.add_argument("--listen", default="127.0.0.1:9877")
+    p.add_argument("--log-level", default="info")
+    return p.parse_args(argv)
+
+
+async def _main(args: Any) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await run_until(
+        args.config,
+        getattr(args, "listen", None) or "127.0.0.1:9877",
+        stop,
+        getattr(args, "log_level", None) or "info",
+        getattr(args, "shard", None),
+    )
+    return 0
+
+
+def main(args: Any = None) -> int:
+    """`cctv-monitor run -c FILE [--listen HOST:PORT] [--log-level LEVEL]`; exit 0 on a
+    signal-initiated stop, 2 on config errors."""
+    if args is None or isinstance(args, (list, tuple)):
+        args = _parse(list(args if args is not None else sys.argv[1:]))
+    factory = None
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:
+        pass
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(_main(args))
+    except SystemExit as exc:
+        return int(exc.code or 0) if isinstance(exc.code, int) else 2
+    except KeyboardInterrupt:
+        return 0

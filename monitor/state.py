@@ -1,0 +1,434 @@
+"""The latest known health of every camera, feed and command-centre link.
+
+State owns:
+
+- the read API of docs/ARCHITECTURE.md ("Scheduler and State"), which the exporter, the
+  status page and /api/cameras use and nothing else: `State.inventory`, `State.ready`,
+  `State.generation`, `State.cameras` (`CameraState`, `FeedState`), `State.links`
+  (`LinkState`) and `State.centre_up`;
+- the write API the scheduler calls: `record_result`, `record_feed`, `record_link`, and
+  `apply` (a reload: keep unchanged cameras with their counters, add new, drop removed);
+- the state-change log (logger "cctv.state"): exactly one line when a camera, a feed or a
+  link goes down or degrades, and one when it recovers, with how long it was down.  Never a
+  line per failed probe, never a password (Endpoint.url is already clean; messages from
+  probes go through `redact_url`-safe text by contract and the log filter in logsetup).
+
+Listeners (the exporter) are told about every change through a small hook interface so they
+can keep pre-formatted exposition lines current on the write path; State itself knows
+nothing about metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Protocol
+
+from .model import Camera, Inventory, LinkResult, Reason, Result
+
+log = logging.getLogger("cctv.state")
+
+#: Feed causes, in the order an operator should read them.
+FEED_CAUSES = ("ok", "camera_down", "link_down", "feed_missing", "unknown")
+
+
+class StateListener(Protocol):
+    def camera_check(self, cs: "CameraState", check: str) -> None: ...
+    def camera_feeds(self, cs: "CameraState") -> None: ...
+    def inventory_changed(
+        self, added: list[str], removed: list[str], changed: list[str]
+    ) -> None: ...
+
+
+def effective_checks(camera: Camera, inventory: Inventory) -> tuple[str, ...]:
+    """The checks that are actually scheduled: a stream check is off when stream.interval
+    is 0, and a camera must not stay "unknown" forever waiting for it."""
+    checks = camera.checks
+    if "stream" in checks and inventory.settings.stream.interval <= 0:
+        checks = tuple(c for c in checks if c != "stream")
+    return checks
+
+
+@dataclass(slots=True, eq=False)
+class FeedState:
+    integration: str
+    up: bool | None = None
+    cause: str = "unknown"
+    since: float = 0.0
+    result: Result | None = None
+    changes: int = 0
+    loud: bool = False  # its going down was logged at warning level: so is its recovery
+
+
+@dataclass(slots=True, eq=False)
+class CameraState:
+    camera: Camera
+    checks: tuple[str, ...] = ()  # effective checks (see effective_checks)
+    up: bool | None = None
+    since: float = 0.0
+    reason: Reason | None = None
+    failed_check: str | None = None
+    results: dict[str, Result] = field(default_factory=dict)
+    last_up: float | None = None
+    changes: int = 0
+    feeds: dict[str, FeedState] = field(default_factory=dict)
+    # counters: monotonic for the life of the camera in the inventory (kept across reloads)
+    probes: dict[str, int] = field(default_factory=dict)
+    failures: dict[tuple[str, str], int] = field(default_factory=dict)
+    skipped: int = 0
+    snapshot_history: Any = None  # monitor.probes.snapshot.SnapshotHistory, made lazily
+
+    @property
+    def id(self) -> str:
+        return self.camera.id
+
+
+@dataclass(slots=True, eq=False)
+class LinkState:
+    centre: str
+    link: str
+    result: LinkResult | None = None
+    since: float = 0.0
+    changes: int = 0
+
+
+def _fmt_duration(seconds: float) -> str:
+    seconds = int(max(0.0, seconds))
+    if seconds < 90:
+        return f"{seconds}s"
+    if seconds < 5400:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 172800:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    return f"{seconds // 86400}d{(seconds % 86400) // 3600:02d}h"
+
+
+class State:
+    """See the module docstring.  Not thread-safe: used from the event loop only."""
+
+    def __init__(self, inventory: Inventory, now: float | None = None) -> None:
+        self.inventory = inventory
+        self.generation = 0
+        self.cameras: dict[str, CameraState] = {}
+        self.links: dict[tuple[str, str], LinkState] = {}
+        self.started = time.time() if now is None else now
+        self._ready = False
+        self._pending: set[str] = set()  # cameras whose up is still unknown
+        self._pending_links: set[tuple[str, str]] = set()
+        self._listeners: list[StateListener] = []
+        # integration name -> command centre name, for feed causes
+        self._integration_centre: dict[str, str] = {}
+        # centre -> camera ids that have a feed through that centre (re-cause on link flips)
+        self._centre_feeds: dict[str, set[str]] = {}
+        self._build_maps(inventory)
+        for camera in inventory.cameras:
+            self._add_camera(camera, self.started)
+        for centre in inventory.command_centres:
+            for link in centre.links:
+                key = (centre.name, link.name)
+                self.links[key] = LinkState(centre.name, link.name, since=self.started)
+                self._pending_links.add(key)
+
+    # ------------------------------------------------------------------ read API
+
+    @property
+    def ready(self) -> bool:
+        """True once every camera and link has had its first verdict (or the scheduler has
+        declared the first full interval over).  Latches: a reload does not un-ready."""
+        if not self._ready and not self._pending and not self._pending_links:
+            self._ready = True
+        return self._ready
+
+    def mark_ready(self) -> None:
+        self._ready = True
+
+    def centre_up(self, name: str) -> bool | None:
+        """A centre is reachable while any of its links is up (up or degraded)."""
+        known = False
+        for (centre, _link), ls in self.links.items():
+            if centre != name or ls.result is None:
+                continue
+            known = True
+            if ls.result.up:
+                return True
+        return False if known else None
+
+    def add_listener(self, listener: StateListener) -> None:
+        self._listeners.append(listener)
+
+    # ------------------------------------------------------------------ write API
+
+    def record_result(
+        self, camera_id: str, check: str, result: Result, now: float | None = None
+    ) -> None:
+        cs = self.cameras.get(camera_id)
+        if cs is None or check not in cs.checks:  # removed by a reload while in flight
+            return
+        now = time.time() if now is None else now
+        result.body = None  # the picture is only for the snapshot analysis
+        cs.results[check] = result
+        cs.probes[check] = cs.probes.get(check, 0) + 1
+        if not result.ok:
+            key = (check, result.reason.value)
+            cs.failures[key] = cs.failures.get(key, 0) + 1
+        self._evaluate(cs, now, check)
+        for listener in self._listeners:
+            listener.camera_check(cs, check)
+
+    def record_skip(self, camera_id: str) -> None:
+        cs = self.cameras.get(camera_id)
+        if cs is not None:
+            cs.skipped += 1
+
+    def record_feed(
+        self, camera_id: str, integration: str, result: Result, now: float | None = None
+    ) -> None:
+        cs = self.cameras.get(camera_id)
+        if cs is None:
+            return
+        fs = cs.feeds.get(integration)
+        if fs is None:  # not (or no longer) a configured feed of this camera
+            return
+        now = time.time() if now is None else now
+        result.body = None
+        fs.result = result
+        self._update_feed(cs, fs, now, result.ok)
+        for listener in self._listeners:
+            listener.camera_feeds(cs)
+
+    def record_link(
+        self, centre: str, link: str, result: LinkResult, now: float | None = None
+    ) -> None:
+        ls = self.links.get((centre, link))
+        if ls is None:
+            return
+        now = time.time() if now is None else now
+        old = ls.result
+        old_state = old.state if old is not None else None
+        old_centre = self.centre_up(centre)
+        ls.result = result
+        self._pending_links.discard((centre, link))
+        if old_state != result.state:
+            was_for = now - ls.since
+            ls.since = now
+            if old_state is not None:
+                ls.changes += 1
+            self.generation += 1
+            self._log_link(ls, old, result, was_for)
+        if self.centre_up(centre) != old_centre:
+            self._recause_centre(centre, now)
+
+    def apply(self, inventory: Inventory, now: float | None = None) -> tuple[list[str], list[str], list[str]]:
+        """Swap in a reloaded inventory.  Returns (added, removed, changed) camera ids.
+
+        Kept cameras keep their results and counters (so counters stay monotonic); a
+        changed camera keeps them too, minus the results of checks it no longer has."""
+        now = time.time() if now is None else now
+        old_cameras = self.cameras
+        new_cameras: dict[str, CameraState] = {}
+        added: list[str] = []
+        changed: list[str] = []
+        self.inventory = inventory
+        self._build_maps(inventory)
+        for camera in inventory.cameras:
+            cs = old_cameras.get(camera.id)
+            if cs is None:
+                new_cameras[camera.id] = self._new_camera_state(camera, now)
+                if not self._ready:
+                    self._pending.add(camera.id)
+                added.append(camera.id)
+                continue
+            checks = effective_checks(camera, inventory)
+            if cs.camera != camera or cs.checks != checks:
+                cs.camera = camera
+                cs.checks = checks
+                for check in list(cs.results):
+                    if check not in checks:
+                        del cs.results[check]
+                self._sync_feeds(cs, now)
+                changed.append(camera.id)
+            new_cameras[camera.id] = cs
+        removed = [cid for cid in old_cameras if cid not in new_cameras]
+        for cid in removed:
+            self._pending.discard(cid)
+        self.cameras = new_cameras
+        for cid in changed:
+            cs = new_cameras[cid]
+            self._evaluate(cs, now, None)
+        old_links = self.links
+        self.links = {}
+        for centre in inventory.command_centres:
+            for link in centre.links:
+                key = (centre.name, link.name)
+                self.links[key] = old_links.get(key) or LinkState(centre.name, link.name, since=now)
+        for key in old_links:
+            if key not in self.links:
+                self._pending_links.discard(key)
+        for key, ls in self.links.items():
+            if ls.result is None and not self._ready:
+                self._pending_links.add(key)
+        # feed causes depend on links and integrations, both of which may have changed
+        for cs in self.cameras.values():
+            if cs.feeds:
+                self._recause_feeds(cs, now, notify=False)
+        self.generation += 1
+        for listener in self._listeners:
+            listener.inventory_changed(added, removed, changed)
+        return added, removed, changed
+
+    # ------------------------------------------------------------------ internals
+
+    def _build_maps(self, inventory: Inventory) -> None:
+        self._integration_centre = {
+            i.name: i.centre for i in inventory.integrations if i.centre
+        }
+        # every command centre is an integration of the same name (model.Integration)
+        for centre in inventory.command_centres:
+            self._integration_centre.setdefault(centre.name, centre.name)
+        self._centre_feeds = {}
+        for camera in inventory.cameras:
+            for integration, _endpoint in camera.feeds:
+                centre = self._integration_centre.get(integration)
+                if centre:
+                    self._centre_feeds.setdefault(centre, set()).add(camera.id)
+
+    def _new_camera_state(self, camera: Camera, now: float) -> CameraState:
+        cs = CameraState(camera=camera, checks=effective_checks(camera, self.inventory), since=now)
+        self._sync_feeds(cs, now)
+        return cs
+
+    def _add_camera(self, camera: Camera, now: float) -> None:
+        self.cameras[camera.id] = self._new_camera_state(camera, now)
+        self._pending.add(camera.id)
+
+    def _sync_feeds(self, cs: CameraState, now: float) -> None:
+        wanted = [integration for integration, _ in cs.camera.feeds]
+        cs.feeds = {
+            name: cs.feeds.get(name) or FeedState(name, since=now) for name in wanted
+        }
+
+    def _evaluate(self, cs: CameraState, now: float, check: str | None) -> None:
+        """Recompute up/reason from the last result of every check; log and bump on flips."""
+        failed: str | None = None
+        missing = False
+        for name in cs.checks:
+            r = cs.results.get(name)
+            if r is None:
+                missing = True
+            elif not r.ok:
+                failed = name
+                break
+        if failed is not None:
+            up: bool | None = False
+            reason: Reason | None = cs.results[failed].reason
+        elif missing:
+            up, reason = None, None
+        else:
+            up, reason = True, Reason.OK
+        old = cs.up
+        old_failed = cs.failed_check
+        cs.failed_check = failed
+        cs.reason = reason
+        if up:
+            cs.last_up = now
+        if up is None:
+            return
+        self._pending.discard(cs.camera.id)
+        if old == up:
+            if not up and failed != old_failed:
+                self.generation += 1  # still down, for another reason: pages show it
+            return
+        if old is not None:
+            cs.changes += 1
+        down_for = now - cs.since
+        cs.since = now
+        cs.up = up
+        self.generation += 1
+        cam = cs.camera
+        if not up:
+            r = cs.results[failed]  # type: ignore[index]
+            if r.message and r.message != r.reason.value:
+                log.warning("camera %s down: check %s failed: %s (%s)",
+                            cam.id, failed, r.reason.value, r.message)
+            else:
+                log.warning("camera %s down: check %s failed: %s", cam.id, failed, r.reason.value)
+        elif old is False:
+            log.info("camera %s recovered after %s down", cam.id, _fmt_duration(down_for))
+        if cs.feeds:
+            self._recause_feeds(cs, now, notify=True)
+
+    def _feed_cause(self, cs: CameraState, fs: FeedState) -> str:
+        if fs.up is None:
+            return "unknown"
+        if fs.up:
+            return "ok"
+        if cs.up is False:
+            return "camera_down"
+        centre = self._integration_centre.get(fs.integration)
+        if centre is not None and self.centre_up(centre) is False:
+            return "link_down"
+        return "feed_missing"
+
+    def _update_feed(self, cs: CameraState, fs: FeedState, now: float, up: bool) -> None:
+        old = fs.up
+        fs.up = up
+        fs.cause = self._feed_cause(cs, fs)
+        if old == up:
+            return
+        down_for = now - fs.since
+        fs.since = now
+        if old is not None:
+            fs.changes += 1
+        self.generation += 1
+        cam_id = cs.camera.id
+        if not up:
+            r = fs.result
+            msg = (r.message or r.reason.value) if r is not None else ""
+            # a feed that is down because its camera or its centre's link is down adds
+            # nothing to the line already logged for that camera or link: keep it quiet
+            fs.loud = fs.cause == "feed_missing"
+            log.log(
+                logging.WARNING if fs.loud else logging.DEBUG,
+                "feed %s of camera %s down (%s): %s", fs.integration, cam_id, fs.cause, msg,
+            )
+        elif old is False:
+            log.log(
+                logging.INFO if fs.loud else logging.DEBUG,
+                "feed %s of camera %s recovered after %s down",
+                fs.integration, cam_id, _fmt_duration(down_for),
+            )
+            fs.loud = False
+
+    def _recause_feeds(self, cs: CameraState, now: float, notify: bool) -> None:
+        changed = False
+        for fs in cs.feeds.values():
+            cause = self._feed_cause(cs, fs)
+            if cause != fs.cause:
+                fs.cause = cause
+                changed = True
+        if changed and notify:
+            for listener in self._listeners:
+                listener.camera_feeds(cs)
+
+    def _recause_centre(self, centre: str, now: float) -> None:
+        for cid in self._centre_feeds.get(centre, ()):
+            cs = self.cameras.get(cid)
+            if cs is not None:
+                self._recause_feeds(cs, now, notify=True)
+
+    def _log_link(
+        self, ls: LinkState, old: LinkResult | None, new: LinkResult, was_for: float
+    ) -> None:
+        name = f"{ls.centre}/{ls.link}"
+        if new.state == "down":
+            log.warning("link %s down: %s (%s)", name, new.reason.value, new.message or "no target answered")
+        elif new.state == "degraded":
+            rtt = f"{new.rtt_avg * 1000:.0f}ms" if new.rtt_avg is not None else "n/a"
+            log.warning("link %s degraded: loss %.0f%%, rtt %s", name, new.loss * 100, rtt)
+        elif old is not None and old.state != "up":
+            log.info("link %s recovered after %s %s", name, _fmt_duration(was_for), old.state)
+
+
+def iter_down(state: State) -> Iterable[CameraState]:
+    return (cs for cs in state.cameras.values() if cs.up is False)

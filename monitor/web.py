@@ -1,0 +1,235 @@
+"""The web endpoints of SPEC.md: /metrics, /healthz, /readyz, /status, /api/cameras and
+POST /-/reload, as one aiohttp application.
+
+It owns HTTP concerns only (routing, query validation, caching of the status page, gzip
+negotiation, error pages without tracebacks); the data comes from the State read API, the
+exposition from `monitor.exporter`, the page from `monitor.status`, and a reload from the
+`reload` callable the daemon hands in (the same one SIGHUP uses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import time
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from .exporter import CONTENT_TYPE, Exporter
+from .state import State
+
+log = logging.getLogger("cctv.web")
+
+#: reload() returns a JSON-able summary, or raises ReloadFailed with the config's errors.
+Reload = Callable[[], Awaitable[dict[str, Any]]]
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+STATE_KEY = web.AppKey("state", object)
+EXPORTER_KEY = web.AppKey("exporter", object)
+RELOAD_KEY = web.AppKey("reload", object)
+STATUS_CACHE_KEY = web.AppKey("status_cache", dict)
+
+
+class ReloadFailed(Exception):
+    """A reload that kept the old configuration; `errors` are safe to show to a client."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@web.middleware
+async def _errors(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:  # noqa: BLE001 - the client gets a plain 500, the log gets the detail
+        log.exception("%s %s failed", request.method, request.path)
+        return web.Response(status=500, text="internal error\n", headers=NO_STORE)
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    exporter: Exporter = request.app[EXPORTER_KEY]  # type: ignore[assignment]
+    gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    headers = {"Content-Type": CONTENT_TYPE, **NO_STORE}
+    if gzip:
+        body = await exporter.render(gzip=True)
+        headers["Content-Encoding"] = "gzip"
+        return web.Response(body=body, headers=headers)
+    chunks = await exporter.render_chunks_locked()
+    # stream the chunks: joining a 100 MB exposition into one buffer first would hold the
+    # event loop for a copy of all of it
+    response = web.StreamResponse(headers=headers)
+    response.content_length = sum(len(c) for c in chunks)
+    await response.prepare(request)
+    for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n", headers=NO_STORE)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state: State = request.app[STATE_KEY]  # type: ignore[assignment]
+    if state.ready:
+        return web.Response(text="ready\n", headers=NO_STORE)
+    return web.Response(status=503, text="not ready: first round in progress\n", headers=NO_STORE)
+
+
+def _fallback_status(state: State, now: float) -> bytes:
+    down = [cs for cs in state.cameras.values() if cs.up is False]
+    rows = "".join(
+        f"<tr><td>{html.escape(cs.camera.id)}</td><td>{html.escape(cs.camera.name)}</td>"
+        f"<td>{html.escape(cs.camera.provider)}</td><td>{html.escape(cs.camera.district)}</td>"
+        f"<td>{html.escape(cs.failed_check or '')}</td>"
+        f"<td>{html.escape(cs.reason.value if cs.reason else '')}</td>"
+        f"<td>{int(now - cs.since)}s</td></tr>"
+        for cs in down[:5000]
+    )
+    page = (
+        "<!doctype html><meta charset=utf-8><title>CCTV monitor</title>"
+        f"<h1>CCTV monitor</h1><p>{len(state.cameras)} cameras, {len(down)} down</p>"
+        "<table><tr><th>camera<th>name<th>provider<th>district<th>check<th>reason<th>down for"
+        f"{rows}</table>"
+    )
+    return page.encode()
+
+
+def _render_status(state: State, now: float) -> bytes:
+    try:
+        from .status import render
+    except ImportError:
+        return _fallback_status(state, now)
+    return render(state, now)
+
+
+async def status(request: web.Request) -> web.Response:
+    state: State = request.app[STATE_KEY]  # type: ignore[assignment]
+    cache: dict = request.app[STATUS_CACHE_KEY]
+    now = time.time()
+    key = (id(state.inventory), state.generation, int(now // 5))
+    body = cache.get(key)
+    if body is None:
+        body = _render_status(state, now)
+        cache.clear()
+        cache[key] = body
+    return web.Response(body=body, content_type="text/html", charset="utf-8", headers=NO_STORE)
+
+
+_API_PARAMS = ("provider", "district", "zone", "down")
+_BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def _bad_request(message: str) -> web.Response:
+    return web.json_response({"error": message}, status=400, headers=NO_STORE)
+
+
+def camera_json(cs: Any) -> dict[str, Any]:
+    cam = cs.camera
+    return {
+        "id": cam.id,
+        "name": cam.name,
+        "provider": cam.provider,
+        "district": cam.district,
+        "zone": cam.zone,
+        "up": cs.up,
+        "reason": cs.reason.value if cs.reason is not None else None,
+        "failed_check": cs.failed_check,
+        "since": round(cs.since, 3),
+        "checks": {
+            check: {"reason": r.reason.value, "duration": round(r.duration, 6)}
+            for check, r in cs.results.items()
+        },
+        "feeds": {
+            name: {"up": fs.up, "cause": fs.cause, "since": round(fs.since, 3)}
+            for name, fs in cs.feeds.items()
+        },
+    }
+
+
+async def api_cameras(request: web.Request) -> web.Response:
+    state: State = request.app[STATE_KEY]  # type: ignore[assignment]
+    query = request.query
+    for name in query:
+        if name not in _API_PARAMS:
+            return _bad_request(
+                f"unknown query parameter {name!r}; allowed: {', '.join(_API_PARAMS)}"
+            )
+        if len(query.getall(name)) > 1:
+            return _bad_request(f"query parameter {name!r} given more than once")
+    down: bool | None = None
+    if "down" in query:
+        text = query["down"].strip().lower()
+        if text not in _BOOL:
+            return _bad_request("query parameter 'down' must be 1 or 0 (or true/false)")
+        down = _BOOL[text]
+    provider = query.get("provider")
+    district = query.get("district")
+    zone = query.get("zone")
+    parts: list[str] = []
+    batch: list[dict[str, Any]] = []
+    # encode in slices with a yield between them: 50,000 cameras are ~0.3 s of dict and JSON
+    # work that must not hold the probe schedule in one piece
+    for n, cs in enumerate(list(state.cameras.values()), 1):
+        cam = cs.camera
+        if (
+            (provider is None or cam.provider == provider)
+            and (district is None or cam.district == district)
+            and (zone is None or cam.zone == zone)
+            and (down is None or (cs.up is False) == down)
+        ):
+            batch.append(camera_json(cs))
+        if n % 2000 == 0:
+            if batch:
+                parts.append(json.dumps(batch, separators=(",", ":"))[1:-1])
+                batch = []
+            await asyncio.sleep(0)
+    if batch:
+        parts.append(json.dumps(batch, separators=(",", ":"))[1:-1])
+    return web.Response(
+        text="[" + ",".join(parts) + "]",
+        content_type="application/json",
+        headers=NO_STORE,
+    )
+
+
+async def reload(request: web.Request) -> web.Response:
+    reload_fn: Reload | None = request.app[RELOAD_KEY]  # type: ignore[assignment]
+    if reload_fn is None:
+        return web.json_response({"status": "error", "errors": ["reload is not available"]},
+                                 status=503, headers=NO_STORE)
+    try:
+        summary = await reload_fn()
+    except ReloadFailed as exc:
+        return web.json_response({"status": "error", "errors": exc.errors}, status=400,
+                                 headers=NO_STORE)
+    return web.json_response({"status": "ok", **summary}, headers=NO_STORE)
+
+
+def make_app(state: State, exporter: Exporter, reload_fn: Reload | None = None) -> web.Application:
+    app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
+    app[STATE_KEY] = state
+    app[EXPORTER_KEY] = exporter
+    app[RELOAD_KEY] = reload_fn
+    app[STATUS_CACHE_KEY] = {}
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/status", status)
+    app.router.add_get("/api/cameras", api_cameras)
+    app.router.add_post("/-/reload", reload)
+    app.router.add_get("/", _index)
+    return app
+
+
+async def _index(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/status")
+
