@@ -1,0 +1,327 @@
+"""The operator stack end to end, on loopback: simulator -> monitor -> Prometheus ->
+Alertmanager -> a webhook receiver run by this test.
+
+- every query of every dashboard panel (variables substituted) and every dashboard
+  variable returns data from a real Prometheus scraping a real monitor;
+- cutting the simulated police command centre's primary link delivers
+  CommandCentreLinkDown to the on-call receiver, and restoring it delivers the resolution.
+
+The rules are the real config/rules.yml and config/alerts.yml, rewritten only in time:
+every `for:` is divided by FOR_SCALE and rule-group intervals are dropped, so that the
+whole chain runs in well under a minute.  Alertmanager runs the real config/alertmanager.yml
+with its webhooks pointed at the test's receiver and short grouping timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+import yaml
+from aiohttp import web
+
+from tests.conftest import require
+from tests.test_dashboards import DASHBOARDS, load, panels, substitute
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "config"
+FOR_SCALE = 20  # 1m -> 3s, 5m -> 15s, 15m -> 45s
+CAMERAS = 40
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _seconds(text: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    total = 0.0
+    for num, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", text):
+        total += float(num) * units[unit]
+    return total
+
+
+def _scaled_rules(tmp: Path) -> None:
+    """tmp/rules.yml and tmp/alerts.yml: the real rules with time compressed."""
+    rules = yaml.safe_load((CONFIG / "rules.yml").read_text())
+    for g in rules["groups"]:
+        g.pop("interval", None)
+    (tmp / "rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    alerts = yaml.safe_load((CONFIG / "alerts.yml").read_text())
+    for g in alerts["groups"]:
+        for r in g["rules"]:
+            if "for" in r:
+                r["for"] = f"{max(1, round(_seconds(r['for']) / FOR_SCALE))}s"
+    (tmp / "alerts.yml").write_text(yaml.safe_dump(alerts, sort_keys=False))
+
+
+def _prometheus_config(tmp: Path, monitor: str, am: str, prom: str) -> Path:
+    doc = yaml.safe_load((CONFIG / "prometheus.yml").read_text())
+    doc["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
+    doc["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [am]
+    targets = {"cctv-monitor": monitor, "prometheus": prom, "alertmanager": am}
+    for job in doc["scrape_configs"]:
+        job.update(scrape_interval="1s", scrape_timeout="1s")
+        job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
+    path = tmp / "prometheus.yml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _alertmanager_config(tmp: Path, receiver: str) -> Path:
+    doc = yaml.safe_load((CONFIG / "alertmanager.yml").read_text())
+    paths = {"oncall-pager": "/page", "tickets": "/ticket"}
+    for r in doc["receivers"]:
+        for w in r["webhook_configs"]:
+            w["url"] = f"{receiver}{paths[r['name']]}"
+    for route in [doc["route"], *doc["route"].get("routes", [])]:
+        route.update(group_wait="1s", group_interval="1s")
+    path = tmp / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _monitor_config(path: Path) -> list[dict]:
+    """Short intervals in the simulator's config; returns its cameras."""
+    doc = yaml.safe_load(path.read_text())
+    doc["monitor"].update(
+        interval="2s", timeout="2s",
+        stream={"interval": "4s", "duration": "3s", "concurrency": 20},
+        links={"interval": "1s", "timeout": "500ms", "probes": 2},
+    )
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return doc["cameras"]
+
+
+class Stack:
+    """The processes this test started; stopped by their own process groups only."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs: list[tuple[str, subprocess.Popen, Path]] = []
+
+    def start(self, name: str, cmd: list[str], env: dict | None = None) -> subprocess.Popen:
+        log = self.tmp / f"{name}.log"
+        out = open(log, "wb")
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp,
+                                env={**os.environ, **(env or {})}, start_new_session=True)
+        out.close()
+        self.procs.append((name, proc, log))
+        return proc
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n} ---\n{log.read_text(errors='replace')[-2500:]}"
+                         for n, _, log in self.procs)
+
+    def stop(self) -> None:
+        for _, proc, _ in reversed(self.procs):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for _, proc, _ in reversed(self.procs):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=5)
+
+    def check_alive(self) -> None:
+        for name, proc, _ in self.procs:
+            if proc.poll() is not None:
+                pytest.fail(f"{name} exited with {proc.returncode}\n{self.logs()}")
+
+
+async def _wait_http(session: aiohttp.ClientSession, url: str, stack: Stack, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        stack.check_alive()
+        try:
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as resp:
+                if resp.status == 200:
+                    return
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{url} not ready after {timeout}s\n{stack.logs()}")
+        await asyncio.sleep(0.25)
+
+
+async def _query(session: aiohttp.ClientSession, prom: str, expr: str) -> list:
+    async with session.post(f"{prom}/api/v1/query", data={"query": expr}) as resp:
+        body = await resp.json()
+    assert body["status"] == "success", (expr, body)
+    return body["data"]["result"]
+
+
+async def _label_values(session: aiohttp.ClientSession, prom: str, query: str) -> list:
+    m = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query)
+    async with session.get(f"{prom}/api/v1/label/{m.group(2)}/values",
+                           params={"match[]": m.group(1)}) as resp:
+        body = await resp.json()
+    return body["data"]
+
+
+async def test_stack_end_to_end(tmp_path):
+    prometheus = require("/usr/bin/prometheus")
+    alertmanager = require("/usr/bin/prometheus-alertmanager")
+    for module in ("daemon.py", "simulator/server.py", "demo.py"):
+        if not (ROOT / "monitor" / module).exists():
+            pytest.skip(f"monitor/{module} does not exist yet")
+    from monitor.demo import pick_base_net
+
+    # -- the webhook receiver: what Alertmanager delivers, in order
+    received: list[tuple[str, dict]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append((request.path, await request.json()))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/page", hook)
+    app.router.add_post("/ticket", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    hook_port = runner.addresses[0][1]
+
+    stack = Stack(tmp_path)
+    try:
+        async with aiohttp.ClientSession() as session:
+            # -- simulator, with a few chosen faults so that every panel has something to show
+            ports = {k: _free_port() for k in ("control", "monitor", "prom", "am")}
+            control = f"http://127.0.0.1:{ports['control']}"
+            sim_config = tmp_path / "monitor.yml"
+            stack.start("simulator", [
+                sys.executable, "-m", "monitor", "simulate", "--cameras", str(CAMERAS),
+                "--faults", "healthy=1", "--write-config", str(sim_config),
+                "--control", f"127.0.0.1:{ports['control']}"],
+                env={"CCTV_SIM_BASE_NET": str(pick_base_net(CAMERAS))})
+            deadline = time.monotonic() + 40
+            while "READY" not in (tmp_path / "simulator.log").read_text(errors="replace"):
+                stack.check_alive()
+                if time.monotonic() > deadline:
+                    pytest.fail(f"simulator not READY\n{stack.logs()}")
+                await asyncio.sleep(0.2)
+            cameras = _monitor_config(sim_config)
+            police = [c["id"] for c in cameras if "police-hq" in c.get("integrations", [])]
+            others = [c["id"] for c in cameras if c["id"] not in police]
+            assert len(police) >= 2 and others, "the simulated fleet has no police feeds"
+            detail_camera = police[0]  # frozen picture: stream fine, snapshot failing
+
+            async def fault(camera: str, fault: str) -> None:
+                async with session.post(f"{control}/control/cameras/{camera}/fault/{fault}") as resp:
+                    assert resp.status == 200, await resp.text()
+
+            await fault(police[1], "feed_missing")
+
+            # -- monitor, Alertmanager, Prometheus
+            monitor = f"127.0.0.1:{ports['monitor']}"
+            stack.start("monitor", [sys.executable, "-m", "monitor", "run", "-c", str(sim_config),
+                                    "--listen", monitor])
+            am = f"127.0.0.1:{ports['am']}"
+            stack.start("alertmanager", [
+                alertmanager, f"--config.file={_alertmanager_config(tmp_path, f'http://127.0.0.1:{hook_port}')}",
+                f"--storage.path={tmp_path / 'am-data'}", f"--web.listen-address={am}",
+                "--cluster.listen-address="])
+            prom_addr = f"127.0.0.1:{ports['prom']}"
+            _scaled_rules(tmp_path)
+            stack.start("prometheus", [
+                prometheus, f"--config.file={_prometheus_config(tmp_path, monitor, am, prom_addr)}",
+                f"--storage.tsdb.path={tmp_path / 'prom-data'}", f"--web.listen-address={prom_addr}",
+                "--rules.alert.resend-delay=1s"])
+            prom = f"http://{prom_addr}"
+            await _wait_http(session, f"http://{monitor}/readyz", stack, 40)
+            await _wait_http(session, f"http://{am}/-/ready", stack, 20)
+            await _wait_http(session, f"{prom}/-/ready", stack, 20)
+            # Once both have been seen up, so that "down since" and "last up" have data:
+            seen_up = f'cctv_camera_up{{camera=~"{detail_camera}|{others[0]}"}} == 1'
+            deadline = time.monotonic() + 20
+            while len(await _query(session, prom, seen_up)) < 2:
+                stack.check_alive()
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{detail_camera} and {others[0]} never up\n{stack.logs()}")
+                await asyncio.sleep(0.5)
+            await fault(detail_camera, "frozen")
+            await fault(others[0], "down")
+
+            # -- every dashboard query and variable returns data
+            checks = []
+            for path in DASHBOARDS:
+                dash = load(path)
+                for p in panels(dash):
+                    for t in p["targets"]:
+                        checks.append((f"{path.name}: {p['title']} [{t['refId']}]",
+                                       substitute(t["expr"], {"camera": detail_camera})))
+            variables = [(f"{path.name}: ${v['name']}", substitute(v["query"]["query"], {"camera": detail_camera}))
+                         for path in DASHBOARDS for v in load(path)["templating"]["list"]
+                         if v["type"] == "query"]
+            deadline = time.monotonic() + 35
+            while True:
+                stack.check_alive()
+                empty = [name for name, expr in checks if not await _query(session, prom, expr)]
+                empty += [name for name, q in variables if not await _label_values(session, prom, q)]
+                if not empty or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(1)
+            if empty:
+                async with session.get(f"http://{monitor}/metrics") as resp:
+                    exposition = await resp.text()
+                mine = "\n".join(l for l in exposition.splitlines() if detail_camera in l)
+                pytest.fail(f"queries without data: {empty}\n{detail_camera}:\n{mine}")
+
+            # -- cut the primary link: CommandCentreLinkDown reaches the pager
+            def link_alerts(status: str) -> list[dict]:
+                return [a for path, body in received if path == "/page"
+                        for a in body["alerts"]
+                        if a["labels"].get("alertname") == "CommandCentreLinkDown"
+                        and a["labels"].get("link") == "primary" and a["status"] == status]
+
+            assert link_alerts("firing") == [], "link alert before the cut"
+            async with session.post(f"{control}/control/links/police-hq/primary/cut") as resp:
+                assert resp.status == 200, await resp.text()
+            cut_at = time.monotonic()
+            while not link_alerts("firing"):
+                stack.check_alive()
+                if time.monotonic() - cut_at > 40:
+                    pytest.fail(f"no CommandCentreLinkDown page; received {received}")
+                await asyncio.sleep(0.25)
+            (alert,) = link_alerts("firing")[:1]
+            assert alert["labels"]["centre"] == "police-hq"
+            assert alert["labels"]["severity"] == "critical"
+            assert alert["annotations"]["runbook_url"].endswith("/CommandCentreLinkDown.md")
+            assert "primary link to command centre police-hq" in alert["annotations"]["description"]
+            page = next(body for path, body in received if path == "/page"
+                        and any(a["labels"].get("alertname") == "CommandCentreLinkDown" for a in body["alerts"]))
+            assert page["receiver"] == "oncall-pager"
+
+            # -- restore it: the resolution is delivered too
+            async with session.post(f"{control}/control/links/police-hq/primary/restore") as resp:
+                assert resp.status == 200, await resp.text()
+            restored_at = time.monotonic()
+            while not link_alerts("resolved"):
+                stack.check_alive()
+                if time.monotonic() - restored_at > 40:
+                    pytest.fail(f"no resolution of CommandCentreLinkDown; received {received}")
+                await asyncio.sleep(0.25)
+    finally:
+        stack.stop()
+        await runner.cleanup()
