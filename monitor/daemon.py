@@ -70,7 +70,7 @@ class Daemon:
                  shard: tuple[int, int] | None = None) -> None:
         self.config_path = config_path
         self.shard = shard
-        self.metrics = SelfMetrics()
+        self.metrics = SelfMetrics(f"{shard[0]}/{shard[1]}" if shard else None)
         self.state = State(inventory)
         self.exporter = Exporter(self.state, self.metrics)
         self.scheduler = Scheduler(self.state, metrics=self.metrics)

@@ -29,6 +29,7 @@ Metrics of SPEC.md's table, plus these additions:
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import zlib
 from typing import Callable
@@ -59,10 +60,16 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
+_SAMPLE_NAME = re.compile(rb"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
 class SelfMetrics:
     """The monitor's own health, on a private registry rendered with generate_latest."""
 
-    def __init__(self) -> None:
+    def __init__(self, shard: str | None = None) -> None:
+        # With --shard K/N every self series carries shard="K/N", so that N replicas scraped
+        # as one job stay apart (lag, in-flight, reload status are per process).
+        self.shard = shard
         self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=self.registry)
         r = self.registry
@@ -99,6 +106,24 @@ class SelfMetrics:
         )
         self.reload_ok.set(1)
         self.reload_ts.set(time.time())
+
+    def render(self) -> bytes:
+        text = generate_latest(self.registry)
+        if not self.shard:
+            return text
+        label = f'shard="{self.shard}"'.encode()
+        out = []
+        for line in text.splitlines(keepends=True):
+            if line.startswith(b"#") or not line.strip():
+                out.append(line)
+                continue
+            m = _SAMPLE_NAME.match(line)
+            name, rest = line[:m.end()], line[m.end():]
+            if rest.startswith(b"{"):
+                out.append(name + b"{" + label + b"," + rest[1:])
+            else:
+                out.append(name + b"{" + label + b"}" + rest)
+        return b"".join(out)
 
     def bind_gauges(self, in_flight: Callable[[], float], backlog: Callable[[], float]) -> None:
         """The scheduler owns these counts; read them at scrape time, not per probe."""
@@ -485,7 +510,7 @@ class Exporter:
                 await asyncio.sleep(0)
         chunks.append((await self._scrape_time_families()).encode())
         self.self_metrics.render_seconds.set(time.perf_counter() - t0)
-        chunks.append(generate_latest(self.self_metrics.registry))
+        chunks.append(self.self_metrics.render())
         return chunks
 
     async def render_chunks_locked(self) -> list[bytes]:

@@ -41,3 +41,18 @@ def test_shards_are_balanced():
     for c in camera_ids:
         counts[shard_of(c, 4) - 1] += 1
     assert all(2300 < x < 2700 for x in counts), counts
+
+
+def test_self_metrics_carry_the_shard_label():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from monitor.exporter import SelfMetrics
+
+    metrics = SelfMetrics("2/3")
+    metrics.probe_lag.observe(0.02)
+    families = list(text_string_to_metric_families(metrics.render().decode()))
+    samples = [s for f in families for s in f.samples]
+    assert samples and all(s.labels.get("shard") == "2/3" for s in samples)
+    lag = [s for s in samples if s.name == "cctv_monitor_probe_lag_seconds_count"]
+    assert lag and lag[0].value == 1
+    assert "shard" not in SelfMetrics().render().decode()
