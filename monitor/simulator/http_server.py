@@ -24,6 +24,7 @@ from .rtsp_server import (
     check_authorization,
     content_length,
     garbage_bytes,
+    parse_head,
     request_path,
     stable_hash,
 )
@@ -70,36 +71,16 @@ class HttpProtocol(BaseConn):
         buf = self.buf
         buf += data
         while buf:
-            if buf[0] in (0x0D, 0x0A):  # stray CRLF between requests (RFC 9112 2.2)
-                del buf[:1]
-                continue
-            head_end = buf.find(b"\r\n\r\n")
-            if head_end < 0:
-                if len(buf) > MAX_REQUEST:
-                    self.abort()
+            head = self.pop_request(buf)
+            if head is None:
                 return
-            head = bytes(buf[:head_end]).decode("latin-1")
-            body_len = content_length(head)
-            total = head_end + 4 + body_len
-            if body_len < 0 or total > MAX_REQUEST:
-                self.abort()
-                return
-            if len(buf) < total:
-                return
-            del buf[:total]
             self.handle(head)
             if self.transport is None or self.transport.is_closing():
                 return
 
     def handle(self, head: str) -> None:
         self.ctx.requests += 1
-        lines = head.split("\r\n")
-        parts = lines[0].split(" ")
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            k, sep, v = line.partition(":")
-            if sep:
-                headers[k.strip().lower()] = v.strip()
+        parts, headers = parse_head(head)
         cam = self.cam
         if cam is not None and cam.fault == "garbage":
             self.send(garbage_bytes(cam.id + "/http"), close=True)

@@ -287,6 +287,17 @@ def request_path(target: str) -> str:
     return target.split("?", 1)[0]
 
 
+def parse_head(head: str) -> tuple[list[str], dict[str, str]]:
+    """Request line parts and lower-cased headers of an RTSP or HTTP request head."""
+    lines = head.split("\r\n")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        k, sep, v = line.partition(":")
+        if sep:
+            headers[k.strip().lower()] = v.strip()
+    return lines[0].split(" "), headers
+
+
 class BaseConn(asyncio.Protocol):
     """What the per-connection protocols share: registration, idle tracking, and delayed
     answers for `slow` cameras."""
@@ -311,6 +322,27 @@ class BaseConn(asyncio.Protocol):
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
+
+    def pop_request(self, buf: bytearray) -> str | None:
+        """The next complete request head from `buf` (its body dropped), or None when more
+        bytes are needed or the request was oversize or malformed (then aborted)."""
+        while buf and buf[0] in (0x0D, 0x0A):  # stray CRLF between requests (RFC 9112 2.2)
+            del buf[:1]
+        head_end = buf.find(b"\r\n\r\n")
+        if head_end < 0:
+            if len(buf) > MAX_REQUEST:
+                self.abort()
+            return None
+        head = bytes(buf[:head_end]).decode("latin-1")
+        body_len = content_length(head)
+        total = head_end + 4 + body_len
+        if body_len < 0 or total > MAX_REQUEST:
+            self.abort()
+            return None
+        if len(buf) < total:
+            return None
+        del buf[:total]
+        return head
 
     def send(self, data: bytes, close: bool = False, then: Callable[[], None] | None = None) -> None:
         """Write an answer now, or `slow_delay` late for a slow camera (order is kept: every
@@ -407,6 +439,9 @@ class RtspProtocol(BaseConn):
         buf = self.buf
         buf += data
         while buf:
+            if buf[0] in (0x0D, 0x0A):  # stray CRLF before an interleaved frame
+                del buf[:1]
+                continue
             if buf[0] == 0x24:  # '$': interleaved RTCP from the client (receiver reports)
                 if len(buf) < 4:
                     return
@@ -415,26 +450,9 @@ class RtspProtocol(BaseConn):
                     return
                 del buf[:end]
                 continue
-            if buf[0] in (0x0D, 0x0A):  # stray CRLF between requests (RFC 9112 2.2)
-                del buf[:1]
-                continue
-            head_end = buf.find(b"\r\n\r\n")
-            if head_end < 0:
-                if len(buf) > MAX_REQUEST:
-                    self.abort()
+            head = self.pop_request(buf)
+            if head is None:
                 return
-            head = bytes(buf[:head_end]).decode("latin-1")
-            body_len = content_length(head)
-            if body_len < 0:
-                self.abort()
-                return
-            total = head_end + 4 + body_len
-            if total > MAX_REQUEST:
-                self.abort()
-                return
-            if len(buf) < total:
-                return
-            del buf[:total]
             self.handle(head)
             if self.transport is None or self.transport.is_closing():
                 return
@@ -443,13 +461,7 @@ class RtspProtocol(BaseConn):
 
     def handle(self, head: str) -> None:
         self.ctx.requests += 1
-        lines = head.split("\r\n")
-        parts = lines[0].split(" ")
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            k, sep, v = line.partition(":")
-            if sep:
-                headers[k.strip().lower()] = v.strip()
+        parts, headers = parse_head(head)
         cam = self.cam
         if cam is not None and cam.fault == "garbage":
             self.send(garbage_bytes(cam.id), close=True)
