@@ -1,0 +1,121 @@
+"""Stream checks at fleet scale, against the simulator, through the real daemon.
+
+Fifty cameras' streams are checked concurrently (their own budget of 50) while the fast
+rtsp checks go on every 2 s: every stream check ends within its media window, the fast
+checks are not delayed (the lag histogram), the stream faults end in `no_video`, and the
+stream metrics of SPEC.md are exported with plausible values (the simulator sends 10 fps).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from monitor.simulator.fleet import build_fleet, write_config
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE_NET = 143
+CAMERAS = 56  # 50 healthy, 3 without keyframes, 3 that stall
+DURATION = 3.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_LINE = re.compile(r'^(cctv_[a-z_]+)\{([^}]*)\} (\S+)$', re.M)
+
+
+def _by_camera(text: str, name: str, **match: str) -> dict[str, float]:
+    out = {}
+    for n, labels, value in _LINE.findall(text):
+        if n != name:
+            continue
+        lab = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if all(lab.get(k) == v for k, v in match.items()):
+            out[lab["camera"]] = float(value)
+    return out
+
+
+def _lag_quantile(text: str, q: float) -> float:
+    buckets = sorted(
+        (float("inf") if le == "+Inf" else float(le), float(v))
+        for le, v in re.findall(r'^cctv_monitor_probe_lag_seconds_bucket\{[^}]*le="([^"]+)"\} (\S+)$',
+                                text, re.M))
+    total = buckets[-1][1]
+    for le, count in buckets:
+        if count >= q * total:
+            return le
+    return float("inf")
+
+
+@pytest.mark.integration
+def test_fifty_streams_at_once_keep_their_window_and_do_not_delay_fast_checks(tmp_path):
+    faults = {"no_keyframe": 3 / CAMERAS, "stall": 3 / CAMERAS}
+    fleet = build_fleet(cameras=CAMERAS, seed=21, faults=faults, base_net=BASE_NET)
+    by_fault = {}
+    for cam in fleet.cameras:
+        by_fault.setdefault(cam.fault, []).append(cam.id)
+    assert len(by_fault.get("no_keyframe", [])) == 3 and len(by_fault.get("stall", [])) == 3
+    config = tmp_path / "fleet.yml"
+    write_config(fleet, config, interval="2s", timeout="1500ms", stream_interval="4s",
+                 stream_duration=f"{DURATION:.0f}s", stream_concurrency=50)
+    text = config.read_text()
+    assert "concurrency: 50" in text
+
+    env = {**os.environ, "CCTV_SIM_BASE_NET": str(BASE_NET)}
+    fault_arg = ",".join(f"{k}={v}" for k, v in faults.items())
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "simulate", "--cameras", str(CAMERAS), "--seed", "21",
+         "--faults", fault_arg, "--control", f"127.0.0.1:{_free_port()}", "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    listen = _free_port()
+    mon = None
+    try:
+        assert sim.stdout.readline().startswith(b"READY")
+        mon = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "-c", str(config), "--listen",
+             f"127.0.0.1:{listen}", "--log-level", "warning"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        # Three stream intervals: every camera has had at least two stream checks.
+        time.sleep(14)
+        assert mon.poll() is None, "monitor died"
+        with urllib.request.urlopen(f"http://127.0.0.1:{listen}/metrics", timeout=20) as r:
+            metrics = r.read().decode()
+    finally:
+        for proc in (mon, sim):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(15)
+
+    durations = _by_camera(metrics, "cctv_probe_duration_seconds", check="stream")
+    assert len(durations) == CAMERAS
+    # The media window is DURATION; DESCRIBE/SETUP/PLAY and TEARDOWN fit in its margin.
+    assert max(durations.values()) <= DURATION + 1.0, max(durations.values())
+
+    ok = _by_camera(metrics, "cctv_probe_reason", check="stream", reason="ok")
+    no_video = _by_camera(metrics, "cctv_probe_reason", check="stream", reason="no_video")
+    assert set(no_video) == set(by_fault["no_keyframe"]) | set(by_fault["stall"])
+    assert set(ok) == set(by_fault["healthy"])
+
+    fps = _by_camera(metrics, "cctv_stream_frames_per_second")
+    assert all(8 <= fps[c] <= 12 for c in by_fault["healthy"]), fps
+    rate = _by_camera(metrics, "cctv_stream_bytes_per_second")
+    assert all(rate[c] > 1000 for c in by_fault["healthy"])
+    keyint = _by_camera(metrics, "cctv_stream_keyframe_interval_seconds")
+    assert all(0.5 <= keyint[c] <= 2.5 for c in by_fault["healthy"] if c in keyint)
+    assert "cctv_stream_info{" in metrics
+
+    # The fast checks kept their schedule while 50 streams were read.
+    assert _lag_quantile(metrics, 0.99) <= 0.25
