@@ -188,6 +188,14 @@ async def test_status_on_options():
         assert (await run(cam.url)).reason is Reason.NOT_FOUND
 
 
+@pytest.mark.parametrize("status", [405, 501])
+async def test_options_not_supported_is_not_a_failure(status):
+    async with FakeRtspServer(behaviour="status", status=status, status_on="OPTIONS") as cam:
+        result = await run(cam.url)
+        assert result.reason is Reason.OK, result.message
+        assert [r.method for r in cam.requests] == ["OPTIONS", "DESCRIBE"]
+
+
 async def test_no_video_track():
     async with FakeRtspServer(sdp=SDP_AUDIO_ONLY) as cam:
         result = await run(cam.url)

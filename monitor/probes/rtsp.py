@@ -46,7 +46,15 @@ def video_detail(client: RtspClient, parsed: sdp_mod.Sdp) -> dict:
 async def probe(endpoint: Endpoint, ctx: ProbeContext) -> Result:
     client = RtspClient(endpoint, ctx)
     try:
-        await client.request("OPTIONS")
+        try:
+            await client.request("OPTIONS")
+        except ProbeError:
+            # Some encoders and relays answer OPTIONS with 405 or 501 yet serve DESCRIBE:
+            # OPTIONS is a courtesy in RFC 2326, DESCRIBE with its SDP is the proof.
+            if client.last_status not in (405, 501):
+                raise
+            if client.trace is not None:
+                client.trace.append(f"OPTIONS not supported ({client.last_status}); going on to DESCRIBE")
         parsed, _ = await describe(client)
     finally:
         client.close()
