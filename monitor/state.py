@@ -315,7 +315,10 @@ class State:
         for name in cs.checks:
             r = cs.results.get(name)
             if r is None:
-                missing = True
+                # The stream check runs on its own, long interval (5 min by default): a camera
+                # whose fast checks all passed is up meanwhile, not unknown for minutes.
+                if name != "stream" or not cs.results:
+                    missing = True
             elif not r.ok:
                 failed = name
                 break

@@ -103,15 +103,20 @@ def test_up_is_unknown_until_every_check_ran_then_down_at_first_failure():
     assert st2.cameras[cid].changes == 0  # unknown -> down is not a flip
 
 
-def test_stream_check_is_not_awaited_when_stream_checks_are_off():
+def test_stream_check_is_not_awaited_for_up():
     inv = make_inventory(1, checks=("rtsp", "stream"))
     st = State(inv)
     st.record_result("JKT-0000", "rtsp", ok())
     assert st.cameras["JKT-0000"].up is True
     on = dataclasses.replace(inv, settings=MonitorSettings(stream=StreamSettings(interval=60)))
     st2 = State(on)
-    st2.record_result("JKT-0000", "rtsp", ok())
     assert st2.cameras["JKT-0000"].up is None
+    # The stream check comes on its own long interval: the fast checks decide meanwhile.
+    st2.record_result("JKT-0000", "rtsp", ok())
+    assert st2.cameras["JKT-0000"].up is True
+    st2.record_result("JKT-0000", "stream", fail(Reason.NO_VIDEO, "no keyframe"))
+    assert st2.cameras["JKT-0000"].up is False
+    assert st2.cameras["JKT-0000"].reason is Reason.NO_VIDEO
 
 
 def test_one_log_line_per_flip_never_per_probe(caplog):
