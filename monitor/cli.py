@@ -62,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("probe", help="probe one endpoint once, like curl for cameras")
     p.add_argument("url")
-    p.add_argument("--check", choices=("rtsp", "http", "tcp", "stream"), default=None,
-                   help="default: from the URL scheme (rtsp -> rtsp, http -> http, tcp -> tcp)")
+    p.add_argument("--check", choices=("rtsp", "http", "tcp", "stream", "icmp"), default=None,
+                   help="default: from the URL scheme (rtsp -> rtsp, http -> http, tcp -> tcp, "
+                   "icmp -> icmp)")
     p.add_argument("-v", "--verbose", action="store_true", help="show every exchange")
     p.add_argument("--timeout", type=_positive, default=None,
                    help="deadline in seconds (default 5, stream: duration + 5)")

@@ -14,12 +14,14 @@ from pathlib import Path
 
 from .model import Credentials, ProbeContext, Reason, Result, redact_url, split_credentials
 
-_DEFAULT_CHECK = {"rtsp": "rtsp", "rtsps": "rtsp", "http": "http", "https": "http", "tcp": "tcp"}
+_DEFAULT_CHECK = {"rtsp": "rtsp", "rtsps": "rtsp", "http": "http", "https": "http", "tcp": "tcp",
+                  "icmp": "icmp"}
 _ALLOWED = {
     "rtsp": {"rtsp", "rtsps"},
     "stream": {"rtsp", "rtsps"},
     "http": {"http", "https"},
     "tcp": {"tcp", "rtsp", "rtsps", "http", "https"},
+    "icmp": {"icmp"},  # a command-centre link target, one echo
 }
 
 
@@ -98,7 +100,7 @@ def main(args) -> int:
     check = args.check or _DEFAULT_CHECK.get(scheme)
     if check is None or scheme not in _ALLOWED[check]:
         print(f"cctv-monitor probe: cannot run a {check or '?'} check on "
-              f"{redact_url(url)!s} (schemes: rtsp, rtsps, http, https, tcp)", file=sys.stderr)
+              f"{redact_url(url)!s} (schemes: rtsp, rtsps, http, https, tcp, icmp)", file=sys.stderr)
         return 2
     creds = None
     if args.user:

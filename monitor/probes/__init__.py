@@ -10,7 +10,8 @@ import importlib
 
 from .base import ProbeError, ProbeFn, classify_exception, run_probe
 
-_MODULES = {"tcp": "tcp", "rtsp": "rtsp", "feed": "rtsp", "stream": "stream", "http": "http"}
+_MODULES = {"tcp": "tcp", "rtsp": "rtsp", "feed": "rtsp", "stream": "stream", "http": "http",
+            "icmp": "icmp"}
 
 
 def get_probe(check: str) -> ProbeFn:
