@@ -12,6 +12,7 @@ Everything here is plain data: no I/O, no metrics, no asyncio.  The config loade
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import urlsplit, urlunsplit
@@ -70,18 +71,27 @@ class Endpoint:
 
     @property
     def scheme(self) -> str:
-        return urlsplit(self.url).scheme.lower()
+        return _parts(self.url)[0]
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).hostname or ""
+        return _parts(self.url)[1]
 
     @property
     def port(self) -> int | None:
-        parts = urlsplit(self.url)
-        if parts.port is not None:
-            return parts.port
-        return {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}.get(parts.scheme.lower())
+        return _parts(self.url)[2]
+
+
+# Parsed on first use and remembered (not in the constructor: the config loader builds
+# hundreds of thousands of endpoints and must stay fast).  Sized above the largest fleet.
+@functools.lru_cache(maxsize=1 << 18)
+def _parts(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port  # ValueError on a bad port, as urlsplit's own .port
+    if port is None:
+        port = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}.get(scheme)
+    return scheme, parts.hostname or "", port
 
 
 def split_credentials(url: str, default: Credentials | None = None) -> Endpoint:

@@ -56,6 +56,7 @@ answer).  ``ctx.trace`` gets one line per step (``> GET url``, ``< HTTP/1.1 200 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import ssl
 import warnings
@@ -362,6 +363,8 @@ def _ssl_context(verify: bool) -> ssl.SSLContext:
     return context
 
 
+# Sized above the largest fleet, like the RTSP client's: the same URLs are probed all day.
+@functools.lru_cache(maxsize=1 << 18)
 def _target(url: str) -> tuple[str, str, int, str, str]:
     """(scheme, host, port, request-target, Host header) of an http(s) URL."""
     parts = urlsplit(url)

@@ -23,11 +23,9 @@ own: a camera that trickles bytes is ended by the caller's deadline (``timeout``
 from __future__ import annotations
 
 import asyncio
-import functools
 import socket
 import time
 from typing import Callable
-from urllib.parse import urlsplit
 
 from ..model import Endpoint, ProbeContext, Reason
 from .auth import Authenticator
@@ -214,7 +212,7 @@ class RtspClient:
 
     def __init__(self, endpoint: Endpoint, ctx: ProbeContext) -> None:
         self.url = endpoint.url
-        self.host, self.port, self.tls = _target(endpoint.url)
+        self.host, self.port, self.tls = _target(endpoint)
         self.ctx = ctx
         self.trace = ctx.trace
         self.auth = Authenticator(endpoint.credentials)
@@ -388,20 +386,15 @@ class RtspClient:
             self.on_frame(channel, data)
 
 
-# Sized above the largest fleet: probed in round-robin order, an LRU smaller than the
-# set of URLs misses on every lookup (seen at 100,000 cameras with 65,536).
-@functools.lru_cache(maxsize=1 << 18)
-def _target(url: str) -> tuple[str, int, bool]:
-    """(host, port, tls) of an rtsp(s) URL; cached, as the same URLs are probed all day."""
+def _target(endpoint: Endpoint) -> tuple[str, int, bool]:
+    """(host, port, tls) of an rtsp(s) endpoint (parsed once per URL by the model)."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
+        scheme, host, port = endpoint.scheme, endpoint.host, endpoint.port
     except ValueError:
-        raise ProbeError(Reason.BAD_RESPONSE, f"not a valid URL: {url}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("rtsp", "rtsps") or not parts.hostname:
-        raise ProbeError(Reason.BAD_RESPONSE, f"not an rtsp:// URL: {url}")
-    return parts.hostname, port or (322 if scheme == "rtsps" else 554), scheme == "rtsps"
+        raise ProbeError(Reason.BAD_RESPONSE, f"not a valid URL: {endpoint.url}") from None
+    if scheme not in ("rtsp", "rtsps") or not host or port is None:
+        raise ProbeError(Reason.BAD_RESPONSE, f"not an rtsp:// URL: {endpoint.url}")
+    return host, port, scheme == "rtsps"
 
 
 def check_status(method: str, resp: Response) -> None:
