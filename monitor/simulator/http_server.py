@@ -10,7 +10,6 @@ garbage, 404, 503).  In health mode (a command-centre link) it answers `GET /hea
 
 from __future__ import annotations
 
-import time
 
 from . import media
 from .fleet import SimCamera
@@ -63,20 +62,6 @@ class HttpProtocol(BaseConn):
                 transport.abort()
                 return
             self.tarpit = cam.fault == "tarpit"
-
-    def data_received(self, data: bytes) -> None:
-        self.last_seen = time.monotonic()
-        if self.tarpit:
-            return
-        buf = self.buf
-        buf += data
-        while buf:
-            head = self.pop_request(buf)
-            if head is None:
-                return
-            self.handle(head)
-            if self.transport is None or self.transport.is_closing():
-                return
 
     def handle(self, head: str) -> None:
         self.ctx.requests += 1

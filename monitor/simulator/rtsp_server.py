@@ -307,6 +307,8 @@ class BaseConn(asyncio.Protocol):
     ctx: SimContext
     cam: SimCamera | None
     transport: asyncio.Transport | None
+    buf: bytearray
+    tarpit: bool
     last_seen: float
     owner: object  # the listener group this connection came through (camera, link, relay)
 
@@ -343,6 +345,30 @@ class BaseConn(asyncio.Protocol):
             return None
         del buf[:total]
         return head
+
+    def skip_frame(self, buf: bytearray) -> bool | None:
+        """Hook for non-request data between requests: True dropped some, False none,
+        None more bytes are needed.  Plain request/response protocols have none."""
+        return False
+
+    def data_received(self, data: bytes) -> None:  # type: ignore[override]
+        self.last_seen = time.monotonic()
+        if self.tarpit:
+            return  # accepted, never answered: the client's deadline is the only way out
+        buf = self.buf
+        buf += data
+        while buf:
+            skipped = self.skip_frame(buf)
+            if skipped:
+                continue
+            if skipped is None:
+                return
+            head = self.pop_request(buf)
+            if head is None:
+                return
+            self.handle(head)
+            if self.transport is None or self.transport.is_closing():
+                return
 
     def send(self, data: bytes, close: bool = False, then: Callable[[], None] | None = None) -> None:
         """Write an answer now, or `slow_delay` late for a slow camera (order is kept: every
@@ -432,30 +458,19 @@ class RtspProtocol(BaseConn):
             self.playing = False
         super().connection_lost(exc)
 
-    def data_received(self, data: bytes) -> None:
-        self.last_seen = time.monotonic()
-        if self.tarpit:
-            return  # accepted, never answered: the client's deadline is the only way out
-        buf = self.buf
-        buf += data
-        while buf:
-            if buf[0] in (0x0D, 0x0A):  # stray CRLF before an interleaved frame
-                del buf[:1]
-                continue
-            if buf[0] == 0x24:  # '$': interleaved RTCP from the client (receiver reports)
-                if len(buf) < 4:
-                    return
-                end = 4 + ((buf[2] << 8) | buf[3])
-                if len(buf) < end:
-                    return
-                del buf[:end]
-                continue
-            head = self.pop_request(buf)
-            if head is None:
-                return
-            self.handle(head)
-            if self.transport is None or self.transport.is_closing():
-                return
+    def skip_frame(self, buf: bytearray) -> bool | None:
+        """Drop an interleaved RTCP frame (receiver reports) from the client."""
+        while buf and buf[0] in (0x0D, 0x0A):  # stray CRLF before an interleaved frame
+            del buf[:1]
+        if not buf or buf[0] != 0x24:  # not '$'
+            return False
+        if len(buf) < 4:
+            return None
+        end = 4 + ((buf[2] << 8) | buf[3])
+        if len(buf) < end:
+            return None
+        del buf[:end]
+        return True
 
     # -- requests
 
