@@ -295,15 +295,18 @@ async def test_stack_end_to_end(tmp_path):
                         if a["labels"].get("alertname") == "CommandCentreLinkDown"
                         and a["labels"].get("link") == "primary" and a["status"] == status]
 
+            async def until(condition, failure: str, timeout: float = 40.0) -> None:
+                started = time.monotonic()
+                while not condition():
+                    stack.check_alive()
+                    if time.monotonic() - started > timeout:
+                        pytest.fail(f"{failure}; received {received}")
+                    await asyncio.sleep(0.25)
+
             assert link_alerts("firing") == [], "link alert before the cut"
             async with session.post(f"{control}/control/links/police-hq/primary/cut") as resp:
                 assert resp.status == 200, await resp.text()
-            cut_at = time.monotonic()
-            while not link_alerts("firing"):
-                stack.check_alive()
-                if time.monotonic() - cut_at > 40:
-                    pytest.fail(f"no CommandCentreLinkDown page; received {received}")
-                await asyncio.sleep(0.25)
+            await until(lambda: link_alerts("firing"), "no CommandCentreLinkDown page")
             (alert,) = link_alerts("firing")[:1]
             assert alert["labels"]["centre"] == "police-hq"
             assert alert["labels"]["severity"] == "critical"
@@ -316,12 +319,7 @@ async def test_stack_end_to_end(tmp_path):
             # -- restore it: the resolution is delivered too
             async with session.post(f"{control}/control/links/police-hq/primary/restore") as resp:
                 assert resp.status == 200, await resp.text()
-            restored_at = time.monotonic()
-            while not link_alerts("resolved"):
-                stack.check_alive()
-                if time.monotonic() - restored_at > 40:
-                    pytest.fail(f"no resolution of CommandCentreLinkDown; received {received}")
-                await asyncio.sleep(0.25)
+            await until(lambda: link_alerts("resolved"), "no resolution of CommandCentreLinkDown")
     finally:
         stack.stop()
         await runner.cleanup()
