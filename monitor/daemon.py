@@ -21,9 +21,10 @@ from typing import Any
 from aiohttp import web
 
 from . import logsetup
-from .exporter import Exporter, SelfMetrics
+from .exporter import Exporter
 from .model import Inventory
 from .scheduler import Scheduler
+from .selfmetrics import SelfMetrics
 from .state import State
 from .web import ReloadFailed, make_app
 

@@ -40,7 +40,7 @@ from typing import Any, Awaitable, Callable
 
 from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_fixed
 
-from .exporter import SelfMetrics
+from .selfmetrics import SelfMetrics
 from .model import (
     TRANSIENT_REASONS,
     Camera,

@@ -8,7 +8,7 @@ import collections
 import dataclasses
 import time
 
-from monitor.exporter import SelfMetrics
+from monitor.selfmetrics import SelfMetrics
 from monitor.model import (
     Endpoint,
     LinkResult,

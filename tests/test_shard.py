@@ -46,7 +46,7 @@ def test_shards_are_balanced():
 def test_self_metrics_carry_the_shard_label():
     from prometheus_client.parser import text_string_to_metric_families
 
-    from monitor.exporter import SelfMetrics
+    from monitor.selfmetrics import SelfMetrics
 
     metrics = SelfMetrics("2/3")
     metrics.probe_lag.observe(0.02)
