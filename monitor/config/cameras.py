@@ -1,0 +1,286 @@
+"""Cameras: identity and labels, credentials and password files, URLs, checks, feeds."""
+
+from __future__ import annotations
+
+import os
+
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from ..model import CAMERA_CHECKS, Camera, Credentials, Endpoint, MonitorSettings
+from .durations import format_duration
+from .tree import _at, _is_null, _join, _kind, _simple_text
+from .values import _Values
+
+_CAMERA_KEYS = frozenset(
+    {"id", "name", "provider", "district", "zone", "location", "uplink", "rtsp", "http",
+     "checks", "integrations", "feeds", "username", "password", "password_file", "interval"}
+)
+_CAMERA_TEXT_KEYS = ("name", "district", "zone", "uplink")
+_CHECK_NEEDS = {"tcp": None, "rtsp": "rtsp", "stream": "rtsp", "http": "http", "snapshot": "http"}
+_RTSP_SCHEMES = ("rtsp", "rtsps")
+_HTTP_SCHEMES = ("http", "https")
+
+
+class _Cameras(_Values):
+    password_files: dict[str | tuple[str, str], str | OSError | UnicodeError]
+
+    def password_file(self, node: Node, path: str) -> str | None:
+        name = self.required_text(node, path)
+        if name is None:
+            return None
+        # Thousands of cameras name the same file: read it once, and skip even the path
+        # arithmetic when the same file of the configuration names it again.
+        content = self.password_files.get((self.file, name))
+        if content is None:
+            full = os.path.normpath(os.path.join(os.path.dirname(self.file), name))
+            content = self.password_files.get(full)
+        if content is None:
+            try:
+                with open(full, encoding="utf-8") as fh:
+                    content = fh.read().rstrip("\r\n")
+                self.files.append(full)
+                if content:
+                    self.secrets.add(content)
+            except (OSError, UnicodeError) as exc:
+                content = exc
+            self.password_files[full] = content
+        self.password_files[(self.file, name)] = content
+        if isinstance(content, UnicodeError):
+            self.err(node, path, f"password_file {name!r} is not UTF-8 text")
+            return None
+        if isinstance(content, OSError):
+            self.err(node, path,
+                     f"cannot read password_file {name!r}: {content.strerror or content}")
+            return None
+        if not content:
+            self.err(node, path, f"password_file {name!r} is empty")
+            return None
+        return content
+
+    def cameras(self, settings: MonitorSettings, providers: set[str],
+                integrations: set[str]) -> tuple[Camera, ...]:
+        out: list[Camera] = []
+        ids: dict[str, tuple[str, Node]] = {}
+        stream_on = settings.stream.interval > 0
+        min_interval = settings.timeout
+        for doc in self.docs:
+            pair = doc.sections.get("cameras")
+            if pair is None:
+                continue
+            self.file = doc.file
+            for index, node in enumerate(self.items(pair[1], "cameras")):
+                camera = self.camera(node, f"cameras[{index}]", ids, stream_on, min_interval,
+                                     providers, integrations)
+                if camera is not None:
+                    out.append(camera)
+        return tuple(out)
+
+    def camera(self, node: Node, path: str, ids: dict, stream_on: bool, min_interval: float,
+               providers: set[str], integrations: set[str]) -> Camera | None:
+        f = self.fields(node, path, _CAMERA_KEYS)
+        if f is None:
+            return None
+        before = len(self.issues)
+        get = f.get
+        null = _is_null
+
+        cid = None
+        pair = get("id")
+        if pair is None:
+            self.err(node, path, "missing required key 'id'")
+        else:
+            cid = self.required_text(pair[1], f"{path}.id")
+            if cid is not None:
+                first = ids.get(cid)
+                if first is not None:
+                    self.err(pair[1], f"{path}.id",
+                             f"duplicate camera id {cid!r} (first at {_at(*first)})")
+                else:
+                    ids[cid] = (self.file, pair[1])
+
+        values: dict[str, str] = {}
+        for key in _CAMERA_TEXT_KEYS:
+            pair = get(key)
+            if pair is not None:
+                value = _simple_text(pair[1])
+                if value is None and not null(pair[1]):
+                    value = self.text(pair[1], f"{path}.{key}")
+                if value is not None:
+                    values[key] = value
+
+        provider = ""
+        pair = get("provider")
+        if pair is not None and not null(pair[1]):
+            provider = self.required_text(pair[1], f"{path}.provider") or ""
+            if provider and provider not in providers:
+                hint = self.hint(provider, providers) if providers else \
+                    " (no providers are declared)"
+                self.err(pair[1], f"{path}.provider", f"unknown provider {provider!r}{hint}")
+
+        location = None
+        pair = get("location")
+        if pair is not None and not null(pair[1]):
+            location = self.location(pair[1], f"{path}.location")
+
+        creds = self.credentials(f, path)
+
+        rtsp = http = None
+        has_rtsp = (pair := get("rtsp")) is not None and not null(pair[1])
+        if has_rtsp:
+            rtsp = self.url(pair[1], f"{path}.rtsp", _RTSP_SCHEMES, creds)
+        has_http = (pair := get("http")) is not None and not null(pair[1])
+        if has_http:
+            http = self.url(pair[1], f"{path}.http", _HTTP_SCHEMES, creds)
+        if not has_rtsp and not has_http:
+            self.err(node, path, "a camera needs rtsp: or http: (or both)")
+
+        pair = get("checks")
+        if pair is None or null(pair[1]):
+            checks = []
+            if has_rtsp:
+                checks.append("rtsp")
+                if stream_on:
+                    checks.append("stream")
+            if has_http:
+                checks += ("http", "snapshot")
+        else:
+            checks = self.checks(pair[1], f"{path}.checks", has_rtsp, has_http, stream_on)
+
+        own: list[str] = []
+        pair = get("integrations")
+        if pair is not None:
+            ipath = f"{path}.integrations"
+            for index, inode in enumerate(self.items(pair[1], ipath)):
+                name = self.required_text(inode, f"{ipath}[{index}]")
+                if name is None:
+                    continue
+                if name not in integrations:
+                    self.err(inode, f"{ipath}[{index}]",
+                             f"unknown integration {name!r}{self.hint(name, integrations)}")
+                elif name in own:
+                    self.err(inode, f"{ipath}[{index}]", f"{name!r} is listed twice")
+                else:
+                    own.append(name)
+
+        feeds: list[tuple[str, Endpoint]] = []
+        pair = get("feeds")
+        if pair is not None and not null(pair[1]):
+            feeds = self.feeds(pair[1], f"{path}.feeds", integrations, own)
+
+        interval = None
+        pair = get("interval")
+        if pair is not None and not null(pair[1]):
+            interval = self.duration(pair[1], f"{path}.interval")
+            if interval is not None and interval < min_interval:
+                self.err(pair[1], f"{path}.interval",
+                         f"interval ({format_duration(interval)}) must not be shorter than "
+                         f"monitor.timeout ({format_duration(min_interval)})")
+
+        if cid is None or len(self.issues) != before:
+            return None
+        return Camera(
+            id=cid,
+            name=values.get("name", ""),
+            provider=provider,
+            district=values.get("district", ""),
+            zone=values.get("zone", ""),
+            location=location,
+            uplink=values.get("uplink", ""),
+            rtsp=rtsp,
+            http=http,
+            checks=tuple(checks),
+            integrations=tuple(own),
+            feeds=tuple(feeds),
+            interval=interval,
+        )
+
+    def credentials(self, f: dict, path: str) -> Credentials | None:
+        username = password = None
+        pair = f.get("username")
+        if pair is not None and not _is_null(pair[1]):
+            username = self.required_text(pair[1], f"{path}.username")
+        ppair = f.get("password")
+        if ppair is not None and not _is_null(ppair[1]):
+            # Never echo a password: type errors here say only what kind of value it was.
+            if ppair[1].__class__ is not ScalarNode:
+                self.err(ppair[1], f"{path}.password", f"expected a string, got {_kind(ppair[1])}")
+            else:
+                password = self.text(ppair[1], f"{path}.password")
+                if password:
+                    self.secrets.add(password)
+            if username is None and pair is None:
+                self.err(ppair[0], f"{path}.password", "password needs username")
+        fpair = f.get("password_file")
+        if fpair is not None and not _is_null(fpair[1]):
+            if ppair is not None:
+                self.err(fpair[0], f"{path}.password_file",
+                         "use either password or password_file, not both")
+            else:
+                password = self.password_file(fpair[1], f"{path}.password_file")
+                if pair is None:
+                    self.err(fpair[0], f"{path}.password_file", "password_file needs username")
+        if username is None:
+            return None
+        return Credentials(username, password or "")
+    def checks(self, node: Node, path: str, has_rtsp: bool, has_http: bool,
+               stream_on: bool) -> list[str]:
+        wanted: set[str] = set()
+        nodes = self.items(node, path)
+        if not nodes and node.__class__ is SequenceNode:
+            self.err(node, path,
+                     "no checks listed: list some, or leave checks out for the defaults")
+        for index, cnode in enumerate(nodes):
+            cpath = f"{path}[{index}]"
+            check = self.required_text(cnode, cpath)
+            if check is None:
+                continue
+            if check not in _CHECK_NEEDS:
+                self.err(cnode, cpath, f"unknown check {check!r}{self.hint(check, _CHECK_SET)}; "
+                                       f"checks are {', '.join(CAMERA_CHECKS)}")
+                continue
+            if check in wanted:
+                self.err(cnode, cpath, f"{check!r} is listed twice")
+                continue
+            need = _CHECK_NEEDS[check]
+            if need == "rtsp" and not has_rtsp or need == "http" and not has_http:
+                self.err(cnode, cpath, f"check {check!r} needs {need}:")
+                continue
+            if need is None and not (has_rtsp or has_http):
+                continue  # the camera already has its own "needs rtsp: or http:" error
+            wanted.add(check)
+        if not stream_on:
+            wanted.discard("stream")
+        return [c for c in CAMERA_CHECKS if c in wanted]
+
+    def feeds(self, node: Node, path: str, integrations: set[str],
+              own: list[str]) -> list[tuple[str, Endpoint]]:
+        if node.__class__ is not MappingNode:
+            self.err(node, path, f"expected a mapping of integration: rtsp URL, got {_kind(node)}")
+            return []
+        out: list[tuple[str, Endpoint]] = []
+        seen: dict[str, int] = {}
+        for knode, vnode in node.value:
+            if knode.__class__ is not ScalarNode:
+                self.err(knode, path, "keys must be plain text")
+                continue
+            name = knode.value
+            fpath = _join(path, name)
+            if name in seen:
+                self.err(knode, fpath, f"duplicate key {name!r} (first at line {seen[name]})")
+                continue
+            seen[name] = knode.start_mark.line + 1
+            if name not in integrations:
+                self.err(knode, fpath,
+                         f"unknown integration {name!r}{self.hint(name, integrations)}")
+                continue
+            if name not in own:
+                self.err(knode, fpath, f"a feed to {name!r} needs {name!r} in this camera's "
+                                       "integrations")
+                continue
+            endpoint = self.url(vnode, fpath, _RTSP_SCHEMES)
+            if endpoint is not None:
+                out.append((name, endpoint))
+        return out
+
+
+_CHECK_SET = frozenset(_CHECK_NEEDS)

@@ -1,0 +1,157 @@
+"""Providers, command centres (their links and targets) and integrations."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from yaml.nodes import Node, SequenceNode
+
+from ..model import CommandCentre, Endpoint, Integration, Link, Provider
+from .tree import _at, _is_null
+from .values import _show_url, _Values
+
+_PROVIDER_KEYS = frozenset({"name", "target_cameras", "sla"})
+_INTEGRATION_KEYS = frozenset({"name", "centre"})
+_CENTRE_KEYS = frozenset({"name", "links"})
+_LINK_KEYS = frozenset({"name", "targets"})
+_LINK_SCHEMES = ("tcp", "http", "https", "icmp")
+
+
+class _Network(_Values):
+    centre_names: dict[str, tuple[str, Node]]
+
+    def _named(self, section: str, allowed: frozenset[str], what: str,
+               names: dict[str, tuple[str, Node]]):
+        """Yields (node, path, fields, name) of each entry of a named list section,
+        reporting missing and duplicate names."""
+        for doc in self.docs:
+            pair = doc.sections.get(section)
+            if pair is None:
+                continue
+            self.file = doc.file
+            for index, node in enumerate(self.items(pair[1], section)):
+                self.file = doc.file
+                path = f"{section}[{index}]"
+                f = self.fields(node, path, allowed)
+                if f is None:
+                    continue
+                name_pair = f.get("name")
+                if name_pair is None:
+                    self.err(node, path, "missing required key 'name'")
+                    continue
+                name = self.required_text(name_pair[1], f"{path}.name")
+                if name is None:
+                    continue
+                if name in names:
+                    self.err(name_pair[1], f"{path}.name",
+                             f"duplicate {what} {name!r} (first at {_at(*names[name])})")
+                    continue
+                names[name] = (doc.file, name_pair[1])
+                yield node, path, f, name
+
+    def providers(self) -> tuple[Provider, ...]:
+        out = []
+        names: dict[str, tuple[str, Node]] = {}
+        for _, path, f, name in self._named("providers", _PROVIDER_KEYS, "provider", names):
+            target = self._opt(f, "target_cameras", path, self.integer, 0, 0)
+            sla = 0.0
+            if "sla" in f and not _is_null(f["sla"][1]):
+                value = self.number(f["sla"][1], f"{path}.sla")
+                if value is not None and not 0 < value <= 1:
+                    self.err(f["sla"][1], f"{path}.sla",
+                             f"must be greater than 0 and at most 1 (0.98 is 98%), got {value:g}")
+                elif value is not None:
+                    sla = value
+            out.append(Provider(name, target, sla))
+        return tuple(out)
+
+    def command_centres(self) -> tuple[CommandCentre, ...]:
+        out = []
+        named = self._named("command_centres", _CENTRE_KEYS, "command centre", self.centre_names)
+        for node, path, f, name in named:
+            links = []
+            pair = f.get("links")
+            nodes = [] if pair is None else self.items(pair[1], f"{path}.links")
+            if not nodes and (pair is None or pair[1].__class__ is SequenceNode
+                              or _is_null(pair[1])):
+                self.err(pair[1] if pair else node, f"{path}.links",
+                         "a command centre needs at least one link")
+            link_names: dict[str, int] = {}
+            for index, lnode in enumerate(nodes):
+                lpath = f"{path}.links[{index}]"
+                lf = self.fields(lnode, lpath, _LINK_KEYS)
+                if lf is None:
+                    continue
+                lname = None
+                if "name" not in lf:
+                    self.err(lnode, lpath, "missing required key 'name'")
+                else:
+                    lname = self.required_text(lf["name"][1], f"{lpath}.name")
+                    if lname is not None and lname in link_names:
+                        self.err(lf["name"][1], f"{lpath}.name",
+                                 f"duplicate link {lname!r} (first at line {link_names[lname]})")
+                        lname = None
+                    elif lname is not None:
+                        link_names[lname] = lf["name"][1].start_mark.line + 1
+                targets = []
+                tpair = lf.get("targets")
+                tnodes = [] if tpair is None else self.items(tpair[1], f"{lpath}.targets")
+                if not tnodes and (tpair is None or tpair[1].__class__ is SequenceNode
+                                   or _is_null(tpair[1])):
+                    self.err(tpair[1] if tpair else lnode, f"{lpath}.targets",
+                             "a link needs at least one target")
+                for tindex, tnode in enumerate(tnodes):
+                    endpoint = self.link_target(tnode, f"{lpath}.targets[{tindex}]")
+                    if endpoint is not None:
+                        targets.append(endpoint)
+                if lname is not None:
+                    links.append(Link(lname, tuple(targets)))
+            out.append(CommandCentre(name, tuple(links)))
+        return tuple(out)
+
+    def link_target(self, node: Node, path: str) -> Endpoint | None:
+        endpoint = self.url(node, path, _LINK_SCHEMES)
+        if endpoint is None:
+            return None
+        parts = urlsplit(endpoint.url)
+        scheme = parts.scheme.lower()
+        shown = _show_url(node.value)
+        if scheme == "tcp":
+            if parts.port is None:
+                self.err(node, path,
+                         f"{shown}: a tcp target needs a port, e.g. tcp://10.20.0.1:443")
+                return None
+            if parts.path not in ("", "/") or parts.query:
+                self.err(node, path, f"{shown}: a tcp target is only tcp://host:port")
+                return None
+        elif scheme == "icmp":
+            if (parts.port is not None or parts.path not in ("", "/") or parts.query
+                    or endpoint.credentials is not None):
+                self.err(node, path, f"{shown}: an icmp target is only icmp://host")
+                return None
+        return endpoint
+
+    def integrations(self) -> tuple[Integration, ...]:
+        out = []
+        names: dict[str, tuple[str, Node]] = {}
+        named = self._named("integrations", _INTEGRATION_KEYS, "integration", names)
+        for _, path, f, name in named:
+            if name in self.centre_names:
+                self.err(f["name"][1], f"{path}.name",
+                         f"{name!r} is already a command centre "
+                         f"(at {_at(*self.centre_names[name])}); "
+                         "every command centre is an integration of its own name")
+                continue
+            centre = None
+            pair = f.get("centre")
+            if pair is not None and not _is_null(pair[1]):
+                centre = self.required_text(pair[1], f"{path}.centre")
+                if centre is not None and centre not in self.centre_names:
+                    self.err(pair[1], f"{path}.centre", f"unknown command centre {centre!r}"
+                             f"{self.hint(centre, self.centre_names)}")
+                    centre = None
+            out.append(Integration(name, centre))
+        out.extend(Integration(name, centre=name) for name in self.centre_names)
+        return tuple(out)
+
+    # ------------------------------------------------------------------ cameras

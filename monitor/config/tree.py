@@ -1,0 +1,337 @@
+"""Reading the configuration files: YAML into node trees, ``include:`` globs, ``${VAR}``
+expansion, and the typed-text primitives every section builds on.
+
+Every value keeps its node (PyYAML's ``yaml.compose``), so every error names file, line and
+column.  `_Reader` is the base of the loader's section readers; it collects errors rather
+than raising them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .durations import _NUMBER_RE
+from .errors import ConfigIssue
+
+
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PLAIN = "tag:cctv-monitor:plain"  # an unquoted scalar, typed by the field that reads it
+_STR = "tag:yaml.org,2002:str"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+_NULL_TAG = "tag:yaml.org,2002:null"
+_CORE_TAGS = frozenset(
+    {_PLAIN, _STR, _NULL_TAG, "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+     "tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"}
+)
+_NULL_WORDS = frozenset({"", "~", "null", "Null", "NULL"})
+_BOOL_WORDS = frozenset(
+    {"yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
+     "on", "On", "ON", "off", "Off", "OFF"}
+)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """The safe loader, composing only: each field types its own text, so the implicit
+    resolver (a regex per scalar) is skipped."""
+
+    def resolve(self, kind, value, implicit):  # noqa: ANN001 - PyYAML's signature
+        if kind is ScalarNode:
+            return _PLAIN if implicit[0] else _STR
+        return _SEQ if kind is SequenceNode else _MAP
+
+
+def _is_null(node: Node) -> bool:
+    return node.__class__ is ScalarNode and (
+        (node.tag == _PLAIN and node.value in _NULL_WORDS) or node.tag == _NULL_TAG
+    )
+
+
+def _simple_text(node: Node) -> str | None:
+    """The text of a plain or quoted scalar that needs no expansion, else None (then the
+    general, reporting path decides).  The hot path of 100,000 cameras."""
+    if node.__class__ is ScalarNode:
+        tag = node.tag
+        value = node.value
+        if (tag is _STR or (tag is _PLAIN and value not in _NULL_WORDS)) and "${" not in value:
+            return value
+    return None
+
+
+def _kind(node: Node) -> str:
+    if node.__class__ is MappingNode:
+        return "a mapping"
+    if node.__class__ is SequenceNode:
+        return "a list"
+    if _is_null(node):
+        return "an empty value"
+    if node.tag == _PLAIN:
+        if node.value in _BOOL_WORDS:
+            return "true/false"
+        if _NUMBER_RE.fullmatch(node.value):
+            return "a number"
+    return "a string"
+
+
+def _hint(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+_ENV_RE = re.compile(r"\$\{([^}]*)\}")
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+_TOP_KEYS = frozenset(
+    {"monitor", "providers", "integrations", "command_centres", "cameras", "include"}
+)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _at(file: str, node: Node) -> str:
+    return f"{file}:{node.start_mark.line + 1}"
+
+
+@dataclass(slots=True)
+class _Doc:
+    """One file read: its name and its top-level sections (key node, value node)."""
+
+    file: str
+    sections: dict[str, tuple[Node, Node]]
+
+
+class _Reader:
+    """The reading half of one `load` run: files, includes, errors, typed text."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.issues: list[ConfigIssue] = []
+        self.files: list[str] = []
+        self.docs: list[_Doc] = []
+        self.secrets: set[str] = set()
+        self.file = "-"  # the file being validated, for `err`
+        self.hints: dict[tuple[str, int], tuple[str, object]] = {}
+        self.merging: set[int] = set()  # mappings whose merge keys are being resolved
+
+    # ------------------------------------------------------------------ reporting
+
+    def err(self, node: Node | None, path: str, message: str, file: str | None = None) -> None:
+        if node is None:
+            line = col = 1
+        else:
+            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        self.issues.append(ConfigIssue(file or self.file, line, col, path or "-", message))
+
+    def hint(self, word: str, choices: frozenset[str] | set[str] | dict) -> str:
+        # Keyed by identity (hashing a set of 100 provider names per miss would cost more
+        # than the lookup saves); the entry keeps `choices` alive so its id stays unique.
+        key = (word, id(choices))
+        found = self.hints.get(key)
+        if found is None:
+            found = self.hints[key] = (_hint(word, choices), choices)
+        return found[0]
+
+    def scrubbed(self) -> list[ConfigIssue]:
+        # The last net: whatever path a secret took into a message, it leaves here.  Very
+        # short "secrets" are skipped; they would shred every message and hide nothing.
+        secrets = sorted((s for s in self.secrets if len(s) >= 4), key=len, reverse=True)
+        if not secrets:
+            return self.issues
+        out = []
+        for issue in self.issues:
+            message = issue.message
+            for secret in secrets:
+                if secret in message:
+                    message = message.replace(secret, "xxxxx")
+            out.append(issue if message is issue.message else
+                       ConfigIssue(issue.file, issue.line, issue.col, issue.path, message))
+        return out
+
+    # ------------------------------------------------------------------ typed values
+
+    def fields(self, node: Node, path: str,
+               allowed: frozenset[str]) -> dict[str, tuple[Node, Node]] | None:
+        """A mapping's entries by key; unknown, duplicate and non-text keys are errors.
+        YAML merge keys (``<<: *defaults``) are honoured, explicit keys winning."""
+        if node.__class__ is not MappingNode:
+            self.err(node, path, f"expected a mapping, got {_kind(node)}")
+            return None
+        out: dict[str, tuple[Node, Node]] = {}
+        merges = None
+        for knode, vnode in node.value:
+            if knode.__class__ is not ScalarNode:
+                self.err(knode, path, "keys must be plain text")
+                continue
+            key = knode.value
+            if key not in allowed:
+                if key == "<<" and knode.tag in (_PLAIN, "tag:yaml.org,2002:merge"):
+                    merges = (merges or []) + [vnode]
+                    continue
+                self.err(knode, _join(path, key), f"unknown key {key!r}{self.hint(key, allowed)}")
+                continue
+            first = out.get(key)
+            if first is not None:
+                self.err(knode, _join(path, key),
+                         f"duplicate key {key!r} (first at line {first[0].start_mark.line + 1})")
+                continue
+            out[key] = (knode, vnode)
+        if merges:
+            self.merging.add(id(node))
+            for vnode in merges:
+                sources = vnode.value if vnode.__class__ is SequenceNode else [vnode]
+                for source in sources:
+                    if id(source) in self.merging:  # `<<: *self`: an alias to itself
+                        self.err(vnode, _join(path, "<<"), "a mapping cannot merge itself")
+                        continue
+                    merged = self.fields(source, path, allowed)
+                    for key, pair in (merged or {}).items():
+                        out.setdefault(key, pair)
+            self.merging.discard(id(node))
+        return out
+
+    def items(self, node: Node, path: str) -> list[Node]:
+        if node.__class__ is SequenceNode:
+            return node.value
+        if _is_null(node):
+            return []
+        self.err(node, path, f"expected a list, got {_kind(node)}")
+        return []
+
+    def text(self, node: Node, path: str, what: str = "a string") -> str | None:
+        if node.__class__ is not ScalarNode:
+            self.err(node, path, f"expected {what}, got {_kind(node)}")
+            return None
+        tag = node.tag
+        if tag is not _PLAIN and tag is not _STR and tag not in _CORE_TAGS:
+            self.err(node, path, f"the YAML tag {tag} is not supported here"
+                                 " (to read other files, use include:)")
+            return None
+        value = node.value
+        if "${" in value:
+            return self.expand(node, path, value)
+        return value
+
+    def required_text(self, node: Node, path: str) -> str | None:
+        value = _simple_text(node)
+        if value and not value.isspace():
+            return value
+        if _is_null(node):
+            self.err(node, path, "must not be empty")
+            return None
+        value = self.text(node, path)
+        if value is not None and not value.strip():
+            self.err(node, path, "must not be empty")
+            return None
+        return value
+
+    def expand(self, node: Node, path: str, value: str) -> str | None:
+        failed = False
+
+        def substitute(match: re.Match[str]) -> str:
+            nonlocal failed
+            inner = match.group(1)
+            name, sep, default = inner.partition(":-")
+            if not _ENV_NAME_RE.fullmatch(name):
+                self.err(node, path, f"invalid variable reference ${{{name}}}: "
+                                     "use ${NAME} or ${NAME:-default}")
+                failed = True
+                return ""
+            found = self.env.get(name)
+            if sep and not found:  # like the shell: the default also replaces an empty value
+                return default
+            if found is None:
+                self.err(node, path, f"environment variable {name} is not set "
+                                     f"(use ${{{name}:-default}} to give a default)")
+                failed = True
+                return ""
+            return found
+
+        out = _ENV_RE.sub(substitute, value)
+        return None if failed else out
+
+    # ------------------------------------------------------------------ files
+
+    def read_tree(self, file: str, stack: tuple[str, ...], seen: dict[str, str]) -> None:
+        """Reads `file` and, depth first, every file it includes."""
+        self.files.append(file)
+        try:
+            with open(file, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            self.err(None, "-", f"cannot read the file: {exc.strerror or exc}", file=file)
+            return
+        try:
+            root = yaml.compose(data, Loader=_Loader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            problem = exc.problem or "invalid YAML"
+            if exc.context:
+                problem = f"{exc.context}, {problem}"
+            self.issues.append(ConfigIssue(file, line, col, "-", f"invalid YAML: {problem}"))
+            return
+        except yaml.reader.ReaderError as exc:  # bad encoding, control characters
+            pos = exc.position if isinstance(exc.position, int) else 0
+            line = data.count(b"\n", 0, pos) + 1
+            col = pos - (data.rfind(b"\n", 0, pos) + 1) + 1
+            char = exc.character
+            shown = f"#x{char:04x}" if isinstance(char, int) else f"#x{ord(char[:1] or ' '):04x}"
+            self.issues.append(ConfigIssue(file, line, col, "-",
+                                           f"invalid YAML: character {shown}: {exc.reason}"))
+            return
+        except yaml.YAMLError as exc:
+            text = " ".join(str(exc).split())
+            self.issues.append(ConfigIssue(file, 1, 1, "-", f"invalid YAML: {text}"))
+            return
+        if root is None or _is_null(root):
+            return
+        self.file = file
+        if root.__class__ is not MappingNode:
+            self.err(root, "-", "expected a mapping with keys " + ", ".join(sorted(_TOP_KEYS)))
+            return
+        sections = self.fields(root, "", _TOP_KEYS) or {}
+        self.docs.append(_Doc(file, sections))
+        include = sections.get("include")
+        if include is None:
+            return
+        knode, vnode = include
+        patterns = [vnode] if vnode.__class__ is ScalarNode and not _is_null(vnode) \
+            else self.items(vnode, "include")
+        base = os.path.dirname(file)
+        real = os.path.realpath(file)
+        for index, pnode in enumerate(patterns):
+            self.file = file
+            path = f"include[{index}]" if vnode.__class__ is SequenceNode else "include"
+            pattern = self.required_text(pnode, path)
+            if pattern is None:
+                continue
+            matches = sorted(glob.glob(os.path.join(base, pattern), recursive=True))
+            matches = [m for m in matches if os.path.isfile(m)]
+            if not matches:
+                self.err(pnode, path, f"{pattern!r} matches no file")
+                continue
+            for match in matches:
+                name = os.path.normpath(match)
+                target = os.path.realpath(match)
+                if target in stack or target == real:
+                    chain = " -> ".join([*(seen[s] for s in stack), file, name])
+                    self.err(pnode, path, f"include cycle: {chain}")
+                    continue
+                if target in seen:
+                    self.err(pnode, path, f"{name} is already included (as {seen[target]})")
+                    continue
+                seen[target] = name
+                self.read_tree(name, (*stack, real), seen)
+                self.file = file
+
+    # ------------------------------------------------------------------ sections
