@@ -12,6 +12,7 @@ import importlib
 import sys
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "logfmt", "json")  # monitor.logsetup.LOG_FORMATS, not imported: keep --help quick
 
 
 def _listen(text: str) -> str:
@@ -38,16 +39,36 @@ def _positive(text: str) -> float:
     return value
 
 
+class _VersionAction(argparse.Action):
+    """--version, like every Prometheus component; the text is built only when asked."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .version import version_text
+
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cctv-monitor",
         description="Health monitor for city CCTV networks: cameras, video streams, "
         "pictures and the links to the police command centre.",
     )
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--log-level", default="info", choices=LOG_LEVELS)
+        p.add_argument("--log-format", default="text", choices=LOG_FORMATS,
+                       help="text (default), logfmt (Loki) or json (Elasticsearch): "
+                       "state changes carry camera, provider, district, check and reason "
+                       "as fields")
 
     p = sub.add_parser("run", help="the daemon: probe every camera and link, serve /metrics")
     p.add_argument("-c", "--config", required=True, metavar="FILE")

@@ -120,9 +120,10 @@ async def run_until(
     stop: asyncio.Event,
     log_level: str = "info",
     shard: tuple[int, int] | None = None,
+    log_format: str = "text",
 ) -> None:
     """Run the daemon until `stop` is set.  Config errors: printed, then SystemExit(2)."""
-    logsetup.setup(log_level)
+    logsetup.setup(log_level, fmt=log_format)
     loop = asyncio.get_running_loop()
     try:
         inventory = await loop.run_in_executor(None, _load, config_path, shard)
@@ -189,6 +190,7 @@ async def _main(args: Any) -> int:
         stop,
         getattr(args, "log_level", None) or "info",
         getattr(args, "shard", None),
+        getattr(args, "log_format", None) or "text",
     )
     return 0
 

@@ -284,7 +284,8 @@ async def _demo(args) -> int:
         if stop.is_set():
             return 0
 
-        monitor = asyncio.create_task(_run_monitor(run_until, str(config), listen, stop, log_level))
+        monitor = asyncio.create_task(_run_monitor(run_until, str(config), listen, stop, log_level,
+                                                    str(getattr(args, "log_format", None) or "text")))
         await _wait_listening(listen, monitor, MONITOR_START_TIMEOUT + cameras / 1000)
         print(_banner(listen, simulator.control, cameras, config, duration, fleet.cameras[0].id,
                       stream_interval), flush=True)
@@ -351,11 +352,12 @@ async def _announce_ready(listen: str, stop: asyncio.Event) -> None:
             return
 
 
-async def _run_monitor(run_until, config: str, listen: str, stop: asyncio.Event, log_level: str) -> None:
+async def _run_monitor(run_until, config: str, listen: str, stop: asyncio.Event, log_level: str,
+                       log_format: str = "text") -> None:
     # The daemon ends a bad config with SystemExit: inside a task that would escape the event
     # loop and skip the cleanup of the simulator, so it becomes an ordinary error here.
     try:
-        await run_until(config, listen, stop, log_level)
+        await run_until(config, listen, stop, log_level, log_format=log_format)
     except SystemExit as exc:
         raise DemoError(f"the monitor could not start (exit status {exc.code})") from None
 
@@ -393,7 +395,8 @@ def main(args) -> int:
     """`cctv-monitor demo`: exit 0 after a clean stop, 1 when something failed to start."""
     from . import logsetup
 
-    logsetup.setup(str(getattr(args, "log_level", None) or "info"))
+    logsetup.setup(str(getattr(args, "log_level", None) or "info"),
+                   fmt=str(getattr(args, "log_format", None) or "text"))
     try:
         import uvloop  # the daemon's loop of choice; the demo runs the daemon in-process
 

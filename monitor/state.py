@@ -12,6 +12,11 @@ State owns:
   link goes down or degrades, and one when it recovers, with how long it was down.  Never a
   line per failed probe, never a password (Endpoint.url is already clean; messages from
   probes go through `redact_url`-safe text by contract and the log filter in logsetup).
+  Each such line also carries structured fields (`extra=`, emitted as keys by
+  --log-format logfmt|json): `event` (camera_down, camera_recovered, feed_down,
+  feed_recovered, link_down, link_degraded, link_recovered), the camera's `camera`,
+  `provider`, `district` and `zone`, the `check` and the `reason`; feeds add `integration`
+  and `cause`, links `centre` and `link`; recoveries add `down_seconds`.
 
 Listeners (the exporter) are told about every change through a small hook interface so they
 can keep pre-formatted exposition lines current on the write path; State itself knows
@@ -91,6 +96,12 @@ class LinkState:
     result: LinkResult | None = None
     since: float = 0.0
     changes: int = 0
+
+
+def _camera_fields(cam: Camera, event: str, check: str | None, reason: str) -> dict[str, Any]:
+    """The structured fields of a state-change line about a camera (see the docstring)."""
+    return {"event": event, "camera": cam.id, "provider": cam.provider,
+            "district": cam.district, "zone": cam.zone, "check": check, "reason": reason}
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -351,13 +362,18 @@ class State:
         cam = cs.camera
         if not up:
             r = cs.results[failed]  # type: ignore[index]
+            extra = _camera_fields(cam, "camera_down", failed, r.reason.value)
             if r.message and r.message != r.reason.value:
                 log.warning("camera %s down: check %s failed: %s (%s)",
-                            cam.id, failed, r.reason.value, r.message)
+                            cam.id, failed, r.reason.value, r.message, extra=extra)
             else:
-                log.warning("camera %s down: check %s failed: %s", cam.id, failed, r.reason.value)
+                log.warning("camera %s down: check %s failed: %s", cam.id, failed,
+                            r.reason.value, extra=extra)
         elif old is False:
-            log.info("camera %s recovered after %s down", cam.id, _fmt_duration(down_for))
+            extra = _camera_fields(cam, "camera_recovered", old_failed, Reason.OK.value)
+            extra["down_seconds"] = round(down_for, 3)
+            log.info("camera %s recovered after %s down", cam.id, _fmt_duration(down_for),
+                     extra=extra)
         if cs.feeds:
             self._recause_feeds(cs, now, notify=True)
 
@@ -385,21 +401,28 @@ class State:
             fs.changes += 1
         self.generation += 1
         cam_id = cs.camera.id
+        r = fs.result
         if not up:
-            r = fs.result
             msg = (r.message or r.reason.value) if r is not None else ""
             # a feed that is down because its camera or its centre's link is down adds
             # nothing to the line already logged for that camera or link: keep it quiet
             fs.loud = fs.cause == "feed_missing"
+            extra = _camera_fields(cs.camera, "feed_down", "feed",
+                                   r.reason.value if r is not None else "")
+            extra.update(integration=fs.integration, cause=fs.cause)
             log.log(
                 logging.WARNING if fs.loud else logging.DEBUG,
                 "feed %s of camera %s down (%s): %s", fs.integration, cam_id, fs.cause, msg,
+                extra=extra,
             )
         elif old is False:
+            extra = _camera_fields(cs.camera, "feed_recovered", "feed", Reason.OK.value)
+            extra.update(integration=fs.integration, cause=fs.cause,
+                         down_seconds=round(down_for, 3))
             log.log(
                 logging.INFO if fs.loud else logging.DEBUG,
                 "feed %s of camera %s recovered after %s down",
-                fs.integration, cam_id, _fmt_duration(down_for),
+                fs.integration, cam_id, _fmt_duration(down_for), extra=extra,
             )
             fs.loud = False
 
@@ -424,13 +447,22 @@ class State:
         self, ls: LinkState, old: LinkResult | None, new: LinkResult, was_for: float
     ) -> None:
         name = f"{ls.centre}/{ls.link}"
+        # links belong to no camera: their lines carry the centre and link instead
+        extra: dict[str, Any] = {"event": f"link_{new.state}", "check": "link",
+                                 "reason": new.reason.value, "centre": ls.centre,
+                                 "link": ls.link}
         if new.state == "down":
-            log.warning("link %s down: %s (%s)", name, new.reason.value, new.message or "no target answered")
+            log.warning("link %s down: %s (%s)", name, new.reason.value,
+                        new.message or "no target answered", extra=extra)
         elif new.state == "degraded":
             rtt = f"{new.rtt_avg * 1000:.0f}ms" if new.rtt_avg is not None else "n/a"
-            log.warning("link %s degraded: loss %.0f%%, rtt %s", name, new.loss * 100, rtt)
+            extra.update(loss_ratio=round(new.loss, 4), rtt_seconds=new.rtt_avg)
+            log.warning("link %s degraded: loss %.0f%%, rtt %s", name, new.loss * 100, rtt,
+                        extra=extra)
         elif old is not None and old.state != "up":
-            log.info("link %s recovered after %s %s", name, _fmt_duration(was_for), old.state)
+            extra.update(event="link_recovered", was=old.state, down_seconds=round(was_for, 3))
+            log.info("link %s recovered after %s %s", name, _fmt_duration(was_for), old.state,
+                     extra=extra)
 
 
 def iter_down(state: State) -> Iterable[CameraState]:

@@ -1,5 +1,6 @@
-"""The web endpoints of SPEC.md: /metrics, /healthz, /readyz, /status, /api/cameras and
-POST /-/reload, as one aiohttp application.
+"""The web endpoints: /metrics, /healthz and /readyz (also as /-/healthy and /-/ready, the
+Prometheus components' names), /status, /api/cameras and POST /-/reload, as one aiohttp
+application.
 
 It owns HTTP concerns only (routing, query validation, caching of the status page, gzip
 negotiation, error pages without tracebacks); the data comes from the State read API, the
@@ -223,6 +224,9 @@ def make_app(state: State, exporter: Exporter, reload_fn: Reload | None = None) 
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    # the same two answers where Prometheus, Alertmanager and their probes look for them
+    app.router.add_get("/-/healthy", healthz)
+    app.router.add_get("/-/ready", readyz)
     app.router.add_get("/status", status)
     app.router.add_get("/api/cameras", api_cameras)
     app.router.add_post("/-/reload", reload)

@@ -103,3 +103,18 @@ async def test_probe_icmp_link_target():
     code, out = await _cli("probe", "icmp://127.0.0.1", "-v")
     assert code == 0, out
     assert "echo reply from 127.0.0.1" in out
+
+
+async def test_version_prints_the_project_version_and_exits_0():
+    import tomllib
+
+    want = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    code, out = await _cli("--version")
+    assert code == 0, out
+    first, *rest = out.splitlines()
+    assert first == f"cctv-monitor, version {want}"
+    assert any(l.split() == ["python:", sys.implementation.name.replace("cpython", "CPython"),
+                             ".".join(map(str, sys.version_info[:3]))] for l in rest), out
+    # --version wins over a missing command, a command still needs to be named otherwise
+    code, out = await _cli()
+    assert code == 2 and "required: COMMAND" in out

@@ -61,6 +61,22 @@ async def test_healthz_and_readyz(web):
     assert r.status == 200
 
 
+async def test_prometheus_style_health_and_readiness(web):
+    """/-/healthy and /-/ready answer exactly as /healthz and /readyz, GET and HEAD."""
+    st, client = web
+    for path, twin in (("/-/healthy", "/healthz"), ("/-/ready", "/readyz")):
+        r, t = await client.get(path), await client.get(twin)
+        assert (r.status, await r.text()) == (t.status, await t.text())
+        assert r.headers["Cache-Control"] == "no-store"
+        assert (await client.head(path)).status == r.status
+    assert (await client.get("/-/healthy")).status == 200
+    assert (await client.get("/-/ready")).status == 503  # the backup link has no verdict yet
+    st.record_link("police-hq", "backup", link("down"))
+    r = await client.get("/-/ready")
+    assert r.status == 200 and await r.text() == "ready\n"
+    assert (await client.post("/-/ready")).status == 405
+
+
 async def test_metrics_plain_and_gzip(web):
     st, client = web
     r = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
