@@ -83,9 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("probe", help="probe one endpoint once, like curl for cameras")
     p.add_argument("url")
-    p.add_argument("--check", choices=("rtsp", "http", "tcp", "stream", "icmp"), default=None,
-                   help="default: from the URL scheme (rtsp -> rtsp, http -> http, tcp -> tcp, "
-                   "icmp -> icmp)")
+    from .checks import PROBE_COMMAND
+
+    p.add_argument("--check", choices=tuple(PROBE_COMMAND), default=None,
+                   help="default: from the URL scheme (" + ", ".join(
+                       f"{min(c.cli_default)} -> {c.name}" for c in PROBE_COMMAND.values()
+                       if c.cli_default) + "; http also analyses the picture)")
     p.add_argument("-v", "--verbose", action="store_true", help="show every exchange")
     p.add_argument("--timeout", type=_positive, default=None,
                    help="deadline in seconds (default 5, stream: duration + 5)")

@@ -1,0 +1,350 @@
+"""The check catalogue: what every check *is*, declared once.
+
+Every other module reads a check from here: the config loader (which checks exist, what
+they need, the defaults), the scheduler (which prober, which budget and round, which
+timeout, which post-step), `cctv-monitor probe` (which checks and schemes it accepts), the
+exporter (which families a check feeds) and docs/checks.md (generated from this module:
+``python -m monitor.checks --markdown``).  A test fails when an entry here cannot be
+scheduled, probed, exported or documented.
+
+The API, in the order a caller needs it:
+
+- `CHECKS`: name -> `Check`, every camera check, in display order; `CAMERA_CHECKS` is that
+  order as a tuple.  `FEED` is the check of a camera's feed to an integration point (its
+  scheduler key is ``feed:<integration>``), `ICMP` the one-echo probe of a link target,
+  `LINK` the command-centre link round.  `check_for(key)` resolves any scheduler key.
+- `needs(check) -> tuple of camera fields` (any one of them will do) and
+  `schemes(check) -> frozenset of URL schemes` the check's prober accepts.
+- `enabled(check, settings)`: whether a check can run at all under these settings: the one
+  place that says "the stream check is off when ``stream.interval`` is 0".
+- `default_checks(present, settings)`: the checks of a camera that lists none, given the
+  camera fields it has (e.g. ``{"rtsp", "http"}``).
+- `active_checks(checks, settings)`: a camera's listed checks that will run, in order.
+- `BUDGETS`: name -> `Budget`: the concurrency limit and the round (interval, phase) a
+  check runs on.  "fast" holds camera and feed checks on the camera interval, "stream" the
+  long stream checks on ``stream.interval``, so a few of those never starve the fast ones.
+
+Adding a check is one `Check` entry below plus its probe module (a prober in
+`monitor.probes.PROBERS`), or, for a check that looks at another check's answer (the
+snapshot check looks at the http check's picture), an entry with ``after=`` naming that
+check and a ``post=`` step.  That is the hook for picture analysis of the stream check's
+keyframe: an entry with ``after="stream"`` whose post-step reads the keyframe the stream
+probe leaves in ``Result.body``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Collection, Iterable, Mapping
+
+from . import probes
+from .model import Camera, Endpoint, MonitorSettings, Reason, Result
+
+#: A post-step: (the parent check's result, this camera's memory for the check, settings)
+#: -> the check's own result, or None when there is nothing to judge (no picture).
+PostStep = Callable[[Result, dict, MonitorSettings], Awaitable["Result | None"]]
+ProbeFn = Callable[..., Awaitable[Result]]
+
+R = Reason
+#: Reasons any network check can end in: `probes.base.classify_exception` and the deadline.
+_NETWORK = frozenset({R.OK, R.TIMEOUT, R.REFUSED, R.UNREACHABLE, R.DNS_ERROR, R.TLS_ERROR,
+                      R.BAD_RESPONSE})
+_ANSWERS = frozenset({R.AUTH_REQUIRED, R.AUTH_FAILED, R.FORBIDDEN, R.NOT_FOUND, R.SERVER_ERROR})
+
+#: The families every camera check feeds, one series per camera and check (monitor.exporter).
+CHECK_FAMILIES = ("cctv_probe_success", "cctv_probe_duration_seconds", "cctv_probe_reason",
+                  "cctv_probes_total", "cctv_probe_failures_total")
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A concurrency budget and the round its checks run on."""
+
+    name: str
+    doc: str
+    limit: Callable[[MonitorSettings], int]  # checks of this budget in flight at once
+    interval: Callable[[MonitorSettings, Camera], float]  # seconds between two rounds
+    #: suffix of the phase key (blake2b of camera id + suffix): "" keeps the fast round's
+    #: phase equal to the camera's, so restarts and reloads do not move it
+    phase: str = ""
+
+    def on(self, settings: MonitorSettings, camera: Camera | None = None) -> bool:
+        """A round with interval 0 is switched off, with every check on it."""
+        if camera is None:
+            camera = _ANY_CAMERA
+        return self.interval(settings, camera) > 0
+
+
+_ANY_CAMERA = Camera(id="")
+
+BUDGETS: dict[str, Budget] = {
+    b.name: b
+    for b in (
+        Budget("fast", "camera and feed checks, on the camera interval "
+               "(`monitor.interval` or the camera's `interval`), `monitor.concurrency` at once",
+               limit=lambda s: s.concurrency,
+               interval=lambda s, c: c.interval or s.interval),
+        Budget("stream", "stream checks, on `stream.interval` (0 = off), "
+               "`stream.concurrency` at once",
+               limit=lambda s: s.stream.concurrency,
+               interval=lambda s, c: s.stream.interval,
+               phase="\x00stream"),
+    )
+}
+
+
+def _timeout(s: MonitorSettings) -> float:
+    return s.timeout
+
+
+def _stream_timeout(s: MonitorSettings) -> float:
+    return s.stream.duration + s.timeout
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One check.  See the module docstring for how the fields are used."""
+
+    name: str
+    doc: str  # one line, for docs/checks.md and the CLI
+    #: camera fields whose URL the check probes, first present wins (tcp: rtsp, else http)
+    fields: tuple[str, ...]
+    schemes: frozenset[str]  # URL schemes its prober accepts
+    reasons: frozenset[Reason]  # every reason it can end in
+    budget: str = "fast"  # a key of BUDGETS
+    default: bool = False  # on for a camera that lists no checks, when it has the field
+    probe: ProbeFn | None = None  # async (Endpoint, ProbeContext) -> Result; None: see after
+    after: str | None = None  # the check whose answer this one judges (no probe of its own)
+    post: PostStep | None = None  # how it judges it (with after=)
+    timeout: Callable[[MonitorSettings], float] = _timeout
+    timeout_doc: str = "`monitor.timeout`"
+    families: tuple[str, ...] = ()  # exporter families beyond CHECK_FAMILIES
+    #: schemes for which `cctv-monitor probe URL` runs this check when --check is not given
+    cli_default: frozenset[str] = frozenset()
+    kind: str = "camera"  # "camera" | "feed" | "link"
+    memory: bool = False  # keeps a per-camera memory between rounds (State.memory)
+
+    def endpoint(self, camera: Camera) -> Endpoint | None:
+        for name in self.fields:
+            ep = getattr(camera, name)
+            if ep is not None:
+                return ep
+        return None
+
+
+_RTSP = frozenset({"rtsp", "rtsps"})
+_HTTP = frozenset({"http", "https"})
+
+TCP = Check(
+    "tcp", "the camera's port accepts a TCP connection (nothing is sent)",
+    fields=("rtsp", "http"), schemes=frozenset({"tcp"}) | _RTSP | _HTTP,
+    reasons=_NETWORK, probe=probes.TCP, cli_default=frozenset({"tcp"}))
+RTSP = Check(
+    "rtsp", "RTSP OPTIONS and DESCRIBE (with auth) answer, and the SDP offers video",
+    fields=("rtsp",), schemes=_RTSP, default=True,
+    reasons=_NETWORK | _ANSWERS | {R.NO_VIDEO}, probe=probes.RTSP,
+    families=("cctv_stream_info",), cli_default=_RTSP)
+STREAM = Check(
+    "stream", "RTP media flows for `stream.duration` seconds, with keyframes",
+    fields=("rtsp",), schemes=_RTSP, default=True, budget="stream",
+    reasons=_NETWORK | _ANSWERS | {R.NO_VIDEO}, probe=probes.STREAM,
+    timeout=_stream_timeout, timeout_doc="`stream.duration` + `monitor.timeout`",
+    families=("cctv_stream_frames_per_second", "cctv_stream_bytes_per_second",
+              "cctv_stream_keyframe_interval_seconds", "cctv_stream_info"))
+HTTP = Check(
+    "http", "the snapshot URL answers 2xx with a picture",
+    fields=("http",), schemes=_HTTP, default=True,
+    reasons=_NETWORK | _ANSWERS | {R.WRONG_CONTENT}, probe=probes.HTTP, cli_default=_HTTP)
+SNAPSHOT = Check(
+    "snapshot", "the http check's picture is neither black nor frozen (no second request)",
+    fields=("http",), schemes=_HTTP, default=True,
+    reasons=frozenset({R.OK, R.BAD_RESPONSE, R.BLACK_IMAGE, R.FROZEN_IMAGE}),
+    after="http", post=probes.SNAPSHOT_STEP, timeout_doc="none of its own (pure CPU)",
+    families=("cctv_snapshot_luminance_ratio", "cctv_snapshot_unchanged_fetches"),
+    memory=True)
+
+#: Every camera check, in display order (config listings, pages, the exporter).
+CHECKS: dict[str, Check] = {c.name: c for c in (TCP, RTSP, STREAM, HTTP, SNAPSHOT)}
+CAMERA_CHECKS: tuple[str, ...] = tuple(CHECKS)
+
+FEED = Check(
+    "feed", "the integration point's relay serves this camera's video (RTSP DESCRIBE); "
+    "scheduled as `feed:<integration>`, one per entry of the camera's `feeds:`",
+    fields=("feeds",), schemes=_RTSP, reasons=RTSP.reasons, probe=probes.RTSP,
+    families=("cctv_feed_up", "cctv_feed_state"), kind="feed")
+ICMP = Check(
+    "icmp", "one ICMP echo to a command-centre link target (`cctv-monitor probe` only; "
+    "links probe it `links.probes` times a round)",
+    fields=(), schemes=frozenset({"icmp"}), reasons=frozenset({R.OK, R.TIMEOUT, R.UNREACHABLE,
+                                                               R.DNS_ERROR, R.BAD_RESPONSE}),
+    probe=probes.ICMP, timeout_doc="`links.timeout`", cli_default=frozenset({"icmp"}),
+    kind="link")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCheck:
+    """A command-centre link: every target probed `links.probes` times a round."""
+
+    doc: str
+    schemes: frozenset[str]
+    reasons: frozenset[Reason]
+    probe: Callable[..., Awaitable[Any]]  # probe_link(Link, LinkSettings) -> LinkResult
+    families: tuple[str, ...]
+    targets: Mapping[str, str] = field(default_factory=dict)  # scheme -> what one probe is
+    name: str = "link"
+    kind: str = "link"
+
+
+LINK = LinkCheck(
+    "loss, RTT and jitter to the police command centre, on `links.interval`",
+    schemes=frozenset({"icmp", "tcp", "http", "https"}),
+    reasons=_NETWORK | _ANSWERS,
+    probe=probes.LINK,
+    families=("cctv_link_up", "cctv_link_state", "cctv_link_rtt_seconds",
+              "cctv_link_rtt_min_seconds", "cctv_link_rtt_max_seconds",
+              "cctv_link_jitter_seconds", "cctv_link_loss_ratio", "cctv_centre_up"),
+    targets={"icmp": "one echo request",
+             "tcp": "one SYN (the connect time, SYN to SYN/ACK)",
+             "http": "one GET on a fresh connection (2xx/3xx answers)"},
+)
+
+#: Checks `cctv-monitor probe --check` accepts: every check with a prober of its own.
+PROBE_COMMAND: dict[str, Check] = {
+    c.name: c for c in (*CHECKS.values(), ICMP) if c.probe is not None}
+
+#: What each reason means, for docs/checks.md and people reading a page.
+REASON_DOCS: dict[Reason, str] = {
+    R.OK: "the check passed",
+    R.TIMEOUT: "no complete answer before the check's deadline",
+    R.REFUSED: "the port refused the connection (nothing listens)",
+    R.UNREACHABLE: "no route to the host, or the network is down",
+    R.DNS_ERROR: "the host name did not resolve",
+    R.TLS_ERROR: "the TLS handshake failed",
+    R.AUTH_REQUIRED: "the camera asks for credentials and none are configured",
+    R.AUTH_FAILED: "the configured credentials were refused",
+    R.FORBIDDEN: "the credentials were accepted but access is denied (403)",
+    R.NOT_FOUND: "the path or stream does not exist (404)",
+    R.SERVER_ERROR: "the device answered with a server error (5xx)",
+    R.BAD_RESPONSE: "an answer that is not valid RTSP/HTTP/picture, or a closed connection",
+    R.WRONG_CONTENT: "the http answer is not a picture (e.g. an HTML login page)",
+    R.NO_VIDEO: "no video: no video track offered, or no media/keyframe during the stream check",
+    R.FROZEN_IMAGE: "the same picture `snapshot.frozen_after` fetches in a row",
+    R.BLACK_IMAGE: "a picture darker than `snapshot.black_below`",
+}
+
+
+# --------------------------------------------------------------------------- functions
+
+
+def check_for(key: str) -> Check:
+    """The Check of a scheduler key: a camera check name or ``feed:<integration>``."""
+    if key.startswith("feed:"):
+        return FEED
+    try:
+        return CHECKS[key]
+    except KeyError:
+        raise KeyError(f"unknown check {key!r}; checks are {', '.join(CAMERA_CHECKS)}") from None
+
+
+def needs(check: str) -> tuple[str, ...]:
+    """The camera fields a check can use; the camera needs at least one of them."""
+    return check_for(check).fields
+
+
+def schemes(check: str) -> frozenset[str]:
+    """The URL schemes a check's prober accepts."""
+    return (PROBE_COMMAND.get(check) or check_for(check)).schemes
+
+
+def source(check: Check) -> Check:
+    """The check whose probe runs for `check`: itself, or the one it judges (after=)."""
+    return CHECKS[check.after] if check.after else check
+
+
+def budget(check: Check) -> Budget:
+    return BUDGETS[source(check).budget]
+
+
+def enabled(check: str, settings: MonitorSettings) -> bool:
+    """Whether a check can run at all: its round must be on (``stream.interval`` 0 turns
+    the stream check off, and any check that judges the stream's answer with it)."""
+    return budget(check_for(check)).on(settings)
+
+
+def default_checks(present: Collection[str], settings: MonitorSettings) -> tuple[str, ...]:
+    """The checks of a camera that lists none: each default check whose field the camera
+    has (`present`: its URL fields, e.g. ``{"rtsp", "http"}``) and whose round is on."""
+    return tuple(
+        name for name, c in CHECKS.items()
+        if c.default and any(f in present for f in c.fields) and enabled(name, settings)
+    )
+
+
+def active_checks(checks: Iterable[str], settings: MonitorSettings) -> tuple[str, ...]:
+    """The listed checks that will run, in catalogue order: unknown names and checks whose
+    round is off are left out (the config loader reports the unknown ones)."""
+    wanted = set(checks)
+    return tuple(n for n in CAMERA_CHECKS if n in wanted and enabled(n, settings))
+
+
+# --------------------------------------------------------------------------- docs
+
+
+def _schemes(s: Iterable[str]) -> str:
+    return ", ".join(f"`{x}`" for x in sorted(s)) or "-"
+
+
+def _reasons(rs: Iterable[Reason]) -> str:
+    return ", ".join(f"`{r.value}`" for r in Reason if r in set(rs))
+
+
+def markdown() -> str:
+    """docs/checks.md, generated from this catalogue."""
+    out = [
+        "# Checks and reasons",
+        "",
+        "Generated by `python -m monitor.checks --markdown` from `monitor/checks.py`; "
+        "a test fails when it drifts.",
+        "",
+        "## Camera checks",
+        "",
+        "A camera that lists no `checks:` gets every default check whose URL field it has "
+        "(and whose round is on: `stream.interval: 0` turns the stream check off).",
+        "",
+        "| check | what it verifies | uses | schemes | default | budget | timeout | reasons |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in (*CHECKS.values(), FEED):
+        uses = " or ".join(f"`{f}:`" for f in c.fields)
+        if c.after:
+            uses += f" (the `{c.after}` check's answer)"
+        out.append(
+            f"| `{c.name}` | {c.doc} | {uses} | {_schemes(c.schemes)} | "
+            f"{'yes' if c.default else 'no'} | {source(c).budget} | {c.timeout_doc} | "
+            f"{_reasons(c.reasons)} |")
+    out += ["", "## Budgets", "", "| budget | what runs on it |", "|---|---|"]
+    out += [f"| {b.name} | {b.doc} |" for b in BUDGETS.values()]
+    out += ["", "## Command-centre links", "", LINK.doc[0].upper() + LINK.doc[1:] + ". "
+            "One probe of a target is:", ""]
+    out += [f"- `{scheme}`: {what}" for scheme, what in LINK.targets.items()]
+    out += ["", f"Reasons: {_reasons(LINK.reasons)}.", "",
+            "## `cctv-monitor probe`", "",
+            "`--check` accepts " + ", ".join(f"`{n}`" for n in PROBE_COMMAND) + ". "
+            "Without it, the URL scheme decides:", ""]
+    for c in PROBE_COMMAND.values():
+        if c.cli_default:
+            out.append(f"- {_schemes(c.cli_default)} -> `{c.name}`")
+    out += ["", "`--check http` also runs the snapshot analysis on the picture.", "",
+            "## Reasons", "", "Every check ends in exactly one of these.", "",
+            "| reason | meaning |", "|---|---|"]
+    out += [f"| `{r.value}` | {REASON_DOCS[r]} |" for r in Reason]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--markdown"]:
+        print("usage: python -m monitor.checks --markdown", file=sys.stderr)
+        sys.exit(2)
+    sys.stdout.write(markdown())
