@@ -58,13 +58,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-import ssl
-import warnings
 from urllib.parse import urlsplit
 
 from ..model import Endpoint, ProbeContext, Reason, Result
 from .auth import Authenticator
 from .base import ProbeError
+from .status_codes import reason_for_status
+from .tcp import connect, ssl_context
 
 #: Requests sent on one probe at most: the first, the answer to the challenge, one answer
 #: to a stale nonce.  Authenticator's policy gives up before this; it is a backstop.
@@ -337,32 +337,6 @@ def _show(data: bytes) -> str:
     return repr(text + ("..." if len(data) > 40 else ""))
 
 
-_SSL_CONTEXTS: dict[bool, ssl.SSLContext] = {}
-
-
-def _ssl_context(verify: bool) -> ssl.SSLContext:
-    # Building a context loads the CA store (milliseconds): once per process, not per probe.
-    context = _SSL_CONTEXTS.get(verify)
-    if context is None:
-        if verify:
-            context = ssl.create_default_context()
-        else:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            # Unverified means "we check the camera answers", and camera TLS stacks are
-            # old: accept what they offer rather than report a healthy camera as down.
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    context.minimum_version = ssl.TLSVersion.TLSv1
-                context.set_ciphers("DEFAULT:@SECLEVEL=0")
-            except (ValueError, ssl.SSLError):
-                pass
-        _SSL_CONTEXTS[verify] = context
-    return context
-
-
 # Sized above the largest fleet, like the RTSP client's: the same URLs are probed all day.
 @functools.lru_cache(maxsize=1 << 18)
 def _target(url: str) -> tuple[str, str, int, str, str]:
@@ -392,7 +366,6 @@ def _ms(seconds: float) -> str:
 
 
 async def _connect(
-    loop: asyncio.AbstractEventLoop,
     scheme: str,
     host: str,
     port: int,
@@ -400,34 +373,19 @@ async def _connect(
     phases: dict[str, float],
     cap: int,
 ) -> _Conn:
-    conn = _Conn(loop, cap)
-    started = loop.time()
-    transport, _ = await loop.create_connection(lambda: conn, host, port)
-    phases["connect"] = loop.time() - started
+    conn = _Conn(asyncio.get_running_loop(), cap)
+    tls = ssl_context(ctx.tls_verify) if scheme == "https" else None
+    step: dict[str, float] = {}
+    try:
+        transport, _ = await connect(lambda: conn, host, port, tls=tls, phases=step)
+    finally:
+        phases.update(step)
     if ctx.trace is not None:
         peer = transport.get_extra_info("peername")
         where = f"{peer[0]}:{peer[1]}" if peer else f"{host}:{port}"
-        ctx.trace.append(f"connected to {where} ({_ms(phases['connect'])})")
-    if scheme == "https":
-        started = loop.time()
-        try:
-            tls = await loop.start_tls(
-                transport, conn, _ssl_context(ctx.tls_verify), server_hostname=host
-            )
-        except asyncio.CancelledError:
-            transport.abort()
-            raise
-        except Exception as exc:  # noqa: BLE001 - every failure here is the handshake's
-            transport.abort()
-            detail = getattr(exc, "reason", None) or getattr(exc, "verify_message", None) or exc.__class__.__name__
-            raise ProbeError(Reason.TLS_ERROR, f"TLS handshake failed ({detail})") from None
-        if tls is None:
-            transport.abort()
-            raise ProbeError(Reason.TLS_ERROR, "TLS handshake failed (connection closed)")
-        conn.transport = tls  # type: ignore[assignment]
-        phases["tls"] = loop.time() - started
-        if ctx.trace is not None:
-            ctx.trace.append(f"tls: {tls.get_extra_info('ssl_object').version()} ({_ms(phases['tls'])})")
+        ctx.trace.append(f"connected to {where} ({_ms(step['connect'])})")
+        if tls is not None:
+            ctx.trace.append(f"tls: {transport.get_extra_info('ssl_object').version()} ({_ms(step['tls'])})")
     return conn
 
 
@@ -443,7 +401,7 @@ async def probe(endpoint: Endpoint, ctx: ProbeContext) -> Result:
     try:
         for _ in range(MAX_REQUESTS):
             if conn is None:
-                conn = await _connect(loop, scheme, host, port, ctx, phases, cap)
+                conn = await _connect(scheme, host, port, ctx, phases, cap)
                 reused = False
             request = [
                 f"GET {target} HTTP/1.1",
@@ -465,7 +423,7 @@ async def probe(endpoint: Endpoint, ctx: ProbeContext) -> Result:
                     raise
                 # The camera closed the kept-alive connection meanwhile: reconnect once.
                 conn.close()
-                conn = await _connect(loop, scheme, host, port, ctx, phases, cap)
+                conn = await _connect(scheme, host, port, ctx, phases, cap)
                 reused = False
                 sent = loop.time()
                 head = await _exchange(conn, payload, ctx.max_header_bytes)
@@ -506,16 +464,19 @@ async def probe(endpoint: Endpoint, ctx: ProbeContext) -> Result:
 
         status = head.status
         if status != 200:
-            if status == 403:
-                return _verdict(Reason.FORBIDDEN, "403 forbidden", head, auth, phases, trace=trace)
-            if status == 404:
-                return _verdict(Reason.NOT_FOUND, "404 not found", head, auth, phases, trace=trace)
-            if 500 <= status <= 599:
-                return _verdict(Reason.SERVER_ERROR, f"HTTP {status}", head, auth, phases, trace=trace)
-            if 300 <= status <= 399:
+            # 401 was answered above; a 2xx other than 200 carries no picture.
+            reason = reason_for_status(status, credentials=endpoint.credentials is not None)
+            if reason is Reason.FORBIDDEN:
+                message = "403 forbidden"
+            elif reason is Reason.NOT_FOUND:
+                message = "404 not found"
+            elif reason is Reason.SERVER_ERROR:
+                message = f"HTTP {status}"
+            elif 300 <= status <= 399:
                 message = f"HTTP {status} redirect (not followed)"
-                return _verdict(Reason.BAD_RESPONSE, message, head, auth, phases, trace=trace)
-            return _verdict(Reason.BAD_RESPONSE, f"unexpected HTTP {status}", head, auth, phases, trace=trace)
+            else:
+                reason, message = Reason.BAD_RESPONSE, f"unexpected HTTP {status}"
+            return _verdict(reason, message, head, auth, phases, trace=trace)
         content_type = (head.get("content-type") or "").split(";", 1)[0].strip().lower()
         if not content_type.startswith("image/"):
             shown = _PRINTABLE.sub("?", content_type[:60]) or "no Content-Type"

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import ssl
 import struct
 import time
 from collections import Counter
@@ -56,6 +55,8 @@ from ..model import Endpoint, Link, LinkResult, LinkSettings, Reason
 from . import icmp
 from .auth import basic_header
 from .base import ProbeError, classify_exception
+from .status_codes import reason_for_status
+from .tcp import ssl_context
 
 #: Linux's TCP_TIMEOUT_INIT: when the first SYN retransmission is sent.
 INITIAL_RTO = 1.0
@@ -66,7 +67,6 @@ ROUND_SHARE = 0.5
 
 _TCP_INFO_SIZE = 104  # up to and including tcpi_total_retrans (Linux >= 2.6.x layout)
 _TOTAL_RETRANS_OFFSET = 100  # 8 bytes of u8 fields, then 23 u32 before total_retrans
-_STATUS_REASONS = {401: Reason.AUTH_REQUIRED, 403: Reason.FORBIDDEN, 404: Reason.NOT_FOUND}
 _MAX_STATUS_LINE = 8192
 
 
@@ -153,15 +153,6 @@ async def _tcp_attempt(addrinfo: tuple, settings: LinkSettings) -> float:
     return rtt
 
 
-def _tls_context() -> ssl.SSLContext:
-    # Like the camera probes (ProbeContext.tls_verify defaults to False): centre gateways
-    # carry private certificates; the link check proves reachability, not identity.
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
 async def _http_attempt(endpoint: Endpoint, addrinfo: tuple, settings: LinkSettings) -> float:
     loop = asyncio.get_running_loop()
     end = loop.time() + settings.timeout
@@ -173,7 +164,9 @@ async def _http_attempt(endpoint: Endpoint, addrinfo: tuple, settings: LinkSetti
         async with asyncio.timeout_at(end):
             reader, writer = await asyncio.open_connection(
                 sock=sock,
-                ssl=_tls_context() if secure else None,
+                # Like the camera probes (ProbeContext.tls_verify defaults to False): centre
+                # gateways carry private certificates; the link proves reachability, not identity.
+                ssl=ssl_context(False) if secure else None,
                 server_hostname=(parts.hostname or "") if secure else None,
                 limit=_MAX_STATUS_LINE,
             )
@@ -210,11 +203,12 @@ async def _http_attempt(endpoint: Endpoint, addrinfo: tuple, settings: LinkSetti
     status = int(fields[1])
     if 200 <= status < 400:
         return rtt
-    if status == 401 and endpoint.credentials is not None:
-        raise ProbeError(Reason.AUTH_FAILED, "HTTP 401 with the configured credentials")
-    if status >= 500:
-        raise ProbeError(Reason.SERVER_ERROR, f"HTTP {status}: the centre answered unhealthy")
-    raise ProbeError(_STATUS_REASONS.get(status, Reason.BAD_RESPONSE), f"HTTP {status}")
+    reason = reason_for_status(status, credentials=endpoint.credentials is not None)
+    if reason is Reason.AUTH_FAILED:
+        raise ProbeError(reason, "HTTP 401 with the configured credentials")
+    if reason is Reason.SERVER_ERROR:
+        raise ProbeError(reason, f"HTTP {status}: the centre answered unhealthy")
+    raise ProbeError(reason, f"HTTP {status}")
 
 
 async def _one(kind: str, endpoint: Endpoint, addr, settings: LinkSettings, seq: int) -> _Attempt:

@@ -30,6 +30,7 @@ from typing import Callable
 from ..model import Endpoint, ProbeContext, Reason
 from .auth import Authenticator
 from .base import ProbeError
+from .status_codes import reason_for_status
 from .tcp import connect, ssl_context
 
 #: An SDP is a few hundred bytes; a DESCRIBE body past this is not a camera's SDP.
@@ -229,15 +230,16 @@ class RtspClient:
     # ------------------------------------------------------------------ connection
 
     async def connect(self) -> None:
-        started = time.perf_counter()
         max_header, max_body = self.ctx.max_header_bytes, self._max_body
         tls = ssl_context(self.ctx.tls_verify) if self.tls else None
+        step: dict[str, float] = {}
         _, proto = await connect(
-            lambda: _Protocol(max_header, max_body), self.host, self.port, tls=tls
+            lambda: _Protocol(max_header, max_body), self.host, self.port, tls=tls, phases=step
         )
         proto.on_frame = self.on_frame
         self.proto = proto
-        self.phases.setdefault("connect", time.perf_counter() - started)
+        for name, seconds in step.items():  # a reconnect keeps the first connection's phases
+            self.phases.setdefault(name, seconds)
 
     def close(self) -> None:
         if self.proto is not None and self.proto.transport is not None:
@@ -397,18 +399,9 @@ def _target(endpoint: Endpoint) -> tuple[str, int, bool]:
     return host, port, scheme == "rtsps"
 
 
-def check_status(method: str, resp: Response) -> None:
-    """Map a non-2xx status to its reason (401 is handled by the auth loop)."""
-    status = resp.status
-    if 200 <= status < 300:
-        return
-    text = f"{method}: {status} {resp.phrase}".strip()
-    if status == 403:
-        raise ProbeError(Reason.FORBIDDEN, text)
-    if status == 404:
-        raise ProbeError(Reason.NOT_FOUND, text)
-    if status == 401:
-        raise ProbeError(Reason.AUTH_FAILED, text)
-    if 500 <= status < 600:
-        raise ProbeError(Reason.SERVER_ERROR, text)
-    raise ProbeError(Reason.BAD_RESPONSE, text)
+def check_status(method: str, resp: Response, credentials: bool = True) -> None:
+    """Raise the reason of a non-2xx answer (a 401 reaches here only once the auth loop
+    gave up, hence ``credentials`` defaulting to sent)."""
+    reason = reason_for_status(resp.status, credentials=credentials)
+    if reason is not Reason.OK:
+        raise ProbeError(reason, f"{method}: {resp.status} {resp.phrase}".strip())

@@ -2,7 +2,10 @@
 
 `connect()` is the one place that resolves a name and opens a TCP (optionally TLS)
 connection for a probe, so that refused / unreachable / dns_error / tls_error mean the same
-thing for tcp, rtsp and stream.  It sets no timer: the caller's deadline bounds it.
+thing for tcp, rtsp, rtsps, stream, http and https.  `ssl_context()` is the one TLS client
+configuration of the monitor (https, rtsps and the command-centre link's https targets), with
+one minimum protocol version, TLS_MINIMUM.  Neither sets a timer: the caller's deadline
+bounds them.
 """
 
 from __future__ import annotations
@@ -19,15 +22,21 @@ from .base import ProbeError
 
 P = TypeVar("P", bound=asyncio.BaseProtocol)
 
+#: The oldest TLS a probe accepts, verified or not.  TLS 1.0 and 1.1 are broken (RFC 8996)
+#: and OpenSSL 3 refuses them at its default security level anyway; a camera that offers
+#: nothing newer fails its https/rtsps checks with tls_error, which is the truth to report.
+TLS_MINIMUM = ssl.TLSVersion.TLSv1_2
+
 _SSL_CONTEXTS: dict[bool, ssl.SSLContext] = {}
 
 
 def ssl_context(verify: bool) -> ssl.SSLContext:
-    """One context per verification mode for the whole process: building one costs about a
-    millisecond of CPU, more than a whole RTSP check."""
+    """One context per verification mode for the whole process: building one loads the CA
+    store, about a millisecond of CPU, more than a whole RTSP check."""
     ctx = _SSL_CONTEXTS.get(verify)
     if ctx is None:
         ctx = ssl.create_default_context()
+        ctx.minimum_version = TLS_MINIMUM
         if not verify:
             # Cameras nearly always carry self-signed certificates (ProbeContext.tls_verify).
             ctx.check_hostname = False
@@ -66,34 +75,67 @@ async def connect(
     *,
     tls: ssl.SSLContext | None = None,
     server_hostname: str | None = None,
+    phases: dict[str, float] | None = None,
 ) -> tuple[asyncio.Transport, P]:
-    """Open a connection to host:port, trying each resolved address in turn.
+    """Open a connection to host:port (then its TLS session when ``tls`` is given).
+
+    ``phases`` gets "connect" (TCP) and "tls" (the handshake) in seconds.  With TLS, the
+    protocol's ``connection_made`` is called again with the TLS transport, so a protocol
+    that keeps its transport writes through TLS.  A failed handshake is ``tls_error``.
+    """
+    started = time.perf_counter()
+    transport, protocol = await _open(protocol_factory, host, port)
+    if phases is not None:
+        phases["connect"] = time.perf_counter() - started
+    if tls is not None:
+        started = time.perf_counter()
+        transport = await _handshake(transport, protocol, tls, server_hostname or host)
+        protocol.connection_made(transport)
+        if phases is not None:
+            phases["tls"] = time.perf_counter() - started
+    return transport, protocol
+
+
+async def _open(protocol_factory: Callable[[], P], host: str, port: int) -> tuple[asyncio.Transport, P]:
+    """TCP connect, trying each resolved address in turn.
 
     Python 3.11's create_connection folds different errors of several addresses into one
     errno-less OSError ("Multiple exceptions"), which would read as `unreachable`; trying the
     addresses ourselves keeps the real errno.
     """
     loop = asyncio.get_running_loop()
-    kwargs = {}
-    if tls is not None:
-        kwargs = {"ssl": tls, "server_hostname": server_hostname or host}
     if _is_ip_literal(host):
-        return await loop.create_connection(protocol_factory, host, port, **kwargs)
+        return await loop.create_connection(protocol_factory, host, port)
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     if not infos:
         raise socket.gaierror(socket.EAI_NONAME, "no address")
     error: BaseException | None = None
     for family, _type, _proto, _canon, addr in infos:
         try:
-            return await loop.create_connection(
-                protocol_factory, addr[0], addr[1], family=family, **kwargs
-            )
-        except (ssl.SSLError, ssl.CertificateError):
-            raise  # the TCP part worked: the next address would say the same
+            return await loop.create_connection(protocol_factory, addr[0], addr[1], family=family)
         except OSError as exc:
             error = _better(error, exc)
     assert error is not None
     raise error
+
+
+async def _handshake(
+    transport: asyncio.Transport, protocol: asyncio.BaseProtocol, tls: ssl.SSLContext, server_hostname: str
+) -> asyncio.Transport:
+    loop = asyncio.get_running_loop()
+    try:
+        secured = await loop.start_tls(transport, protocol, tls, server_hostname=server_hostname)
+    except asyncio.CancelledError:
+        transport.abort()
+        raise
+    except Exception as exc:  # noqa: BLE001 - the TCP part worked: every failure here is the handshake's
+        transport.abort()
+        detail = getattr(exc, "reason", None) or getattr(exc, "verify_message", None) or exc.__class__.__name__
+        raise ProbeError(Reason.TLS_ERROR, f"TLS handshake failed ({detail})") from None
+    if secured is None:
+        transport.abort()
+        raise ProbeError(Reason.TLS_ERROR, "TLS handshake failed (connection closed)")
+    return secured
 
 
 async def probe(endpoint: Endpoint, ctx: ProbeContext) -> Result:
