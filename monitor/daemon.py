@@ -149,6 +149,7 @@ async def run_until(
         hup_tasks.add(task)
         task.add_done_callback(hup_tasks.discard)
 
+    recorder = await _start_ledger(daemon, inventory, shard)
     try:
         await site.start()
         await daemon.scheduler.start()
@@ -167,7 +168,36 @@ async def run_until(
         for task in list(hup_tasks):
             task.cancel()
         await daemon.scheduler.stop()
+        if recorder is not None:
+            await loop.run_in_executor(None, recorder.ledger.close)
         await runner.cleanup()
+
+
+async def _start_ledger(daemon: Daemon, inventory: Inventory,
+                        shard: tuple[int, int] | None) -> Any:
+    """Open the outage ledger and restore each camera's state from it before the first
+    round; without a `history:` target there is no ledger.  A ledger that cannot be opened
+    is one error line: probing goes on without it."""
+    from . import history
+
+    try:
+        target = history.target_of(inventory)
+    except ValueError as exc:
+        log.error("ledger off: %s", exc)
+        return None
+    if target is None:
+        return None
+    try:
+        recorder = await history.start(daemon.state, target, shard)
+    except Exception as exc:  # noqa: BLE001 - a bad path, a server away, a newer schema
+        log.error("ledger off, cannot open it: %s: %s", exc.__class__.__name__,
+                  logsetup.redact(str(exc)))
+        return None
+    gap = recorder.restored.down_gap if recorder.restored else None
+    if gap is not None:
+        log.info("monitor was down for %.0fs before this start (recorded as monitor_down)",
+                 gap[1] - gap[0])
+    return recorder
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

@@ -20,7 +20,10 @@ State owns:
 
 Listeners (the exporter) are told about every change through a small hook interface so they
 can keep pre-formatted exposition lines current on the write path; State itself knows
-nothing about metrics.
+nothing about metrics.  Change listeners (the outage ledger) get one `Change` per flip of a
+camera, feed or link, the same events the state-change log reports; `restore` puts back the
+state a previous run left (its "since" included) so that a restart neither logs a down camera
+again nor forgets since when it is down.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from .model import Camera, Inventory, LinkResult, Reason, Result
 
@@ -44,6 +47,24 @@ class StateListener(Protocol):
     def inventory_changed(
         self, added: list[str], removed: list[str], changed: list[str]
     ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One flip: a camera, a feed or a link went down, degraded or came back at `at`."""
+
+    kind: str  # "camera" | "feed" | "link"
+    subject: str  # camera id, or "centre/link"
+    integration: str  # the feed's integration; "" for cameras and links
+    state: str  # "up" | "down" | "degraded"
+    at: float
+    reason: str = ""
+    check: str = ""  # the failed check of a camera
+    cause: str = ""  # a feed's cause (FEED_CAUSES)
+    message: str = ""  # the probe's message: never a password (Result.message contract)
+
+
+ChangeListener = Callable[[Change], None]
 
 
 def effective_checks(camera: Camera, inventory: Inventory) -> tuple[str, ...]:
@@ -128,6 +149,7 @@ class State:
         self._pending: set[str] = set()  # cameras whose up is still unknown
         self._pending_links: set[tuple[str, str]] = set()
         self._listeners: list[StateListener] = []
+        self._change_listeners: list[ChangeListener] = []
         # integration name -> command centre name, for feed causes
         self._integration_centre: dict[str, str] = {}
         # centre -> camera ids that have a feed through that centre (re-cause on link flips)
@@ -167,6 +189,48 @@ class State:
 
     def add_listener(self, listener: StateListener) -> None:
         self._listeners.append(listener)
+
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        self._change_listeners.append(listener)
+
+    def _emit(self, change: Change) -> None:
+        for listener in self._change_listeners:
+            listener(change)
+
+    def restore(self, kind: str, subject: str, integration: str, state: str, since: float,
+                reason: str = "", check: str = "", cause: str = "") -> None:
+        """Put back what a previous run knew (from the outage ledger), before the first round.
+
+        Nothing is logged or emitted: the first probe after the start then continues the
+        restored state quietly, or flips it with the true duration since `since`.  The
+        camera stays pending (not ready) until it has a verdict of its own."""
+        if kind == "camera":
+            cs = self.cameras.get(subject)
+            if cs is None or cs.up is not None:
+                return
+            cs.up = state == "up"
+            cs.since = since
+            if not cs.up:
+                cs.reason = _reason(reason)
+                cs.failed_check = check or None
+        elif kind == "feed":
+            cs = self.cameras.get(subject)
+            fs = cs.feeds.get(integration) if cs is not None else None
+            if fs is None or fs.up is not None:
+                return
+            fs.up = state == "up"
+            fs.since = since
+            fs.cause = cause or ("ok" if fs.up else "unknown")
+            fs.loud = fs.cause == "feed_missing"
+        elif kind == "link":
+            centre, _, name = subject.partition("/")
+            ls = self.links.get((centre, name))
+            if ls is None or ls.result is not None:
+                return
+            ls.result = LinkResult(state=state, reason=_reason(reason) or Reason.OK,
+                                   loss=0.0 if state == "up" else 1.0,
+                                   message="as before the restart")
+            ls.since = since
 
     # ------------------------------------------------------------------ write API
 
@@ -227,6 +291,9 @@ class State:
                 ls.changes += 1
             self.generation += 1
             self._log_link(ls, old, result, was_for)
+            if self._change_listeners:
+                self._emit(Change("link", f"{centre}/{link}", "", result.state, now,
+                                  result.reason.value, "", "", result.message))
         if self.centre_up(centre) != old_centre:
             self._recause_centre(centre, now)
 
@@ -374,6 +441,13 @@ class State:
             extra["down_seconds"] = round(down_for, 3)
             log.info("camera %s recovered after %s down", cam.id, _fmt_duration(down_for),
                      extra=extra)
+        if self._change_listeners:
+            if up:
+                self._emit(Change("camera", cam.id, "", "up", now))
+            else:
+                r = cs.results[failed]  # type: ignore[index]
+                self._emit(Change("camera", cam.id, "", "down", now, r.reason.value,
+                                  failed or "", "", r.message))
         if cs.feeds:
             self._recause_feeds(cs, now, notify=True)
 
@@ -425,6 +499,11 @@ class State:
                 fs.integration, cam_id, _fmt_duration(down_for), extra=extra,
             )
             fs.loud = False
+        if self._change_listeners:
+            r = fs.result
+            self._emit(Change("feed", cam_id, fs.integration, "up" if up else "down", now,
+                              r.reason.value if r is not None else "", "", fs.cause,
+                              (r.message if r is not None else "") if not up else ""))
 
     def _recause_feeds(self, cs: CameraState, now: float, notify: bool) -> None:
         changed = False
@@ -433,6 +512,11 @@ class State:
             if cause != fs.cause:
                 fs.cause = cause
                 changed = True
+                if fs.up is False and self._change_listeners:  # still down, for another cause
+                    r = fs.result
+                    self._emit(Change("feed", cs.camera.id, fs.integration, "down", now,
+                                      r.reason.value if r is not None else "", "", cause,
+                                      r.message if r is not None else ""))
         if changed and notify:
             for listener in self._listeners:
                 listener.camera_feeds(cs)
@@ -463,6 +547,13 @@ class State:
             extra.update(event="link_recovered", was=old.state, down_seconds=round(was_for, 3))
             log.info("link %s recovered after %s %s", name, _fmt_duration(was_for), old.state,
                      extra=extra)
+
+
+def _reason(value: str) -> Reason | None:
+    try:
+        return Reason(value) if value else None
+    except ValueError:  # a reason a newer version wrote: keep the state, drop the reason
+        return None
 
 
 def iter_down(state: State) -> Iterable[CameraState]:

@@ -1,0 +1,79 @@
+"""The outage ledger: the monitor's durable record of its past.
+
+- `schema`: tables and migrations (SQLite and PostgreSQL);
+- `writer`: the writer thread (batched commits, heartbeat, retention);
+- `recorder`: State changes -> rows, and the ledger -> State at a start;
+- `reader`: what reports and the web pages read back.
+
+`start(state, inventory, shard)` is what the daemon calls: it returns a running `Recorder`
+(or None when the configuration has no `history:` target).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from .recorder import Recorder
+from .writer import Ledger, Restored
+
+__all__ = ["HistoryTarget", "Ledger", "Recorder", "Restored", "instance_name", "start", "target_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryTarget:
+    target: str  # a PostgreSQL DSN or a SQLite path
+    retention: float | None  # seconds; None keeps everything
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdwy]?)\s*$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 365 * 86400}
+
+
+def _seconds(value: Any) -> float | None:
+    if value in (None, "", 0):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"history.retention: expected a duration such as 400d, got {value!r}")
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+def target_of(inventory: Any) -> HistoryTarget | None:
+    """The configured `history:` section (dsn wins over path), or None when it is off."""
+    history = getattr(inventory, "history", None)
+    if history is None:
+        return None
+    dsn = getattr(history, "dsn", None)
+    path = getattr(history, "path", None)
+    target = dsn or path
+    if not target:
+        return None
+    return HistoryTarget(str(target), _seconds(getattr(history, "retention", None)))
+
+
+def instance_name(shard: tuple[int, int] | None = None) -> str:
+    """Who writes: $CCTV_MONITOR_INSTANCE, else the host name, plus the shard.  Restarts of
+    one instance must keep its name (its heartbeat and open outages are found by it)."""
+    base = os.environ.get("CCTV_MONITOR_INSTANCE") or socket.gethostname() or "monitor"
+    return f"{base}#shard-{shard[0]}-of-{shard[1]}" if shard else base
+
+
+async def start(state: Any, target: HistoryTarget, shard: tuple[int, int] | None = None,
+                clock: Any = None) -> Recorder:
+    """Open the ledger (in a worker thread: a migration or a large restore takes a moment),
+    then restore State from it and attach the recorder, on the event loop, before the first
+    round."""
+    import asyncio
+
+    kwargs = {"clock": clock} if clock is not None else {}
+    ledger = Ledger(target.target, instance_name(shard), target.retention, **kwargs)
+    restored = await asyncio.get_running_loop().run_in_executor(None, ledger.open)
+    recorder = Recorder(state, ledger)
+    recorder.restore(restored)
+    return recorder

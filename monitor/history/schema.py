@@ -1,0 +1,113 @@
+"""The ledger's tables and their migrations, one list for SQLite and PostgreSQL.
+
+Times are UNIX seconds (double precision): both engines compare and index them cheaply and
+the report turns them into the report's time zone itself.  The schema version lives in
+`ledger_meta`; `migrate` applies, in one transaction, every step above the stored version
+(PostgreSQL: under an advisory lock, so several instances starting together migrate once).
+
+Tables:
+
+- `outages`: one row per episode of a camera, feed or link not being up: kind, subject,
+  integration (feeds), provider, start, end (NULL while open), reason, cause, check,
+  detail (the probe's message, never a password) and the instance that wrote it.
+- `subject_state`: per instance, the last known state of every camera, feed and link and
+  since when: what a restart restores.
+- `first_answer`: the first time each camera ever answered (its verified installation date).
+- `inventory_changes`: every camera added to or removed from an instance's inventory.
+- `instances`: each monitor instance's start and heartbeat (updated about every second).
+- `monitor_down`: the gaps between an instance's last heartbeat and its next start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: (version, statements).  Append new steps; never edit a released one.
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (1, [
+        """CREATE TABLE outages (
+            id {id_column},
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            integration TEXT NOT NULL DEFAULT '',
+            provider TEXT NOT NULL DEFAULT '',
+            start_ts DOUBLE PRECISION NOT NULL,
+            end_ts DOUBLE PRECISION,
+            reason TEXT NOT NULL DEFAULT '',
+            cause TEXT NOT NULL DEFAULT '',
+            check_name TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '',
+            instance TEXT NOT NULL)""",
+        "CREATE INDEX outages_start ON outages (start_ts)",
+        # the open episodes: closing one is an index lookup even with millions of rows
+        """CREATE INDEX outages_open ON outages (instance, kind, subject, integration)
+            WHERE end_ts IS NULL""",
+        """CREATE TABLE subject_state (
+            instance TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            integration TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL,
+            since DOUBLE PRECISION NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            check_name TEXT NOT NULL DEFAULT '',
+            cause TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (instance, kind, subject, integration))""",
+        """CREATE TABLE first_answer (
+            camera TEXT PRIMARY KEY,
+            provider TEXT NOT NULL DEFAULT '',
+            ts DOUBLE PRECISION NOT NULL)""",
+        """CREATE TABLE inventory_changes (
+            id {id_column},
+            ts DOUBLE PRECISION NOT NULL,
+            camera TEXT NOT NULL,
+            provider TEXT NOT NULL DEFAULT '',
+            action TEXT NOT NULL,
+            instance TEXT NOT NULL)""",
+        "CREATE INDEX inventory_changes_ts ON inventory_changes (ts)",
+        """CREATE TABLE instances (
+            instance TEXT PRIMARY KEY,
+            started DOUBLE PRECISION NOT NULL,
+            heartbeat DOUBLE PRECISION NOT NULL)""",
+        """CREATE TABLE monitor_down (
+            id {id_column},
+            instance TEXT NOT NULL,
+            start_ts DOUBLE PRECISION NOT NULL,
+            end_ts DOUBLE PRECISION NOT NULL)""",
+    ]),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+_ID = {"sqlite": "INTEGER PRIMARY KEY", "postgres": "BIGSERIAL PRIMARY KEY"}
+
+
+def sql(statement: str, dialect: str) -> str:
+    """Our statements use `?` placeholders; psycopg wants `%s`."""
+    return statement.replace("?", "%s") if dialect == "postgres" else statement
+
+
+def migrate(conn: Any, dialect: str) -> int:
+    """Bring the schema to LATEST; returns the version found before.  The caller commits."""
+    cur = conn.cursor()
+    if dialect == "postgres":
+        cur.execute("SELECT pg_advisory_xact_lock(724011)")  # one migrator at a time
+    cur.execute("CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    cur.execute(sql("SELECT value FROM ledger_meta WHERE key = ?", dialect), ("schema_version",))
+    row = cur.fetchone()
+    found = int(row[0]) if row else 0
+    if found > LATEST:
+        raise RuntimeError(
+            f"the ledger's schema is version {found}, newer than this monitor's {LATEST}: "
+            "upgrade the monitor")
+    for version, statements in MIGRATIONS:
+        if version <= found:
+            continue
+        for statement in statements:
+            cur.execute(statement.format(id_column=_ID[dialect]))
+    if found < LATEST:
+        cur.execute(
+            sql("INSERT INTO ledger_meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                "DO UPDATE SET value = excluded.value", dialect),
+            ("schema_version", str(LATEST)))
+    return found

@@ -1,0 +1,209 @@
+"""The outage ledger on SQLite: rows for every flip, restart semantics (monitor_down, an
+outage carried over or closed at the first probe, nothing logged twice), inventory changes,
+first answers, migrations and retention."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import pytest
+
+from monitor import history
+from monitor.history import schema
+from monitor.history.writer import Ledger
+from monitor.model import LinkResult, Reason, Result
+from monitor.state import State
+from tests.test_state import make_camera, make_inventory
+
+OK = Result(Reason.OK)
+
+
+def down(reason=Reason.TIMEOUT, message="no answer in 5s"):
+    return Result(reason, message=message)
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def rows(path, sql):
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def open_run(path, inventory, clock, monkeypatch, instance="node-1"):
+    monkeypatch.setenv("CCTV_MONITOR_INSTANCE", instance)
+    state = State(inventory, now=clock())
+    rec = await history.start(state, history.HistoryTarget(str(path), None), clock=clock)
+    return state, rec
+
+
+def all_ok(state, cid, now):
+    for check in state.cameras[cid].checks:
+        state.record_result(cid, check, Result(Reason.OK), now=now)
+
+
+async def test_outage_rows_and_first_answer(tmp_path, monkeypatch):
+    db = tmp_path / "ledger.sqlite"
+    clock = Clock(1000.0)
+    inv = make_inventory(3, feeds=False, checks=("rtsp",))
+    state, rec = await open_run(db, inv, clock, monkeypatch)
+    for cs in state.cameras.values():
+        state.record_result(cs.id, "rtsp", OK, now=1001.0)
+    state.record_result("JKT-0001", "rtsp", down(), now=1100.0)
+    state.record_result("JKT-0001", "rtsp", down(Reason.REFUSED), now=1130.0)  # same outage
+    state.record_result("JKT-0001", "rtsp", OK, now=1160.0)
+    assert rec.ledger.flush()
+    assert rows(db, "SELECT subject, start_ts, end_ts, reason, cause, check_name, detail, provider "
+                    "FROM outages") == [
+        ("JKT-0001", 1100.0, 1160.0, "timeout", "camera", "rtsp", "no answer in 5s", "provider-b")]
+    assert sorted(rows(db, "SELECT camera, ts FROM first_answer")) == [
+        ("JKT-0000", 1001.0), ("JKT-0001", 1001.0), ("JKT-0002", 1001.0)]
+    assert sorted(rows(db, "SELECT camera, action, ts FROM inventory_changes")) == [
+        ("JKT-0000", "added", 1000.0), ("JKT-0001", "added", 1000.0), ("JKT-0002", "added", 1000.0)]
+    assert rows(db, "SELECT value FROM ledger_meta") == [(str(schema.LATEST),)]
+    rec.ledger.close()
+
+
+async def test_restart_continues_the_outage_and_logs_nothing_twice(tmp_path, monkeypatch, caplog):
+    db = tmp_path / "ledger.sqlite"
+    clock = Clock(1000.0)
+    inv = make_inventory(2, feeds=False, checks=("rtsp",))
+    state, rec = await open_run(db, inv, clock, monkeypatch)
+    state.record_result("JKT-0000", "rtsp", OK, now=1001.0)
+    state.record_result("JKT-0001", "rtsp", down(), now=1001.0)
+    clock.t = 1010.0
+    assert rec.ledger.flush()
+    # killed: no close, no final heartbeat; the writer's last commit carried t=1010
+    rec.ledger._queue.put(history.writer._STOP)  # stop the thread without a goodbye
+    rec.ledger._thread.join()
+
+    clock.t = 1075.0
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="cctv.state"):
+        state2, rec2 = await open_run(db, inv, clock, monkeypatch)
+        assert state2.cameras["JKT-0001"].since == 1001.0
+        state2.record_result("JKT-0001", "rtsp", down(), now=1080.0)  # still down: quiet
+        state2.record_result("JKT-0000", "rtsp", OK, now=1080.0)  # still up: quiet
+        assert [r.getMessage() for r in caplog.records] == []
+        state2.record_result("JKT-0001", "rtsp", OK, now=1200.0)
+    assert [r.getMessage() for r in caplog.records] == ["camera JKT-0001 recovered after 3m19s down"]
+    assert rec2.ledger.flush()
+    assert rows(db, "SELECT subject, start_ts, end_ts FROM outages") == [("JKT-0001", 1001.0, 1200.0)]
+    assert rows(db, "SELECT instance, start_ts, end_ts FROM monitor_down") == [("node-1", 1010.0, 1075.0)]
+    rec2.ledger.close()
+
+
+async def test_outage_closed_at_first_probe_when_recovered_meanwhile(tmp_path, monkeypatch):
+    db = tmp_path / "ledger.sqlite"
+    clock = Clock(1000.0)
+    inv = make_inventory(1, feeds=False, checks=("rtsp",))
+    state, rec = await open_run(db, inv, clock, monkeypatch)
+    state.record_result("JKT-0000", "rtsp", down(), now=1001.0)
+    clock.t = 1002.0
+    rec.ledger.close()  # a clean stop: the heartbeat says 1002
+    clock.t = 1500.0
+    state2, rec2 = await open_run(db, inv, clock, monkeypatch)
+    state2.record_result("JKT-0000", "rtsp", OK, now=1503.0)
+    assert rec2.ledger.flush()
+    assert rows(db, "SELECT start_ts, end_ts FROM outages") == [(1001.0, 1503.0)]
+    assert rows(db, "SELECT start_ts, end_ts FROM monitor_down") == [(1002.0, 1500.0)]
+    rec2.ledger.close()
+
+
+async def test_removed_while_stopped_closes_at_last_heartbeat(tmp_path, monkeypatch):
+    db = tmp_path / "ledger.sqlite"
+    clock = Clock(1000.0)
+    state, rec = await open_run(db, make_inventory(2, feeds=False, checks=("rtsp",)), clock, monkeypatch)
+    state.record_result("JKT-0001", "rtsp", down(), now=1001.0)
+    clock.t = 1005.0
+    rec.ledger.close()
+    clock.t = 1100.0
+    state2, rec2 = await open_run(db, make_inventory(1, feeds=False, checks=("rtsp",)), clock, monkeypatch)
+    assert rec2.ledger.flush()
+    assert rows(db, "SELECT subject, start_ts, end_ts FROM outages") == [("JKT-0001", 1001.0, 1005.0)]
+    assert rows(db, "SELECT camera, action, ts FROM inventory_changes WHERE action = 'removed'") == [
+        ("JKT-0001", "removed", 1100.0)]
+    rec2.ledger.close()
+
+
+async def test_feed_and_link_episodes_and_link_caused_camera(tmp_path, monkeypatch):
+    db = tmp_path / "ledger.sqlite"
+    clock = Clock(1000.0)
+    cams = [make_camera(0, checks=("rtsp",), uplink="police-hq/primary")]
+    state, rec = await open_run(db, make_inventory(cameras=cams), clock, monkeypatch)
+    for link in ("primary", "backup"):
+        state.record_link("police-hq", link, LinkResult("up", Reason.OK, 5, 5, 0.0), now=1001.0)
+    state.record_result("JKT-0000", "rtsp", OK, now=1001.0)
+    state.record_feed("JKT-0000", "police-hq", OK, now=1001.0)
+    state.record_feed("JKT-0000", "police-hq", down(Reason.NO_VIDEO, "no packets"), now=1010.0)
+    down_link = LinkResult("down", Reason.TIMEOUT, 5, 0, 1.0)
+    state.record_link("police-hq", "primary", down_link, now=1020.0)
+    state.record_link("police-hq", "backup", down_link, now=1020.0)  # the centre is cut off
+    state.record_result("JKT-0000", "rtsp", down(), now=1030.0)
+    for link in ("primary", "backup"):
+        state.record_link("police-hq", link, LinkResult("up", Reason.OK, 5, 5, 0.0), now=1040.0)
+    state.record_result("JKT-0000", "rtsp", OK, now=1050.0)
+    state.record_feed("JKT-0000", "police-hq", OK, now=1060.0)
+    assert rec.ledger.flush()
+    got = rows(db, "SELECT kind, subject, integration, start_ts, end_ts, cause FROM outages ORDER BY id")
+    assert got == [
+        ("feed", "JKT-0000", "police-hq", 1010.0, 1020.0, "feed_missing"),
+        ("link", "police-hq/primary", "", 1020.0, 1040.0, "down"),
+        ("link", "police-hq/backup", "", 1020.0, 1040.0, "down"),
+        ("feed", "JKT-0000", "police-hq", 1020.0, 1030.0, "link_down"),
+        ("camera", "JKT-0000", "", 1030.0, 1050.0, "link"),
+        ("feed", "JKT-0000", "police-hq", 1030.0, 1050.0, "camera_down"),
+        ("feed", "JKT-0000", "police-hq", 1050.0, 1060.0, "feed_missing"),
+    ], got
+    rec.ledger.close()
+
+
+async def test_reload_records_inventory_changes(tmp_path, monkeypatch):
+    db = tmp_path / "ledger.sqlite"
+    clock = Clock(1000.0)
+    state, rec = await open_run(db, make_inventory(2, feeds=False, checks=("rtsp",)), clock, monkeypatch)
+    state.record_result("JKT-0001", "rtsp", down(), now=1001.0)
+    clock.t = 1200.0
+    cams = [make_camera(0, feeds=False, checks=("rtsp",)), make_camera(7, feeds=False, checks=("rtsp",))]
+    state.apply(make_inventory(cameras=cams), now=1200.0)
+    assert rec.ledger.flush()
+    assert rows(db, "SELECT camera, action, ts FROM inventory_changes WHERE ts = 1200.0 ORDER BY id") == [
+        ("JKT-0001", "removed", 1200.0), ("JKT-0007", "added", 1200.0)]
+    assert rows(db, "SELECT subject, end_ts FROM outages") == [("JKT-0001", 1200.0)]
+    rec.ledger.close()
+
+
+def test_newer_schema_is_refused(tmp_path):
+    db = tmp_path / "ledger.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO ledger_meta VALUES ('schema_version', '999')")
+    with pytest.raises(RuntimeError, match="version 999, newer than"):
+        Ledger(str(db), "x").open()
+
+
+def test_retention_prunes_closed_outages_only(tmp_path):
+    db = tmp_path / "ledger.sqlite"
+    clock = Clock(10 * 86400.0)
+    ledger = Ledger(str(db), "x", retention=86400.0, clock=clock)
+    ledger.open()
+    ledger.put("open", ("camera", "old", "", "p", 1.0, "timeout", "camera", "rtsp", "", "x"))
+    ledger.put("close", (2.0, "x", "camera", "old", ""))
+    ledger.put("open", ("camera", "open-old", "", "p", 1.0, "timeout", "camera", "rtsp", "", "x"))
+    ledger.put("open", ("camera", "new", "", "p", clock.t - 10, "timeout", "camera", "rtsp", "", "x"))
+    assert ledger.flush()
+    ledger._prune(clock.t)
+    assert sorted(r[0] for r in rows(db, "SELECT subject FROM outages")) == ["new", "open-old"]
+    ledger.close()
+
+
+def test_retention_durations():
+    inv = type("I", (), {"history": type("H", (), {"path": "x.db", "dsn": None, "retention": "400d"})()})()
+    assert history.target_of(inv) == history.HistoryTarget("x.db", 400 * 86400.0)
+    assert history.target_of(object()) is None
