@@ -8,17 +8,12 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..model import CAMERA_CHECKS, Camera, Credentials, Endpoint, MonitorSettings
 from .durations import format_duration
+from .keys import CAMERA, CHECK_FIELDS, HTTP_SCHEMES, MAX_ID, MAX_LABEL, RTSP_SCHEMES
 from .tree import _at, _is_null, _join, _kind, _simple_text
 from .values import _Values
 
-_CAMERA_KEYS = frozenset(
-    {"id", "name", "provider", "district", "zone", "location", "uplink", "rtsp", "http",
-     "checks", "integrations", "feeds", "username", "password", "password_file", "interval"}
-)
 _CAMERA_TEXT_KEYS = ("name", "district", "zone", "uplink")
-_CHECK_NEEDS = {"tcp": None, "rtsp": "rtsp", "stream": "rtsp", "http": "http", "snapshot": "http"}
-_RTSP_SCHEMES = ("rtsp", "rtsps")
-_HTTP_SCHEMES = ("http", "https")
+_CHECK_NEEDS = CHECK_FIELDS
 
 
 class _Cameras(_Values):
@@ -77,7 +72,7 @@ class _Cameras(_Values):
 
     def camera(self, node: Node, path: str, ids: dict, stream_on: bool, min_interval: float,
                providers: set[str], integrations: set[str]) -> Camera | None:
-        f = self.fields(node, path, _CAMERA_KEYS)
+        f = self.fields(node, path, CAMERA.names)
         if f is None:
             return None
         before = len(self.issues)
@@ -90,7 +85,10 @@ class _Cameras(_Values):
             self.err(node, path, "missing required key 'id'")
         else:
             cid = self.required_text(pair[1], f"{path}.id")
-            if cid is not None:
+            if cid is not None and len(cid) > MAX_ID and self.too_long(pair[1], f"{path}.id",
+                                                                       cid, MAX_ID):
+                cid = None
+            elif cid is not None:
                 first = ids.get(cid)
                 if first is not None:
                     self.err(pair[1], f"{path}.id",
@@ -105,14 +103,17 @@ class _Cameras(_Values):
                 value = _simple_text(pair[1])
                 if value is None and not null(pair[1]):
                     value = self.text(pair[1], f"{path}.{key}")
-                if value is not None:
+                if value is not None and not (len(value) > MAX_LABEL and self.too_long(
+                        pair[1], f"{path}.{key}", value, MAX_LABEL)):
                     values[key] = value
 
         provider = ""
         pair = get("provider")
         if pair is not None and not null(pair[1]):
             provider = self.required_text(pair[1], f"{path}.provider") or ""
-            if provider and provider not in providers:
+            if provider and self.too_long(pair[1], f"{path}.provider", provider, MAX_LABEL):
+                provider = ""
+            elif provider and provider not in providers:
                 hint = self.hint(provider, providers) if providers else \
                     " (no providers are declared)"
                 self.err(pair[1], f"{path}.provider", f"unknown provider {provider!r}{hint}")
@@ -127,10 +128,10 @@ class _Cameras(_Values):
         rtsp = http = None
         has_rtsp = (pair := get("rtsp")) is not None and not null(pair[1])
         if has_rtsp:
-            rtsp = self.url(pair[1], f"{path}.rtsp", _RTSP_SCHEMES, creds)
+            rtsp = self.url(pair[1], f"{path}.rtsp", RTSP_SCHEMES, creds)
         has_http = (pair := get("http")) is not None and not null(pair[1])
         if has_http:
-            http = self.url(pair[1], f"{path}.http", _HTTP_SCHEMES, creds)
+            http = self.url(pair[1], f"{path}.http", HTTP_SCHEMES, creds)
         if not has_rtsp and not has_http:
             self.err(node, path, "a camera needs rtsp: or http: (or both)")
 
@@ -152,7 +153,7 @@ class _Cameras(_Values):
             ipath = f"{path}.integrations"
             for index, inode in enumerate(self.items(pair[1], ipath)):
                 name = self.required_text(inode, f"{ipath}[{index}]")
-                if name is None:
+                if name is None or self.too_long(inode, f"{ipath}[{index}]", name, MAX_LABEL):
                     continue
                 if name not in integrations:
                     self.err(inode, f"{ipath}[{index}]",
@@ -277,7 +278,7 @@ class _Cameras(_Values):
                 self.err(knode, fpath, f"a feed to {name!r} needs {name!r} in this camera's "
                                        "integrations")
                 continue
-            endpoint = self.url(vnode, fpath, _RTSP_SCHEMES)
+            endpoint = self.url(vnode, fpath, RTSP_SCHEMES)
             if endpoint is not None:
                 out.append((name, endpoint))
         return out

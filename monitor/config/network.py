@@ -7,14 +7,10 @@ from urllib.parse import urlsplit
 from yaml.nodes import Node, SequenceNode
 
 from ..model import CommandCentre, Endpoint, Integration, Link, Provider
+from .keys import CENTRE, INTEGRATION, LINK, LINK_SCHEMES, MAX_LABEL, PROVIDER
 from .tree import _at, _is_null
 from .values import _show_url, _Values
 
-_PROVIDER_KEYS = frozenset({"name", "target_cameras", "sla"})
-_INTEGRATION_KEYS = frozenset({"name", "centre"})
-_CENTRE_KEYS = frozenset({"name", "links"})
-_LINK_KEYS = frozenset({"name", "targets"})
-_LINK_SCHEMES = ("tcp", "http", "https", "icmp")
 
 
 class _Network(_Values):
@@ -40,7 +36,7 @@ class _Network(_Values):
                     self.err(node, path, "missing required key 'name'")
                     continue
                 name = self.required_text(name_pair[1], f"{path}.name")
-                if name is None:
+                if name is None or self.too_long(name_pair[1], f"{path}.name", name, MAX_LABEL):
                     continue
                 if name in names:
                     self.err(name_pair[1], f"{path}.name",
@@ -52,8 +48,8 @@ class _Network(_Values):
     def providers(self) -> tuple[Provider, ...]:
         out = []
         names: dict[str, tuple[str, Node]] = {}
-        for _, path, f, name in self._named("providers", _PROVIDER_KEYS, "provider", names):
-            target = self._opt(f, "target_cameras", path, self.integer, 0, 0)
+        for _, path, f, name in self._named("providers", PROVIDER.names, "provider", names):
+            target = self.scalars(f, PROVIDER, ("target_cameras",), path)["target_cameras"]
             sla = 0.0
             if "sla" in f and not _is_null(f["sla"][1]):
                 value = self.number(f["sla"][1], f"{path}.sla")
@@ -67,7 +63,7 @@ class _Network(_Values):
 
     def command_centres(self) -> tuple[CommandCentre, ...]:
         out = []
-        named = self._named("command_centres", _CENTRE_KEYS, "command centre", self.centre_names)
+        named = self._named("command_centres", CENTRE.names, "command centre", self.centre_names)
         for node, path, f, name in named:
             links = []
             pair = f.get("links")
@@ -79,7 +75,7 @@ class _Network(_Values):
             link_names: dict[str, int] = {}
             for index, lnode in enumerate(nodes):
                 lpath = f"{path}.links[{index}]"
-                lf = self.fields(lnode, lpath, _LINK_KEYS)
+                lf = self.fields(lnode, lpath, LINK.names)
                 if lf is None:
                     continue
                 lname = None
@@ -87,7 +83,10 @@ class _Network(_Values):
                     self.err(lnode, lpath, "missing required key 'name'")
                 else:
                     lname = self.required_text(lf["name"][1], f"{lpath}.name")
-                    if lname is not None and lname in link_names:
+                    if lname is not None and self.too_long(lf["name"][1], f"{lpath}.name",
+                                                           lname, MAX_LABEL):
+                        lname = None
+                    elif lname is not None and lname in link_names:
                         self.err(lf["name"][1], f"{lpath}.name",
                                  f"duplicate link {lname!r} (first at line {link_names[lname]})")
                         lname = None
@@ -110,7 +109,7 @@ class _Network(_Values):
         return tuple(out)
 
     def link_target(self, node: Node, path: str) -> Endpoint | None:
-        endpoint = self.url(node, path, _LINK_SCHEMES)
+        endpoint = self.url(node, path, LINK_SCHEMES)
         if endpoint is None:
             return None
         parts = urlsplit(endpoint.url)
@@ -134,7 +133,7 @@ class _Network(_Values):
     def integrations(self) -> tuple[Integration, ...]:
         out = []
         names: dict[str, tuple[str, Node]] = {}
-        named = self._named("integrations", _INTEGRATION_KEYS, "integration", names)
+        named = self._named("integrations", INTEGRATION.names, "integration", names)
         for _, path, f, name in named:
             if name in self.centre_names:
                 self.err(f["name"][1], f"{path}.name",
@@ -146,7 +145,10 @@ class _Network(_Values):
             pair = f.get("centre")
             if pair is not None and not _is_null(pair[1]):
                 centre = self.required_text(pair[1], f"{path}.centre")
-                if centre is not None and centre not in self.centre_names:
+                if centre is not None and self.too_long(pair[1], f"{path}.centre", centre,
+                                                        MAX_LABEL):
+                    centre = None
+                elif centre is not None and centre not in self.centre_names:
                     self.err(pair[1], f"{path}.centre", f"unknown command centre {centre!r}"
                              f"{self.hint(centre, self.centre_names)}")
                     centre = None

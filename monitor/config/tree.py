@@ -20,6 +20,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .durations import _NUMBER_RE
 from .errors import ConfigIssue
+from .keys import TOP
 
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -89,9 +90,7 @@ def _hint(word: str, choices: Iterable[str]) -> str:
 _ENV_RE = re.compile(r"\$\{([^}]*)\}")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-_TOP_KEYS = frozenset(
-    {"monitor", "providers", "integrations", "command_centres", "cameras", "include"}
-)
+_TOP_KEYS = TOP.names
 
 
 def _join(path: str, key: str) -> str:
@@ -233,6 +232,13 @@ class _Reader:
             self.err(node, path, "must not be empty")
             return None
         return value
+
+    def too_long(self, node: Node, path: str, value: str, limit: int) -> bool:
+        """Reports (without echoing it) a value longer than `limit` characters."""
+        if len(value) <= limit:
+            return False
+        self.err(node, path, f"must be at most {limit} characters, got {len(value)}")
+        return True
 
     def expand(self, node: Node, path: str, value: str) -> str | None:
         failed = False

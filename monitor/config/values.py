@@ -4,13 +4,15 @@ credentials they carry split off and remembered as secrets)."""
 from __future__ import annotations
 
 import math
+from typing import Any, Iterable
 from urllib.parse import unquote, urlsplit
 
 from yaml.nodes import Node, SequenceNode
 
 from ..model import Credentials, Endpoint, redact_url, split_credentials
 from .durations import parse_duration
-from .tree import _BOOL_WORDS, _PLAIN, _Reader, _is_null, _kind
+from .keys import Key, Section
+from .tree import _BOOL_WORDS, _PLAIN, _Reader, _is_null, _join, _kind
 
 
 def _show_url(url: str) -> str:
@@ -154,12 +156,38 @@ class _Values(_Reader):
         return split_credentials(value, creds)
 
 
-    def _opt(self, f, key, path, convert, default, *bounds):  # noqa: ANN001
-        pair = f.get(key)
-        if pair is None or _is_null(pair[1]):
-            return default
-        value = convert(pair[1], f"{path}.{key}", *bounds)
-        return default if value is None else value
+    def scalar(self, key: Key, node: Node, path: str) -> Any:
+        """The value of `node` read as `key` declares it (type and bounds), or None."""
+        kind = key.type
+        if kind == "duration":
+            return self.duration(node, path, key.zero)
+        if kind == "integer":
+            return self.integer(node, path, int(key.lo or 0),
+                                None if key.hi is None else int(key.hi))
+        if kind == "ratio":
+            return self._ratio(node, path)
+        if kind == "number":
+            return self.number(node, path)
+        if kind == "name":
+            return self.required_text(node, path)
+        if kind == "text":
+            return self.text(node, path)
+        raise AssertionError(f"{key.name}: {kind} is not a scalar")
+
+    def scalars(self, f: dict[str, tuple[Node, Node]], section: Section,
+                names: Iterable[str] | None = None, path: str | None = None) -> dict[str, Any]:
+        """The scalar keys of `section` (or those named) read from fields `f`, each its
+        default when left out, null or wrong (the error is reported)."""
+        out = {}
+        for key in section.keys if names is None else map(section.by_name.__getitem__, names):
+            if key.section is not None:
+                continue
+            pair = f.get(key.name)
+            value = None
+            if pair is not None and not _is_null(pair[1]):
+                value = self.scalar(key, pair[1], _join(path or section.path, key.name))
+            out[key.name] = key.default if value is None else value
+        return out
 
     def _ratio(self, node: Node, path: str) -> float | None:
         value = self.number(node, path)
@@ -167,7 +195,6 @@ class _Values(_Reader):
             self.err(node, path, f"must be between 0 and 1, got {value:g}")
             return None
         return value
-
 
     def location(self, node: Node, path: str) -> tuple[float, float] | None:
         if node.__class__ is SequenceNode and len(node.value) == 2:

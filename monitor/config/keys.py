@@ -1,0 +1,211 @@
+"""Every configuration key, declared once: name, type, default, bounds and meaning.
+
+The loader takes each section's allowed keys, defaults and bounds from these tables; the
+reference (docs/configuration.md) and the JSON Schema (config/cctv-monitor.schema.json)
+are generated from them (`monitor.config.reference`), and tests fail when either drifts.
+
+A key's `type` is one of the names in `TYPES`; `lo`/`hi` bound integers and numbers
+(inclusive); `zero` lets a duration be 0 ("off"); `section` is the table of a mapping's
+keys, or of each entry of a list of mappings.  Rules that tie keys together (a timeout
+shorter than its interval, a camera's provider being declared...) live in the loader and
+are described in each section's `rules`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..model import CAMERA_CHECKS
+
+#: Key types: what a value must look like.
+TYPES = {
+    "duration": "a Prometheus duration: whole numbers with units y w d h m s ms, largest "
+                "first (500ms, 15s, 5m, 1h30m); a bare number is an error",
+    "integer": "a whole number",
+    "number": "a number",
+    "ratio": "a number from 0 to 1 (0.05 is 5%)",
+    "fraction": "a number greater than 0 and at most 1 (0.98 is 98%)",
+    "text": "a string",
+    "name": "a non-empty string",
+    "url": "a URL",
+    "location": "[latitude, longitude] in degrees",
+    "checks": "a list of check names",
+    "names": "a list of names",
+    "paths": "a file glob or a list of them",
+    "feeds": "a mapping of integration name to rtsp URL",
+    "secret": "a string, never shown in errors or logs",
+    "mapping": "a mapping",
+    "list": "a list of mappings",
+}
+
+#: The longest camera id, and the longest of any other label value (names, districts...):
+#: label values end up in every metric line and page; a megabyte name is a mistake.
+MAX_ID = 256
+MAX_LABEL = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    name: str
+    type: str
+    meaning: str
+    default: object = None  # the value when the key is left out; None: unset
+    lo: float | None = None
+    hi: float | None = None
+    zero: bool = False  # a duration of 0 is allowed (it means "off")
+    required: bool = False
+    schemes: tuple[str, ...] = ()  # the URL schemes a url accepts
+    max_len: int | None = None
+    section: Section | None = None  # keys of a mapping, or of each entry of a list
+
+    def __post_init__(self) -> None:
+        assert self.type in TYPES, self.type
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    path: str  # as in error messages; "[]" marks each entry of a list
+    meaning: str
+    keys: tuple[Key, ...]
+    rules: tuple[str, ...] = ()  # rules across keys, for the reference
+    names: frozenset[str] = field(init=False)
+    by_name: dict[str, Key] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", frozenset(k.name for k in self.keys))
+        object.__setattr__(self, "by_name", {k.name: k for k in self.keys})
+
+    def __getitem__(self, name: str) -> Key:
+        return self.by_name[name]
+
+    def defaults(self) -> dict[str, object]:
+        return {k.name: k.default for k in self.keys if k.section is None}
+
+
+#: The camera URL each check needs (None: either).
+CHECK_FIELDS = {"tcp": None, "rtsp": "rtsp", "stream": "rtsp", "http": "http", "snapshot": "http"}
+
+RTSP_SCHEMES = ("rtsp", "rtsps")
+HTTP_SCHEMES = ("http", "https")
+LINK_SCHEMES = ("tcp", "http", "https", "icmp")
+
+STREAM = Section("monitor.stream", "RTP liveness: SETUP/PLAY, packets and a keyframe, then "
+                 "TEARDOWN.", (
+    Key("interval", "duration", "How often each camera's stream is watched; 0 turns the "
+        "stream check off for every camera.", 300.0, zero=True),
+    Key("duration", "duration", "How long to watch the media (the deadline is duration + "
+        "monitor.timeout).", 4.0),
+    Key("concurrency", "integer", "Stream checks in flight at most (each holds a connection "
+        "for seconds).", 50, lo=1),
+))
+
+SNAPSHOT = Section("monitor.snapshot", "Picture health, judged on the image the http check "
+                   "fetched.", (
+    Key("frozen_after", "integer", "Identical pictures in a row before a camera counts as "
+        "frozen.", 3, lo=2),
+    Key("black_below", "integer", "Mean luminance (0-255) under which a picture is black.", 16,
+        lo=0, hi=255),
+))
+
+LINKS = Section("monitor.links", "Command-centre links, probed on their own short cycle.", (
+    Key("interval", "duration", "How often every link target is probed.", 10.0),
+    Key("timeout", "duration", "Deadline of one single link probe (one packet or connect).",
+        2.0),
+    Key("probes", "integer", "Probes per target per round; loss is the share of these lost.",
+        5, lo=1, hi=100),
+    Key("loss_degraded", "ratio", "Loss at or above which a link is degraded.", 0.05),
+    Key("rtt_degraded", "duration", "Average round trip at or above which a link is "
+        "degraded.", 0.150),
+), rules=("timeout must be shorter than interval.",))
+
+MONITOR = Section("monitor", "How and how often the monitor probes; set in one file only.", (
+    Key("interval", "duration", "How often each camera is probed (a camera may set its own "
+        "interval).", 30.0),
+    Key("timeout", "duration", "Hard deadline of one probe, connect and exchange.", 5.0),
+    Key("concurrency", "integer", "Probes in flight at most.", 1000, lo=1),
+    Key("retries", "integer", "Quick re-tries of timeouts, refusals and garbled answers "
+        "inside the probe's deadline.", 1, lo=0, hi=5),
+    Key("stream", "mapping", STREAM.meaning, section=STREAM),
+    Key("snapshot", "mapping", SNAPSHOT.meaning, section=SNAPSHOT),
+    Key("links", "mapping", LINKS.meaning, section=LINKS),
+), rules=("timeout must not be longer than interval.",))
+
+PROVIDER = Section("providers[]", "A provider under contract for cameras.", (
+    Key("name", "name", "The provider's name, as cameras' provider: refers to it.",
+        required=True, max_len=MAX_LABEL),
+    Key("target_cameras", "integer", "The contractual number of installed cameras.", 0, lo=0),
+    Key("sla", "fraction", "Contractual availability (0.98 is 98%); left out: none.", 0.0),
+), rules=("Provider names are unique across all files.",))
+
+INTEGRATION = Section("integrations[]", "A platform that must receive camera feeds (the "
+                      "smart-city platform...).", (
+    Key("name", "name", "The integration's name, as cameras' integrations: and feeds: refer "
+        "to it.", required=True, max_len=MAX_LABEL),
+    Key("centre", "name", "The command centre whose links carry this integration's feeds.",
+        max_len=MAX_LABEL),
+), rules=("Every command centre is already an integration of its own name: do not list it.",
+          "centre must name a declared command centre."))
+
+LINK = Section("command_centres[].links[]", "One network link to the command centre.", (
+    Key("name", "name", "The link's name (primary, backup...).", required=True,
+        max_len=MAX_LABEL),
+    Key("targets", "list", "Where the link is probed: tcp://host:port (connect), "
+        "http(s)://... (a GET), icmp://host (echo).  At least one.", required=True,
+        schemes=LINK_SCHEMES),
+), rules=("A link is up while any of its targets answers.",))
+
+CENTRE = Section("command_centres[]", "A command centre (the police's): reachable while "
+                 "any of its links is up.", (
+    Key("name", "name", "The centre's name; it is also an integration of that name.",
+        required=True, max_len=MAX_LABEL),
+    Key("links", "list", "Its links; at least one.", required=True, section=LINK),
+), rules=("Link names are unique within a centre; centre names across all files.",))
+
+CAMERA = Section("cameras[]", "One camera.", (
+    Key("id", "name", "Unique and stable: the only per-camera metric label.", required=True,
+        max_len=MAX_ID),
+    Key("name", "text", "A human name (shown on the status page).", "", max_len=MAX_LABEL),
+    Key("provider", "name", "The provider answerable for it (declared in providers:).",
+        max_len=MAX_LABEL),
+    Key("district", "text", "The district, for grouping.", "", max_len=MAX_LABEL),
+    Key("zone", "text", "The zone (ring-1...), for grouping.", "", max_len=MAX_LABEL),
+    Key("location", "location", "[latitude, longitude], for the map."),
+    Key("uplink", "text", "The site switch or PoP it hangs off: groups cameras for "
+        "mass-outage alerts.", "", max_len=MAX_LABEL),
+    Key("rtsp", "url", "Its RTSP stream; user:password in the URL win over username:.",
+        schemes=RTSP_SCHEMES),
+    Key("http", "url", "Its snapshot URL (a JPEG).", schemes=HTTP_SCHEMES),
+    Key("checks", "checks", "The checks to run: " + ", ".join(CAMERA_CHECKS) + ".  Left out: "
+        "rtsp and stream with rtsp:, http and snapshot with http:."),
+    Key("integrations", "names", "The integrations that must receive its stream."),
+    Key("feeds", "feeds", "Per integration, the relay URL where that integration serves "
+        "the stream (probed as the camera's feed).", schemes=RTSP_SCHEMES),
+    Key("username", "text", "User for rtsp: and http: URLs that carry none."),
+    Key("password", "secret", "Password for those URLs; prefer ${VAR} or password_file."),
+    Key("password_file", "text", "A file holding the password (relative to this file)."),
+    Key("interval", "duration", "This camera's own probe interval (at least "
+        "monitor.timeout)."),
+), rules=(
+    "Camera ids are unique across all files.",
+    "A camera needs rtsp: or http: (or both); each check needs its URL (rtsp, stream: "
+    "rtsp:; http, snapshot: http:).",
+    "password and password_file need username, and exclude each other.",
+    "A feed to an integration needs that integration in the camera's integrations.",
+    "username and password apply to rtsp: and http:, never to feeds: (a relay is another "
+    "server).",
+))
+
+TOP = Section("", "A configuration file.  Any file may hold any section (an included file "
+              "typically holds one provider and its cameras); monitor: is set in one file "
+              "only.", (
+    Key("monitor", "mapping", MONITOR.meaning, section=MONITOR),
+    Key("providers", "list", PROVIDER.meaning, section=PROVIDER),
+    Key("integrations", "list", INTEGRATION.meaning, section=INTEGRATION),
+    Key("command_centres", "list", CENTRE.meaning, section=CENTRE),
+    Key("cameras", "list", CAMERA.meaning, section=CAMERA),
+    Key("include", "paths", "Other files to read, as globs relative to this file; each "
+        "must match at least one file.  Their sections are appended in name order."),
+))
+
+#: Every section, in the order of the reference.
+SECTIONS = (TOP, MONITOR, STREAM, SNAPSHOT, LINKS, PROVIDER, INTEGRATION, CENTRE, LINK, CAMERA)
