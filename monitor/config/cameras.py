@@ -6,14 +6,14 @@ import os
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ..model import CAMERA_CHECKS, Camera, Credentials, Endpoint, MonitorSettings
+from ..checks import CAMERA_CHECKS, active_checks, default_checks, needs
+from ..model import Camera, Credentials, Endpoint, MonitorSettings
 from .durations import format_duration
-from .keys import CAMERA, CHECK_FIELDS, HTTP_SCHEMES, MAX_ID, MAX_LABEL, RTSP_SCHEMES
+from .keys import CAMERA, FEED_SCHEMES, HTTP_SCHEMES, MAX_ID, MAX_LABEL, RTSP_SCHEMES
 from .tree import _at, _is_null, _join, _kind, _simple_text
 from .values import _Values
 
 _CAMERA_TEXT_KEYS = ("name", "district", "zone", "uplink")
-_CHECK_NEEDS = CHECK_FIELDS
 
 
 class _Cameras(_Values):
@@ -56,7 +56,8 @@ class _Cameras(_Values):
                 integrations: set[str]) -> tuple[Camera, ...]:
         out: list[Camera] = []
         ids: dict[str, tuple[str, Node]] = {}
-        stream_on = settings.stream.interval > 0
+        self.settings_now = settings
+        self.check_lists: dict[object, list[str]] = {}  # resolved check lists, shared
         min_interval = settings.timeout
         for doc in self.docs:
             pair = doc.sections.get("cameras")
@@ -64,13 +65,13 @@ class _Cameras(_Values):
                 continue
             self.file = doc.file
             for index, node in enumerate(self.items(pair[1], "cameras")):
-                camera = self.camera(node, f"cameras[{index}]", ids, stream_on, min_interval,
+                camera = self.camera(node, f"cameras[{index}]", ids, min_interval,
                                      providers, integrations)
                 if camera is not None:
                     out.append(camera)
         return tuple(out)
 
-    def camera(self, node: Node, path: str, ids: dict, stream_on: bool, min_interval: float,
+    def camera(self, node: Node, path: str, ids: dict, min_interval: float,
                providers: set[str], integrations: set[str]) -> Camera | None:
         f = self.fields(node, path, CAMERA.names)
         if f is None:
@@ -137,15 +138,15 @@ class _Cameras(_Values):
 
         pair = get("checks")
         if pair is None or null(pair[1]):
-            checks = []
-            if has_rtsp:
-                checks.append("rtsp")
-                if stream_on:
-                    checks.append("stream")
-            if has_http:
-                checks += ("http", "snapshot")
+            # The catalogue's rule, once per combination of URLs a camera has.
+            present = (has_rtsp, has_http)
+            checks = self.check_lists.get(present)
+            if checks is None:
+                fields = {f for f, has in zip(("rtsp", "http"), present) if has}
+                checks = self.check_lists[present] = list(
+                    default_checks(fields, self.settings_now))
         else:
-            checks = self.checks(pair[1], f"{path}.checks", has_rtsp, has_http, stream_on)
+            checks = self.checks(pair[1], f"{path}.checks", has_rtsp, has_http)
 
         own: list[str] = []
         pair = get("integrations")
@@ -223,8 +224,7 @@ class _Cameras(_Values):
         if username is None:
             return None
         return Credentials(username, password or "")
-    def checks(self, node: Node, path: str, has_rtsp: bool, has_http: bool,
-               stream_on: bool) -> list[str]:
+    def checks(self, node: Node, path: str, has_rtsp: bool, has_http: bool) -> list[str]:
         wanted: set[str] = set()
         nodes = self.items(node, path)
         if not nodes and node.__class__ is SequenceNode:
@@ -235,23 +235,27 @@ class _Cameras(_Values):
             check = self.required_text(cnode, cpath)
             if check is None:
                 continue
-            if check not in _CHECK_NEEDS:
+            if check not in _CHECK_SET:
                 self.err(cnode, cpath, f"unknown check {check!r}{self.hint(check, _CHECK_SET)}; "
                                        f"checks are {', '.join(CAMERA_CHECKS)}")
                 continue
             if check in wanted:
                 self.err(cnode, cpath, f"{check!r} is listed twice")
                 continue
-            need = _CHECK_NEEDS[check]
-            if need == "rtsp" and not has_rtsp or need == "http" and not has_http:
-                self.err(cnode, cpath, f"check {check!r} needs {need}:")
+            fields = needs(check)
+            if not any(f == "rtsp" and has_rtsp or f == "http" and has_http for f in fields):
+                if not (has_rtsp or has_http):
+                    continue  # the camera already has its own "needs rtsp: or http:" error
+                self.err(cnode, cpath,
+                         f"check {check!r} needs {' or '.join(f'{f}:' for f in fields)}")
                 continue
-            if need is None and not (has_rtsp or has_http):
-                continue  # the camera already has its own "needs rtsp: or http:" error
             wanted.add(check)
-        if not stream_on:
-            wanted.discard("stream")
-        return [c for c in CAMERA_CHECKS if c in wanted]
+        # Checks whose round is off (stream.interval 0) are dropped: the catalogue's rule.
+        key = frozenset(wanted)
+        out = self.check_lists.get(key)
+        if out is None:
+            out = self.check_lists[key] = list(active_checks(wanted, self.settings_now))
+        return out
 
     def feeds(self, node: Node, path: str, integrations: set[str],
               own: list[str]) -> list[tuple[str, Endpoint]]:
@@ -278,10 +282,10 @@ class _Cameras(_Values):
                 self.err(knode, fpath, f"a feed to {name!r} needs {name!r} in this camera's "
                                        "integrations")
                 continue
-            endpoint = self.url(vnode, fpath, RTSP_SCHEMES)
+            endpoint = self.url(vnode, fpath, FEED_SCHEMES)
             if endpoint is not None:
                 out.append((name, endpoint))
         return out
 
 
-_CHECK_SET = frozenset(_CHECK_NEEDS)
+_CHECK_SET = frozenset(CAMERA_CHECKS)

@@ -14,8 +14,10 @@ are described in each section's `rules`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
-from ..model import CAMERA_CHECKS
+from .. import checks as catalogue
+from ..checks import CAMERA_CHECKS
 
 #: Key types: what a value must look like.
 TYPES = {
@@ -82,12 +84,35 @@ class Section:
         return {k.name: k.default for k in self.keys if k.section is None}
 
 
-#: The camera URL each check needs (None: either).
-CHECK_FIELDS = {"tcp": None, "rtsp": "rtsp", "stream": "rtsp", "http": "http", "snapshot": "http"}
+#: The camera fields each check can use (it needs one of them), from the catalogue.
+CHECK_FIELDS = {name: check.fields for name, check in catalogue.CHECKS.items()}
 
-RTSP_SCHEMES = ("rtsp", "rtsps")
-HTTP_SCHEMES = ("http", "https")
-LINK_SCHEMES = ("tcp", "http", "https", "icmp")
+
+def _ordered(schemes: Iterable[str]) -> tuple[str, ...]:
+    # The order of error messages and the reference: the familiar schemes first.
+    prefer = ("rtsp", "rtsps", "tcp", "http", "https", "icmp")
+    return tuple(sorted(schemes, key=lambda s: (prefer.index(s) if s in prefer else 99, s)))
+
+
+def _field_schemes(field_name: str) -> tuple[str, ...]:
+    """The schemes a camera URL field accepts: those every check probing it accepts."""
+    sets = [c.schemes for c in catalogue.CHECKS.values() if field_name in c.fields]
+    return _ordered(frozenset.intersection(*sets))
+
+
+RTSP_SCHEMES = _field_schemes("rtsp")
+HTTP_SCHEMES = _field_schemes("http")
+FEED_SCHEMES = _ordered(catalogue.FEED.schemes)
+LINK_SCHEMES = _ordered(catalogue.LINK.schemes)
+
+
+def _default_rule() -> str:
+    by_field: dict[str, list[str]] = {}
+    for name, check in catalogue.CHECKS.items():
+        if check.default:
+            by_field.setdefault("/".join(f"{f}:" for f in check.fields), []).append(name)
+    return "; ".join(f"{', '.join(names)} with {field_name}"
+                     for field_name, names in by_field.items())
 
 STREAM = Section("monitor.stream", "RTP liveness: SETUP/PLAY, packets and a keyframe, then "
                  "TEARDOWN.", (
@@ -175,11 +200,12 @@ CAMERA = Section("cameras[]", "One camera.", (
     Key("rtsp", "url", "Its RTSP stream; user:password in the URL win over username:.",
         schemes=RTSP_SCHEMES),
     Key("http", "url", "Its snapshot URL (a JPEG).", schemes=HTTP_SCHEMES),
-    Key("checks", "checks", "The checks to run: " + ", ".join(CAMERA_CHECKS) + ".  Left out: "
-        "rtsp and stream with rtsp:, http and snapshot with http:."),
+    Key("checks", "checks", "The checks to run (docs/checks.md): " + ", ".join(CAMERA_CHECKS)
+        + ".  Left out: " + _default_rule() + " (the stream check only while "
+        "monitor.stream.interval is above 0)."),
     Key("integrations", "names", "The integrations that must receive its stream."),
     Key("feeds", "feeds", "Per integration, the relay URL where that integration serves "
-        "the stream (probed as the camera's feed).", schemes=RTSP_SCHEMES),
+        "the stream (probed as the camera's feed).", schemes=FEED_SCHEMES),
     Key("username", "text", "User for rtsp: and http: URLs that carry none."),
     Key("password", "secret", "Password for those URLs; prefer ${VAR} or password_file."),
     Key("password_file", "text", "A file holding the password (relative to this file)."),

@@ -21,7 +21,7 @@ import os
 import sys
 from typing import Any
 
-from ..model import CAMERA_CHECKS
+from ..checks import CAMERA_CHECKS
 from .durations import format_duration
 from .keys import CHECK_FIELDS, SECTIONS, TOP, TYPES, Key, Section
 
@@ -167,8 +167,8 @@ def _camera_rules() -> dict[str, Any]:
     needs = [
         {"if": {"required": ["checks"],
                 "properties": {"checks": {"type": "array", "contains": {"const": check}}}},
-         "then": {"required": [field]}}
-        for check, field in CHECK_FIELDS.items() if field
+         "then": {"anyOf": [{"required": [name]} for name in fields]}}
+        for check, fields in CHECK_FIELDS.items()
     ]
     return {
         "dependencies": {"password": ["username"], "password_file": ["username"]},
