@@ -23,10 +23,12 @@ from aiohttp import web
 from . import logsetup
 from .exporter import Exporter
 from .model import Inventory
+from .resources import ResourceGuard, check_descriptor_budget, raise_nofile_limit
 from .scheduler import Scheduler
 from .selfmetrics import SelfMetrics
 from .state import State
 from .web import ReloadFailed, make_app
+from .webserver import ConnectionLimiter, GuardedSite, Limits
 
 log = logging.getLogger("cctv.daemon")
 
@@ -76,13 +78,15 @@ class Daemon:
     """The running pieces and the one reload procedure that SIGHUP and the web share."""
 
     def __init__(self, config_path: str, inventory: Inventory,
-                 shard: tuple[int, int] | None = None) -> None:
+                 shard: tuple[int, int] | None = None, limits: Limits | None = None) -> None:
         self.config_path = config_path
         self.shard = shard
+        self.limits = limits or Limits()
         self.metrics = SelfMetrics(f"{shard[0]}/{shard[1]}" if shard else None)
         self.state = State(inventory)
         self.exporter = Exporter(self.state, self.metrics)
-        self.scheduler = Scheduler(self.state, metrics=self.metrics)
+        self.guard = ResourceGuard(self.metrics.registry)
+        self.scheduler = Scheduler(self.state, metrics=self.metrics, guard=self.guard)
         self._reload_lock = asyncio.Lock()
 
     async def reload(self) -> dict[str, Any]:
@@ -97,6 +101,11 @@ class Daemon:
                 for line in errors[:50]:
                     log.error("  %s", line)
                 raise ReloadFailed(errors) from None
+            too_many = check_descriptor_budget(inventory.settings, self.limits.max_connections)
+            if too_many is not None:
+                self.metrics.reload_ok.set(0)
+                log.error("reload refused, keeping the old configuration: %s", too_many)
+                raise ReloadFailed([too_many])
             added, removed, changed = self.scheduler.apply(inventory)
             _freeze_heap()
             self.metrics.reload_ok.set(1)
@@ -132,12 +141,22 @@ async def run_until(
             print(logsetup.redact(line), file=sys.stderr)
         raise SystemExit(2) from None
 
-    daemon = Daemon(config_path, inventory, shard)
-    app = make_app(daemon.state, daemon.exporter, daemon.reload)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    limits = Limits()
+    raise_nofile_limit()
+    too_many = check_descriptor_budget(inventory.settings, limits.max_connections)
+    if too_many is not None:
+        print(f"cctv-monitor: {too_many}", file=sys.stderr)
+        raise SystemExit(2)
+
+    daemon = Daemon(config_path, inventory, shard, limits)
+    app = make_app(daemon.state, daemon.exporter, daemon.reload, problems=daemon.guard.problems)
+    limiter = ConnectionLimiter(lambda: None, limits, daemon.metrics.registry)  # type: ignore[arg-type,return-value]
+    app.middlewares.insert(0, limiter.middleware)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
+                           keepalive_timeout=limits.idle_timeout)
     await runner.setup()
     host, port = _split_listen(listen)
-    site = web.TCPSite(runner, host, port)
+    site = GuardedSite(runner, host, port, limiter)
     hup_tasks: set[asyncio.Task] = set()
 
     def on_hup() -> None:

@@ -54,6 +54,7 @@ from .model import (
     Result,
 )
 from .probes.base import ProbeFn, classify_exception, run_probe
+from .resources import LocalResourceError, ResourceGuard, local_resource_kind
 from .state import State, effective_checks
 
 log = logging.getLogger("cctv.scheduler")
@@ -133,6 +134,7 @@ class Scheduler:
         analyse: Analyse | None = None,
         history_factory: Callable[[], Any] | None = None,
         tick: float | None = None,
+        guard: ResourceGuard | None = None,
     ) -> None:
         if tick is not None:
             self.TICK = tick
@@ -167,12 +169,17 @@ class Scheduler:
             lambda: len(self._fast.backlog) + len(self._stream.backlog),
         )
         self._snapshot_warned = False
+        # the monitor's own trouble (descriptors, a stalled loop) ends a probe without a
+        # verdict: the check is dropped and runs again next round, the camera keeps its state
+        self.guard = guard or ResourceGuard(registry=None)
+        self._dropped: dict[tuple[str, str], int] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._started = True
+        self.guard.start(self._loop)
         self._schedule_cameras(list(self.inventory.cameras))
         self._sync_links()
         s = self.inventory.settings
@@ -186,6 +193,7 @@ class Scheduler:
 
     async def stop(self) -> None:
         self._started = False
+        self.guard.stop()
         for handle in (self._timer, self._ready_timer):
             if handle is not None:
                 handle.cancel()
@@ -397,7 +405,11 @@ class Scheduler:
                     result = Result(Reason.BAD_RESPONSE, message=f"probe {kind} unavailable")
                 else:
                     ctx = ProbeContext(deadline=0.0, stream_duration=s.stream.duration)
+                    started = self._loop.time()  # type: ignore[union-attr]
                     result = await self.probe_once(fn, endpoint, ctx, timeout, s.retries)
+                    if not result.ok and self._disturbed(cid, check, started, timeout):
+                        return
+                    self._dropped.pop((cid, check), None)
             if kind == "feed":
                 self.state.record_feed(cid, check[5:], result)
             elif check == "http":
@@ -408,8 +420,29 @@ class Scheduler:
                     self.state.record_result(cid, "snapshot", snap)
             else:
                 self.state.record_result(cid, check, result)
+        except LocalResourceError as exc:
+            self.guard.report(exc.kind)
         except Exception:  # noqa: BLE001 - one broken check must not stop the schedule
             log.exception("check %s of camera %s crashed", check, cid)
+
+    #: A check is dropped for a loop stall at most this many rounds in a row: a monitor that
+    #: stalls all the time must still see a camera that is really down.
+    MAX_DROPPED = 3
+
+    def _disturbed(self, cid: str, check: str, started: float, timeout: float) -> bool:
+        """Whether a failed probe overlapped a stall of the event loop long enough to have
+        cut its window or deadline (a tenth of its timeout); such a verdict is not the
+        camera's and is dropped, up to MAX_DROPPED rounds in a row."""
+        stalled = self.guard.stalled_during(started, self._loop.time())  # type: ignore[union-attr]
+        if stalled < max(self.guard.STALL, timeout / 10):
+            return False
+        key = (cid, check)
+        n = self._dropped.get(key, 0)
+        if n >= self.MAX_DROPPED:
+            return False
+        self._dropped[key] = n + 1
+        self.guard.report_stall()
+        return True
 
     async def probe_once(
         self, fn: ProbeFn, endpoint: Endpoint, ctx: ProbeContext, timeout: float, retries: int
@@ -422,6 +455,8 @@ class Scheduler:
             try:
                 return await fn(ep, c)
             except Exception as exc:  # noqa: BLE001 - the probe contract
+                if local_resource_kind(exc) is not None:
+                    raise  # no verdict: run_probe turns it into LocalResourceError
                 reason, message = classify_exception(exc)
                 return Result(reason, message=message)
 
@@ -521,6 +556,9 @@ class Scheduler:
             try:
                 async with asyncio.timeout(budget):
                     result = await self._link_probe(link, ls)
+            except LocalResourceError as exc:
+                self.guard.report(exc.kind)  # no verdict on the link: try next round
+                continue
             except Exception as exc:  # noqa: BLE001 - a link probe never stops the loop
                 reason, message = classify_exception(exc)
                 result = LinkResult("down", reason, message=message)

@@ -33,6 +33,7 @@ STATE_KEY = web.AppKey("state", object)
 EXPORTER_KEY = web.AppKey("exporter", object)
 RELOAD_KEY = web.AppKey("reload", object)
 STATUS_CACHE_KEY = web.AppKey("status_cache", dict)
+PROBLEMS_KEY = web.AppKey("problems", object)
 
 
 class ReloadFailed(Exception):
@@ -80,6 +81,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     state: State = request.app[STATE_KEY]  # type: ignore[assignment]
+    problems_fn = request.app[PROBLEMS_KEY]
+    # the monitor's own trouble (descriptors run out): its probes are postponed, so what it
+    # exports is not current; it is not a camera's outage either, so only readiness says so
+    problems = problems_fn() if problems_fn is not None else []  # type: ignore[operator]
+    if problems:
+        return web.Response(status=503, text="not ready: " + "; ".join(problems) + "\n",
+                            headers=NO_STORE)
     if state.ready:
         return web.Response(text="ready\n", headers=NO_STORE)
     return web.Response(status=503, text="not ready: first round in progress\n", headers=NO_STORE)
@@ -215,8 +223,10 @@ async def reload(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", **summary}, headers=NO_STORE)
 
 
-def make_app(state: State, exporter: Exporter, reload_fn: Reload | None = None) -> web.Application:
+def make_app(state: State, exporter: Exporter, reload_fn: Reload | None = None,
+             problems: Callable[[], list[str]] | None = None) -> web.Application:
     app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
+    app[PROBLEMS_KEY] = problems
     app[STATE_KEY] = state
     app[EXPORTER_KEY] = exporter
     app[RELOAD_KEY] = reload_fn

@@ -16,6 +16,7 @@ import time
 from typing import Awaitable, Callable
 
 from ..model import Endpoint, ProbeContext, Reason, Result
+from ..resources import LocalResourceError, local_resource_kind
 
 ProbeFn = Callable[[Endpoint, ProbeContext], Awaitable[Result]]
 
@@ -76,7 +77,9 @@ async def run_probe(
     timeout: float,
 ) -> Result:
     """Run one probe under one hard deadline; always return a Result, never raise
-    (except CancelledError, so that shutdown and reload still work)."""
+    (except CancelledError, so that shutdown and reload still work, and LocalResourceError:
+    a probe that could not open a socket for lack of descriptors, buffers, memory or a
+    thread of this process has no verdict about the camera)."""
     loop = asyncio.get_running_loop()
     start = time.perf_counter()
     ctx.deadline = loop.time() + timeout
@@ -84,6 +87,9 @@ async def run_probe(
         async with asyncio.timeout(timeout):
             result = await fn(endpoint, ctx)
     except Exception as exc:  # noqa: BLE001 - the probe contract: every error is a reason
+        kind = local_resource_kind(exc)
+        if kind is not None:
+            raise LocalResourceError(kind, exc.__class__.__name__) from None
         reason, message = classify_exception(exc)
         result = Result(reason, message=message)
         if ctx.trace is not None:

@@ -54,6 +54,7 @@ from urllib.parse import urlsplit
 from ..model import Endpoint, Link, LinkResult, LinkSettings, Reason
 from . import icmp
 from .auth import basic_header
+from ..resources import LocalResourceError, local_resource_kind
 from .base import ProbeError, classify_exception
 from .status_codes import reason_for_status
 from .tcp import ssl_context
@@ -221,6 +222,7 @@ async def _one(kind: str, endpoint: Endpoint, addr, settings: LinkSettings, seq:
             address, family = addr
             rtt = await icmp.echo(address, family, settings.timeout, seq)
     except Exception as exc:  # noqa: BLE001 - every error of a probe is a lost packet
+        _reraise_local(exc)
         reason, message = classify_exception(exc)
         return _Attempt(None, reason, message)
     return _Attempt(rtt)
@@ -248,6 +250,7 @@ async def _probe_target(endpoint: Endpoint, settings: LinkSettings, spacing: flo
             else:
                 addr = await _resolve(endpoint.host, endpoint.port)
     except Exception as exc:  # noqa: BLE001
+        _reraise_local(exc)
         reason, message = classify_exception(exc)
         out.attempts = [_Attempt(None, reason, message) for _ in range(count)]
         return out
@@ -328,5 +331,14 @@ async def probe_link(link: Link, settings: LinkSettings) -> LinkResult:
         )
         return _summarise(list(rounds), settings)
     except Exception as exc:  # noqa: BLE001 - the contract: a link round always has a result
+        _reraise_local(exc)
         reason, message = classify_exception(exc)
         return LinkResult("down", reason, message=f"link probe failed: {message}")
+
+
+def _reraise_local(exc: Exception) -> None:
+    """A packet not sent for lack of a local descriptor or buffer was not lost by the link:
+    the whole round has no verdict (LocalResourceError, the scheduler skips it)."""
+    kind = local_resource_kind(exc)
+    if kind is not None:
+        raise LocalResourceError(kind, exc.__class__.__name__) from None

@@ -1,0 +1,352 @@
+"""The monitor's own trouble is never a camera's outage.
+
+- A probe that hits EMFILE/ENFILE/ENOBUFS/ENOMEM or cannot start a thread has no verdict:
+  the camera keeps its state, the self metric counts it, /readyz fails while it lasts, one
+  log line at the start and one at the end.
+- A failed probe that overlapped a stall of the event loop is dropped, not judged.
+- At start the descriptor limit is raised to the hard limit and a concurrency that cannot
+  fit in it is refused with a clear message.
+- Against 1,200 healthy simulated cameras at concurrency 1,000: descriptors squeezed to
+  nothing for a while (prlimit on the running daemon), then 2,000 idle connections held on
+  the web port: no camera was ever reported down, and the metrics say what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import re
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from monitor.exporter import SelfMetrics
+from monitor.model import ProbeContext, Reason, Result, split_credentials
+from monitor.probes.base import run_probe
+from monitor.resources import LocalResourceError, ResourceGuard, local_resource_kind
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_local_resource_errors_are_recognised_and_camera_errors_are_not():
+    assert local_resource_kind(OSError(errno.EMFILE, "Too many open files")) == "descriptors"
+    assert local_resource_kind(OSError(errno.ENFILE, "File table overflow")) == "descriptors"
+    assert local_resource_kind(OSError(errno.ENOBUFS, "No buffer space")) == "buffers"
+    assert local_resource_kind(MemoryError()) == "memory"
+    assert local_resource_kind(RuntimeError("can't start new thread")) == "threads"
+    try:
+        try:
+            raise OSError(errno.EMFILE, "Too many open files")
+        except OSError as inner:
+            raise ValueError("wrapped") from inner
+    except ValueError as exc:
+        assert local_resource_kind(exc) == "descriptors"
+    for exc in (ConnectionRefusedError(), OSError(errno.EHOSTUNREACH, "x"), TimeoutError(),
+                ValueError("bad")):
+        assert local_resource_kind(exc) is None
+
+
+async def test_run_probe_raises_local_resource_error_instead_of_a_reason():
+    async def emfile(endpoint, ctx):
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    ep = split_credentials("rtsp://127.0.0.1/x")
+    with pytest.raises(LocalResourceError) as info:
+        await run_probe(emfile, ep, ProbeContext(deadline=0.0), 1.0)
+    assert info.value.kind == "descriptors"
+
+
+def _state_and_scheduler(n: int, probe, tmp_path):
+    from monitor.config import load
+    from monitor.scheduler import Scheduler
+    from monitor.state import State
+    from tests.test_web import write_config
+
+    cfg = tmp_path / "monitor.yml"
+    write_config(cfg, n)
+    text = cfg.read_text().replace("interval: 30s", "interval: 1s").replace("timeout: 2s", "timeout: 1s")
+    cfg.write_text(text)
+    inventory = load(str(cfg))
+    state = State(inventory)
+    metrics = SelfMetrics()
+    guard = ResourceGuard(metrics.registry, hold=1.5)
+    sched = Scheduler(state, metrics=metrics, guard=guard, probe_lookup=lambda check: probe,
+                      link_probe=_no_link, tick=0.001)
+    return state, sched, guard, metrics
+
+
+async def _no_link(link, settings):
+    from monitor.model import LinkResult
+
+    return LinkResult("up", Reason.OK)
+
+
+async def test_emfile_keeps_camera_state_and_fails_readiness(tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    from prometheus_client import generate_latest
+
+    from monitor.web import make_app, readyz  # noqa: F401
+
+    mode = {"emfile": False}
+
+    async def probe(endpoint, ctx):
+        if mode["emfile"]:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return Result(Reason.OK)
+
+    state, sched, guard, metrics = _state_and_scheduler(3, probe, tmp_path)
+    await sched.start()
+    try:
+        for _ in range(300):
+            if all(cs.up for cs in state.cameras.values()):
+                break
+            await asyncio.sleep(0.01)
+        assert all(cs.up for cs in state.cameras.values())
+        caplog.clear()
+        mode["emfile"] = True
+        await asyncio.sleep(2.5)  # two rounds and more of EMFILE
+        assert all(cs.up for cs in state.cameras.values()), "EMFILE made a camera down"
+        assert all(cs.changes == 0 for cs in state.cameras.values())
+        assert guard.problems(), "the condition is not raised"
+        text = generate_latest(metrics.registry).decode()
+        m = re.search(r'cctv_monitor_resource_errors_total\{kind="descriptors"\} (\S+)', text)
+        assert m and float(m.group(1)) >= 3
+        assert "cctv_monitor_resource_exhausted 1.0" in text
+        mode["emfile"] = False
+        for _ in range(500):
+            if not guard.problems():
+                break
+            await asyncio.sleep(0.01)
+        assert not guard.problems()
+    finally:
+        await sched.stop()
+    warnings = [r for r in caplog.records if "short of local descriptors" in r.getMessage()]
+    recovered = [r for r in caplog.records if "resources recovered" in r.getMessage()]
+    assert len(warnings) == 1 and len(recovered) == 1, [r.getMessage() for r in caplog.records]
+    assert not [r for r in caplog.records if " down" in r.getMessage()]
+
+
+async def test_readyz_fails_while_the_monitor_is_short_of_resources(tmp_path):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from monitor.config import load
+    from monitor.exporter import Exporter
+    from monitor.state import State
+    from monitor.web import make_app
+    from tests.test_web import write_config
+
+    cfg = tmp_path / "monitor.yml"
+    write_config(cfg, 1)
+    state = State(load(str(cfg)))
+    state.mark_ready()
+    guard = ResourceGuard(None, hold=60)
+    app = make_app(state, Exporter(state, SelfMetrics()), None, problems=guard.problems)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        assert (await client.get("/readyz")).status == 200
+        guard.report("descriptors")
+        r = await client.get("/readyz")
+        assert r.status == 503 and "descriptors" in await r.text()
+    finally:
+        guard.stop()
+        await client.close()
+
+
+async def test_a_failure_cut_by_a_loop_stall_is_not_judged(tmp_path):
+    """A stream window cut short because the loop itself stalled (a long reload step) would
+    read as no_video: the result is dropped and the check runs again next round."""
+    calls = {"n": 0}
+
+    async def probe(endpoint, ctx):
+        calls["n"] += 1
+        if calls["n"] <= 3:
+            return Result(Reason.OK)
+        if calls["n"] <= 6:
+            time.sleep(0.6)  # the monitor's own stall, inside the probe's window
+            return Result(Reason.NO_VIDEO, message="no frame")
+        return Result(Reason.OK)
+
+    state, sched, guard, metrics = _state_and_scheduler(1, probe, tmp_path)
+    await sched.start()
+    try:
+        for _ in range(600):
+            if calls["n"] >= 9:
+                break
+            await asyncio.sleep(0.01)
+        cs = next(iter(state.cameras.values()))
+        assert cs.up is True and cs.changes == 0
+        assert guard.errors.labels("loop_stall")._value.get() >= 1
+    finally:
+        await sched.stop()
+
+
+# ---------------------------------------------------------------------- the daemon
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _nofile(limit: int):
+    def set_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+        os.setsid()
+
+    return set_limit
+
+
+def _fleet_config(tmp_path: Path, cameras: int, base_net: int, concurrency: int) -> Path:
+    from monitor.simulator.fleet import build_fleet, write_config
+
+    fleet = build_fleet(cameras=cameras, seed=5, faults={}, base_net=base_net)
+    config = tmp_path / "fleet.yml"
+    write_config(fleet, config, interval="5s", timeout="3s", stream_interval="10m",
+                 stream_duration="2s", stream_concurrency=10)
+    text = config.read_text().replace("monitor:\n", f"monitor:\n  concurrency: {concurrency}\n", 1)
+    config.write_text(text)
+    return config
+
+
+def test_a_concurrency_that_cannot_fit_the_descriptor_limit_is_refused(tmp_path):
+    config = _fleet_config(tmp_path, 50, 151, 1000)
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "-c", str(config), "--listen",
+         f"127.0.0.1:{_free_port()}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, preexec_fn=_nofile(256))
+    assert proc.returncode == 2, proc.stderr
+    assert "monitor.concurrency 1000" in proc.stderr and "256" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_soft_descriptor_limit_is_raised_to_the_hard_limit():
+    code = ("import resource; from monitor.resources import raise_nofile_limit; "
+            "print(raise_nofile_limit())")
+
+    def limits() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 4096))
+
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=30, preexec_fn=limits, check=True).stdout
+    assert out.strip() == "(4096, 4096)"
+
+
+def _get(url: str, timeout: float = 10.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _metric(text: str, name: str, **labels: str) -> list[float]:
+    out = []
+    for n, lab, value in re.findall(r'^([a-z_]+)(?:\{([^}]*)\})? (\S+)$', text, re.M):
+        if n != name:
+            continue
+        got = dict(re.findall(r'(\w+)="([^"]*)"', lab or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            out.append(float(value))
+    return out
+
+
+@pytest.mark.integration
+def test_descriptor_exhaustion_and_an_idle_flood_never_make_a_healthy_camera_down(tmp_path):
+    cameras, base_net = 1200, 152
+    config = _fleet_config(tmp_path, cameras, base_net, 1000)
+    env = {**os.environ, "CCTV_SIM_BASE_NET": str(base_net)}
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "simulate", "--cameras", str(cameras), "--seed", "5",
+         "--faults", "", "--control", f"127.0.0.1:{_free_port()}", "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "monitor.log"
+    mon = None
+    held: list[socket.socket] = []
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        assert sim.stdout.readline().startswith(b"READY")
+        with open(log_path, "wb") as log_file:
+            mon = subprocess.Popen(
+                [sys.executable, "-m", "monitor", "run", "-c", str(config), "--listen",
+                 f"127.0.0.1:{port}", "--log-level", "info"],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log_file, preexec_fn=_nofile(4096))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if _get(f"{base}/readyz", 2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the monitor did not become ready")
+        status, text = _get(f"{base}/metrics", 30)
+        assert sum(_metric(text, "cctv_camera_up")) == cameras
+
+        # 1. descriptors run out: the daemon's soft limit at what it holds now, for 8 s
+        # (the lowest free descriptor number must be above the soft limit for an open to
+        # fail: the limit goes to the count of what is not a probe's socket)
+        fds = os.listdir(f"/proc/{mon.pid}/fd")
+        sockets = sum(os.readlink(f"/proc/{mon.pid}/fd/{fd}").startswith("socket:")
+                      for fd in fds if os.path.exists(f"/proc/{mon.pid}/fd/{fd}"))
+        resource.prlimit(mon.pid, resource.RLIMIT_NOFILE, (len(fds) - sockets + 2, 4096))
+        time.sleep(8)
+        resource.prlimit(mon.pid, resource.RLIMIT_NOFILE, (4096, 4096))
+        time.sleep(6)  # the condition clears 5 s after the last error
+
+        # 2. 2,000 idle connections on the web port, while scrapes go on
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+        for _ in range(2000):
+            s = socket.socket()
+            s.setblocking(True)
+            s.settimeout(5)
+            try:
+                s.connect(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
+            held.append(s)
+        status, text = _get(f"{base}/metrics", 30)
+        assert status == 200
+        time.sleep(6)
+        status, text = _get(f"{base}/metrics", 30)
+        assert status == 200
+        for s in held:
+            s.close()
+        held.clear()
+        assert mon.poll() is None, "monitor died"
+        status, text = _get(f"{base}/metrics", 30)
+    finally:
+        for s in held:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        for proc in (mon, sim):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM) if proc is sim else proc.send_signal(signal.SIGTERM)
+                proc.wait(20)
+    log_text = log_path.read_text()
+    down_lines = [line for line in log_text.splitlines() if " down" in line]
+    assert not down_lines, down_lines[:10]
+    assert sum(_metric(text, "cctv_camera_up")) == cameras
+    assert sum(_metric(text, "cctv_camera_state_changes_total")) == 0
+    assert _metric(text, "cctv_monitor_resource_errors_total", kind="descriptors")[0] > 0
+    assert "short of local descriptors" in log_text and "resources recovered" in log_text
+    over_cap = _metric(text, "cctv_monitor_web_connections_closed_total", why="over_cap")
+    assert over_cap and over_cap[0] >= 1000
+    assert "Traceback" not in log_text
