@@ -304,7 +304,7 @@ async def test_digest_and_basic_auth(sim):
 
 async def test_basic_only_camera():
     # Camera ids whose stable auth choice is Basic: find one by the policy's own hash.
-    from monitor.simulator.rtsp_server import auth_schemes
+    from monitor.simulator.base import auth_schemes
 
     fleet = make_fleet(["healthy"])
     c = fleet.cameras[0]

@@ -21,9 +21,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .base import BaseConn, SimContext, video_dead
 from .fleet import SimCamera, SimIntegration, SimLink
 from .http_server import HttpProtocol
-from .rtsp_server import BaseConn, RtspProtocol, SimContext, video_dead
+from .rtsp_server import RtspProtocol
 
 log = logging.getLogger("monitor.simulator")
 

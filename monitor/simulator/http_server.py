@@ -10,23 +10,20 @@ garbage, 404, 503).  In health mode (a command-centre link) it answers `GET /hea
 
 from __future__ import annotations
 
-
 from . import media
-from .fleet import SimCamera
-from .rtsp_server import (
-    MAX_REQUEST,
+from .base import (
     BaseConn,
     SimContext,
     auth_schemes,
     camera_down,
     challenge_headers,
     check_authorization,
-    content_length,
     garbage_bytes,
     parse_head,
     request_path,
     stable_hash,
 )
+from .fleet import SimCamera
 
 SERVER_HTTP = "App-webs/"  # what Hikvision's ISAPI answers with
 _STATUS = {

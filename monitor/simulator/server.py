@@ -34,10 +34,11 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from .base import SimContext, camera_down
 from .centre import IntegrationServer
 from .fleet import FAULTS, SimCamera, SimFleet
 from .http_server import HttpProtocol
-from .rtsp_server import RtspProtocol, SimContext, camera_down
+from .rtsp_server import RtspProtocol
 
 log = logging.getLogger("monitor.simulator")
 
