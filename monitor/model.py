@@ -278,6 +278,9 @@ class Inventory:
     command_centres: tuple[CommandCentre, ...]
     cameras: tuple[Camera, ...]
     files: tuple[str, ...] = ()  # every file read, for reload and error messages
+    #: each include pattern (joined to the directory of the file naming it) and the files
+    #: it matched, in reading order: a reload can refuse a pattern that now matches nothing
+    includes: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def provider(self, name: str) -> Provider | None:
         for p in self.providers:

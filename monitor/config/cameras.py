@@ -10,6 +10,7 @@ from ..checks import CAMERA_CHECKS, active_checks, default_checks, needs
 from ..model import Camera, Credentials, Endpoint, MonitorSettings
 from .durations import format_duration
 from .keys import CAMERA, FEED_SCHEMES, HTTP_SCHEMES, MAX_ID, MAX_LABEL, RTSP_SCHEMES
+from .secretfile import SecretFileError, read_secret
 from .tree import _at, _is_null, _join, _kind, _simple_text
 from .values import _Values
 
@@ -17,7 +18,7 @@ _CAMERA_TEXT_KEYS = ("name", "district", "zone", "uplink")
 
 
 class _Cameras(_Values):
-    password_files: dict[str | tuple[str, str], str | OSError | UnicodeError]
+    password_files: dict[str | tuple[str, str], str | Exception]
 
     def password_file(self, node: Node, path: str) -> str | None:
         name = self.required_text(node, path)
@@ -31,17 +32,19 @@ class _Cameras(_Values):
             content = self.password_files.get(full)
         if content is None:
             try:
-                with open(full, encoding="utf-8") as fh:
-                    content = fh.read().rstrip("\r\n")
+                content = read_secret(full).decode("utf-8").rstrip("\r\n")
                 self.files.append(full)
                 if content:
                     self.secrets.add(content)
-            except (OSError, UnicodeError) as exc:
+            except (OSError, UnicodeError, SecretFileError) as exc:
                 content = exc
             self.password_files[full] = content
         self.password_files[(self.file, name)] = content
         if isinstance(content, UnicodeError):
             self.err(node, path, f"password_file {name!r} is not UTF-8 text")
+            return None
+        if isinstance(content, SecretFileError):
+            self.err(node, path, f"password_file {name!r} {content}")
             return None
         if isinstance(content, OSError):
             self.err(node, path,

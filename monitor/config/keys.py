@@ -18,6 +18,7 @@ from typing import Iterable
 
 from .. import checks as catalogue
 from ..checks import CAMERA_CHECKS
+from . import secretfile
 
 #: Key types: what a value must look like.
 TYPES = {
@@ -208,7 +209,9 @@ CAMERA = Section("cameras[]", "One camera.", (
         "the stream (probed as the camera's feed).", schemes=FEED_SCHEMES),
     Key("username", "text", "User for rtsp: and http: URLs that carry none."),
     Key("password", "secret", "Password for those URLs; prefer ${VAR} or password_file."),
-    Key("password_file", "text", "A file holding the password (relative to this file)."),
+    Key("password_file", "text", "A file holding the password (relative to this file): a "
+        f"regular file of at most {secretfile.MAX_BYTES // 1024} KiB, read within "
+        f"{secretfile.TIMEOUT:g} s; a trailing newline is dropped."),
     Key("interval", "duration", "This camera's own probe interval (at least "
         "monitor.timeout)."),
 ), rules=(

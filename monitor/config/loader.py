@@ -61,6 +61,7 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
         command_centres=centres,
         cameras=cameras,
         files=tuple(builder.files),
+        includes=tuple(builder.includes),
     )
 
 

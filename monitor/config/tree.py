@@ -117,6 +117,7 @@ class _Reader:
         self.issues: list[ConfigIssue] = []
         self.files: list[str] = []
         self.docs: list[_Doc] = []
+        self.includes: list[tuple[str, tuple[str, ...]]] = []
         self.secrets: set[str] = set()
         self.file = "-"  # the file being validated, for `err`
         self.hints: dict[tuple[str, int], tuple[str, object]] = {}
@@ -323,6 +324,10 @@ class _Reader:
                 continue
             matches = sorted(glob.glob(os.path.join(base, pattern), recursive=True))
             matches = [m for m in matches if os.path.isfile(m)]
+            # What each pattern matched, so a reload can tell a vanished file from a
+            # smaller inventory.
+            self.includes.append((os.path.normpath(os.path.join(base, pattern)),
+                                  tuple(os.path.normpath(m) for m in matches)))
             if not matches:
                 self.err(pnode, path, f"{pattern!r} matches no file")
                 continue
