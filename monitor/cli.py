@@ -114,10 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cameras", type=int, default=3517)
     p.add_argument("--seed", type=int, default=1)
     common(p)
+
+    from .report import add_arguments as report_arguments
+
+    p = sub.add_parser("report", help="a provider report from the outage ledger "
+                       "(report.html, report.pdf, providers.csv, outages.csv)")
+    report_arguments(p)
     return parser
 
 
 _ENTRY = {
+    "report": ("monitor.report", "main"),
     "run": ("monitor.daemon", "main"),
     "check": ("monitor.config", "check_main"),
     "probe": ("monitor.probe_cli", "main"),

@@ -1,0 +1,128 @@
+"""Reading the ledger back: what the report and the web pages need, by period.
+
+Open episodes are cut at their instance's last heartbeat: an instance that died and never
+came back does not leave an outage open forever in any report.  Gaps in an instance's
+heartbeat are `monitor_down`; an instance silent now (its heartbeat older than
+`STALE_AFTER`) is also down from its last heartbeat on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+from .schema import sql
+from .writer import connect
+
+#: An instance whose heartbeat is older than this is not running (it beats about every second).
+STALE_AFTER = 15.0
+
+
+@dataclass(slots=True)
+class Outage:
+    kind: str
+    subject: str
+    integration: str
+    provider: str
+    start: float
+    end: float  # open episodes: the instance's last heartbeat
+    reason: str
+    cause: str
+    check: str
+    detail: str
+    instance: str
+    open: bool
+
+
+class Reader:
+    """A read-only view of one ledger (a SQLite path or a PostgreSQL DSN)."""
+
+    def __init__(self, target: str) -> None:
+        self.conn, self.dialect = connect(target)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _rows(self, statement: str, params: tuple = ()) -> list[tuple]:
+        cur = self.conn.cursor()
+        cur.execute(sql(statement, self.dialect), params)
+        rows = cur.fetchall()
+        if self.dialect == "postgres":
+            self.conn.rollback()  # no transaction left open between reads
+        return rows
+
+    def has_schema(self) -> bool:
+        try:
+            self._rows("SELECT value FROM ledger_meta WHERE key = 'schema_version'")
+            return True
+        except Exception:  # noqa: BLE001 - an empty database: nothing on record yet
+            if self.dialect == "postgres":
+                self.conn.rollback()
+            return False
+
+    def heartbeats(self) -> dict[str, float]:
+        return {r[0]: float(r[1]) for r in self._rows("SELECT instance, heartbeat FROM instances")}
+
+    def outages(self, start: float, end: float, kinds: tuple[str, ...] = ("camera", "feed", "link"),
+                batch: int = 50_000) -> Iterator[Outage]:
+        """Every episode that overlaps [start, end), in start order (unclipped)."""
+        beats = self.heartbeats()
+        marks = ", ".join("?" for _ in kinds)
+        cur = self.conn.cursor()
+        cur.execute(sql(
+            "SELECT kind, subject, integration, provider, start_ts, end_ts, reason, cause, "
+            "check_name, detail, instance FROM outages "
+            f"WHERE start_ts < ? AND (end_ts IS NULL OR end_ts > ?) AND kind IN ({marks}) "
+            "ORDER BY start_ts", self.dialect), (end, start, *kinds))
+        while True:
+            rows = cur.fetchmany(batch)
+            if not rows:
+                break
+            for kind, subject, integ, provider, s, e, reason, cause, check, detail, inst in rows:
+                is_open = e is None
+                if is_open:
+                    e = beats.get(inst, s)
+                    if e <= start:
+                        continue
+                yield Outage(kind, subject, integ, provider, float(s), float(e), reason, cause,
+                             check, detail, inst, is_open)
+        if self.dialect == "postgres":
+            self.conn.rollback()
+
+    def monitor_down(self, start: float, end: float, now: float | None = None) -> dict[str, list[tuple[float, float]]]:
+        """instance -> its down intervals overlapping [start, end), including a silence now."""
+        now = time.time() if now is None else now
+        out: dict[str, list[tuple[float, float]]] = {}
+        for inst, s, e in self._rows(
+                "SELECT instance, start_ts, end_ts FROM monitor_down WHERE start_ts < ? AND end_ts > ? "
+                "ORDER BY start_ts", (end, start)):
+            out.setdefault(inst, []).append((float(s), float(e)))
+        for inst, beat in self.heartbeats().items():
+            if now - beat > STALE_AFTER and beat < end:
+                out.setdefault(inst, []).append((beat, max(beat, min(end, now))))
+        return out
+
+    def inventory_changes(self, until: float) -> list[tuple[float, str, str, str, str]]:
+        """(ts, camera, provider, action, instance) up to `until`, in order."""
+        return [(float(ts), c, p, a, i) for ts, c, p, a, i in self._rows(
+            "SELECT ts, camera, provider, action, instance FROM inventory_changes WHERE ts < ? "
+            "ORDER BY ts, id", (until,))]
+
+    def first_answers(self) -> dict[str, float]:
+        return {c: float(ts) for c, ts in self._rows("SELECT camera, ts FROM first_answer")}
+
+    def span(self) -> tuple[float, float] | None:
+        """The first and last moment on record (inventory and heartbeats)."""
+        rows = self._rows("SELECT MIN(ts) FROM inventory_changes")
+        first = rows[0][0] if rows else None
+        beats = self.heartbeats()
+        if first is None or not beats:
+            return None
+        return float(first), max(beats.values())
+
+
+def open_reader(target: str) -> Reader:
+    return Reader(target)
+
+

@@ -1,0 +1,234 @@
+"""The provider report against a hand-computed fixture (Asia/Jakarta, October 2026): an
+outage across the month boundary, maintenance over part of an outage, a link-caused
+outage, the monitor's own downtime, and a camera added mid-month."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from types import SimpleNamespace as NS
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from monitor.history.reader import Reader
+from monitor.history.writer import Ledger
+from monitor.report import build
+from monitor.report.compute import compute, period_of
+from monitor.report.i18n import LABELS
+
+JKT = ZoneInfo("Asia/Jakarta")
+MONTH = 31 * 86400
+
+
+def t(text: str) -> float:
+    """A Jakarta wall-clock time as UNIX seconds."""
+    return dt.datetime.fromisoformat(text).replace(tzinfo=JKT).timestamp()
+
+
+def camera(cid, provider, **kw):
+    base = dict(id=cid, provider=provider, district="Menteng", zone="city", uplink="",
+                integrations=(), feeds=(), claimed_installed=None)
+    base.update(kw)
+    return NS(**base)
+
+
+INVENTORY = NS(
+    timezone="Asia/Jakarta",
+    providers=(
+        NS(name="pt-alpha", sla=0.995, target_cameras=5,
+           milestones=(NS(by=dt.date(2026, 9, 30), cameras=2), NS(by=dt.date(2026, 12, 31), cameras=5))),
+        NS(name="pt-bima", sla=0.98, target_cameras=1, milestones=()),
+    ),
+    command_centres=(NS(name="police-hq"),),
+    cameras=(
+        camera("A1", "pt-alpha", zone="ring-1", integrations=("smart-city", "police-hq"),
+               feeds=(("police-hq", None),), claimed_installed=dt.date(2026, 9, 1)),
+        camera("A2", "pt-alpha", claimed_installed=dt.date(2026, 9, 1)),
+        camera("A3", "pt-alpha", claimed_installed=dt.date(2026, 10, 1)),
+        camera("B1", "pt-bima", uplink="police-hq/primary"),
+    ),
+    maintenance=(NS(start=dt.datetime(2026, 10, 10, 12, 0), end=dt.datetime(2026, 10, 10, 16, 0),
+                    cameras=("A2",)),),
+)
+
+
+def outage(ledger, cam, provider, start, end, cause="camera", reason="timeout"):
+    ledger.put("open", ("camera", cam, "", provider, t(start), reason, cause, "rtsp", "", "node"))
+    if end:
+        ledger.put("close", (t(end), "node", "camera", cam, ""))
+
+
+@pytest.fixture()
+def ledger_path(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    clock = NS(now=t("2026-09-20T00:00:00"))
+    ledger = Ledger(str(path), "node", clock=lambda: clock.now)
+    ledger.open()
+    for cam, prov in (("A1", "pt-alpha"), ("A2", "pt-alpha"), ("B1", "pt-bima")):
+        ledger.put("inventory", (t("2026-09-20T00:00:00"), cam, prov, "added", "node"))
+        ledger.put("first", (cam, prov, t("2026-09-20T00:01:00")))
+    ledger.put("inventory", (t("2026-10-16T00:00:00"), "A3", "pt-alpha", "added", "node"))
+    ledger.put("first", ("A3", "pt-alpha", t("2026-10-16T00:00:30")))
+    outage(ledger, "A1", "pt-alpha", "2026-09-30T22:00:00", "2026-10-01T03:00:00")
+    outage(ledger, "A2", "pt-alpha", "2026-10-10T10:00:00", "2026-10-10T14:00:00")
+    outage(ledger, "B1", "pt-bima", "2026-10-20T08:00:00", "2026-10-20T09:30:00", cause="link")
+    outage(ledger, "A1", "pt-alpha", "2026-10-24T23:00:00", "2026-10-25T01:00:00")
+    outage(ledger, "A3", "pt-alpha", "2026-10-31T23:00:00", "2026-11-01T01:00:00")
+    ledger.put("open", ("feed", "A1", "police-hq", "pt-alpha", t("2026-10-05T06:00:00"), "no_video",
+                        "feed_missing", "", "", "node"))
+    ledger.put("close", (t("2026-10-05T06:30:00"), "node", "feed", "A1", "police-hq"))
+    assert ledger.flush()
+    ledger.put("heartbeat", (t("2026-11-02T00:00:00"), "node"))
+    assert ledger.flush()
+    ledger.close()
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO monitor_down (instance, start_ts, end_ts) VALUES ('node', ?, ?)",
+                     (t("2026-10-25T00:00:00"), t("2026-10-25T02:00:00")))
+        conn.execute("UPDATE instances SET heartbeat = ?", (t("2026-11-02T00:00:00"),))
+    return path
+
+
+def october(path):
+    start, end, label = period_of("2026-10", None, None, JKT)
+    reader = Reader(str(path))
+    try:
+        return compute(reader, INVENTORY, start, end, label, now=t("2026-11-02T00:00:00"))
+    finally:
+        reader.close()
+
+
+def test_figures_match_the_hand_computed_fixture(ledger_path):
+    report = october(ledger_path)
+    alpha, bima = report.providers
+    assert alpha.name == "pt-alpha" and bima.name == "pt-bima"
+    # A1: 3 h of the boundary outage in October + 1 h of the 25th's outage before the
+    # monitor stopped; A2: 2 h before the maintenance window; A3: 1 h before November.
+    assert alpha.down_s == 10800 + 3600 + 7200 + 3600
+    # present: A1, A2 all month, A3 from the 16th; excluded: 2 h monitor_down each, 4 h of
+    # A2's maintenance window
+    assert alpha.present_s == 2 * MONTH + 16 * 86400
+    assert alpha.eligible_s == alpha.present_s - 3 * 7200 - 14400
+    assert alpha.availability == pytest.approx(1 - 25200 / 6703200)
+    assert alpha.by_cause == {"camera": 25200, "link": 0, "feed": 1800, "maintenance": 7200,
+                              "monitor_down": 3600}
+    assert bima.down_s == 0 and bima.availability == 1.0
+    assert bima.eligible_s == MONTH - 7200 - 5400
+    assert bima.by_cause["link"] == 5400
+    assert (alpha.configured, alpha.verified, alpha.claimed, alpha.target) == (3, 3, 3, 5)
+    assert (alpha.ring_one, alpha.ring_one_connected, alpha.police_connected, alpha.integrated) == (1, 1, 1, 1)
+    assert [(m.by.isoformat(), m.status, m.verified) for m in alpha.milestones] == [
+        ("2026-09-30", "met", 2), ("2026-12-31", "upcoming", None)]
+    assert report.monitor_down_s == 7200
+    daily = alpha.daily_availability()
+    assert len(daily) == 31
+    assert daily[0] == pytest.approx(1 - 10800 / (2 * 86400))  # A3 not there yet on the 1st
+    assert daily[9] == pytest.approx(1 - 7200 / (2 * 86400 - 14400))
+    assert daily[30] == pytest.approx(1 - 3600 / (3 * 86400))
+
+
+def test_outages_csv_cut_at_exclusions_and_month_ends(ledger_path, tmp_path):
+    files = build(INVENTORY, str(ledger_path), *period_of("2026-10", None, None, JKT),
+                  tmp_path / "out", pdf=False, now=t("2026-11-02T00:00:00"))
+    with open(files["outages.csv"], newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    got = [(r["camera"], r["start"], r["end"], r["duration_s"], r["cause"], r["excluded"]) for r in rows]
+    assert got == [
+        ("A1", "2026-10-01T00:00:00+07:00", "2026-10-01T03:00:00+07:00", "10800", "camera", ""),
+        ("A1", "2026-10-05T06:00:00+07:00", "2026-10-05T06:30:00+07:00", "1800", "feed", ""),
+        ("A2", "2026-10-10T10:00:00+07:00", "2026-10-10T12:00:00+07:00", "7200", "camera", ""),
+        ("A2", "2026-10-10T12:00:00+07:00", "2026-10-10T14:00:00+07:00", "7200", "camera", "maintenance"),
+        ("B1", "2026-10-20T08:00:00+07:00", "2026-10-20T09:30:00+07:00", "5400", "link", "link"),
+        ("A1", "2026-10-24T23:00:00+07:00", "2026-10-25T00:00:00+07:00", "3600", "camera", ""),
+        ("A1", "2026-10-25T00:00:00+07:00", "2026-10-25T01:00:00+07:00", "3600", "camera", "monitor_down"),
+        ("A3", "2026-10-31T23:00:00+07:00", "2026-11-01T00:00:00+07:00", "3600", "camera", ""),
+    ]
+    assert list(rows[0])[:8] == ["camera", "provider", "start", "end", "duration_s", "reason",
+                                 "cause", "excluded"]
+    counted = sum(float(r["duration_s"]) for r in rows if not r["excluded"] and r["kind"] == "camera")
+    assert counted == 25200
+    with open(files["providers.csv"], newline="", encoding="utf-8") as fh:
+        prov = {r["provider"]: r for r in csv.DictReader(fh)}
+    assert prov["pt-alpha"]["availability"] == f"{1 - 25200 / 6703200:.6f}"
+    assert prov["pt-alpha"]["meets_sla"] == "yes"
+    assert prov["pt-bima"]["excluded_link_s"] == "5400"
+    assert prov["total"]["configured"] == "4"
+
+
+def test_provider_filter_and_september(ledger_path):
+    start, end, label = period_of(None, "2026-09-30", "2026-09-30", JKT)
+    reader = Reader(str(ledger_path))
+    report = compute(reader, INVENTORY, start, end, label, provider_filter="pt-alpha",
+                     now=t("2026-11-02T00:00:00"))
+    reader.close()
+    assert [f.name for f in report.providers] == ["pt-alpha"]
+    assert report.providers[0].down_s == 7200  # A1's outage from 22:00 to midnight
+    assert report.providers[0].present_s == 2 * 86400
+
+
+def test_every_label_in_both_languages():
+    for key, texts in LABELS.items():
+        assert set(texts) == {"en", "id"}, key
+        assert texts["en"] and texts["id"], key
+
+
+@pytest.mark.integration
+def test_html_in_chromium_with_bahasa_labels_and_pdf_pages(ledger_path, tmp_path):
+    import os
+    import re
+    import signal
+    import subprocess
+
+    from tests.conftest import require
+
+    chromium = require("chromium")
+    pdftoppm = require("pdftoppm")
+    files = build(INVENTORY, str(ledger_path), *period_of("2026-10", None, None, JKT),
+                  tmp_path / "out", lang="id", pdf=True, now=t("2026-11-02T00:00:00"))
+    page = files["report.html"].read_text(encoding="utf-8")
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in page and "<script" not in page  # self-contained, nothing fetched
+    dom_file = tmp_path / "dom.html"
+    with open(dom_file, "wb") as out:
+        proc = subprocess.Popen(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", f"--user-data-dir={tmp_path / 'profile'}",
+             "--dump-dom", files["report.html"].as_uri()],
+            stdout=out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=5)
+    dom = dom_file.read_text(encoding="utf-8", errors="replace")
+    # rendered: the charts are in the DOM with their marks
+    for chart in ("installed-chart", "daily-chart", "cause-chart"):
+        assert f'id="{chart}"' in dom, chart
+    assert dom.count("<polyline") >= 2 and dom.count("<rect") >= 6
+    # Bahasa Indonesia: the labels, not the English ones
+    for label in ("Laporan penyedia CCTV", "Ketersediaan harian", "Waktu mati menurut penyebab",
+                  "Kamera terburuk", "Tonggak dan perkiraan", "Semua gangguan", "Oktober 2026",
+                  "pemeliharaan", "monitor mati", "Terverifikasi (menjawab)"):
+        assert label in dom, label
+    visible = re.sub(r"<[^>]+>", " ", dom)
+    for english in LABELS:
+        text = LABELS[english]["en"]
+        if text != LABELS[english]["id"] and len(text) > 4 and "{" not in text:
+            assert not re.search(rf"\b{re.escape(text)}\b", visible), text
+    # the PDF: printable pages
+    pdf = files["report.pdf"]
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    subprocess.run([pdftoppm, "-r", "30", "-png", str(pdf), str(tmp_path / "page")], check=True,
+                   timeout=120, stdin=subprocess.DEVNULL)
+    pages = sorted(tmp_path.glob("page*.png"))
+    assert len(pages) >= 2, pages
+    if os.environ.get("REPORT_SCREENSHOT_DIR"):  # for people to look at
+        import shutil
+
+        for p in pages + [files["report.html"], pdf]:
+            shutil.copy(p, os.environ["REPORT_SCREENSHOT_DIR"])
