@@ -156,9 +156,10 @@ HTTP = Check(
     fields=("http",), schemes=_HTTP, default=True,
     reasons=_NETWORK | _ANSWERS | {R.WRONG_CONTENT}, probe=probes.HTTP, cli_default=_HTTP)
 SNAPSHOT = Check(
-    "snapshot", "the http check's picture is neither black nor frozen (no second request)",
+    "snapshot", "the http check's picture is neither black, uniform nor frozen (no second "
+    "request)",
     fields=("http",), schemes=_HTTP, default=True,
-    reasons=frozenset({R.OK, R.BAD_RESPONSE, R.BLACK_IMAGE, R.FROZEN_IMAGE}),
+    reasons=frozenset({R.OK, R.BAD_RESPONSE, R.BLACK_IMAGE, R.FROZEN_IMAGE, R.UNIFORM_IMAGE}),
     after="http", post=probes.SNAPSHOT_STEP, timeout_doc="none of its own (pure CPU)",
     families=("cctv_snapshot_luminance_ratio", "cctv_snapshot_unchanged_fetches"),
     memory=True)
@@ -230,6 +231,8 @@ REASON_DOCS: dict[Reason, str] = {
     R.NO_VIDEO: "no video: no video track offered, or no media/keyframe during the stream check",
     R.FROZEN_IMAGE: "the same picture `snapshot.frozen_after` fetches in a row",
     R.BLACK_IMAGE: "a picture darker than `snapshot.black_below`",
+    R.UNIFORM_IMAGE: "a picture of almost one colour at any brightness (covered or sprayed "
+                     "lens, grey or blue placard): `snapshot.uniform_above` of it",
 }
 
 

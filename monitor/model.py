@@ -37,6 +37,7 @@ class Reason(str, enum.Enum):
     NO_VIDEO = "no_video"
     FROZEN_IMAGE = "frozen_image"
     BLACK_IMAGE = "black_image"
+    UNIFORM_IMAGE = "uniform_image"
 
     def __str__(self) -> str:  # so f"{reason}" prints "timeout", not "Reason.TIMEOUT"
         return self.value
@@ -146,7 +147,9 @@ class Result:
       "keyframe_interval" (seconds, None when fewer than two keyframes), "transport"
       ("tcp"|"udp")
     - http: "status", "content_type", "bytes"
-    - snapshot: "luminance" (0..1), "unchanged" (consecutive identical fetches)
+    - snapshot: "luminance" (0..1), "unchanged" (consecutive identical fetches), "uniform"
+      (share of the picture near its dominant colour, 0..1)
+    - stream, after the keyframe analysis: the snapshot keys plus "keyframes_decoded"
     `phases` holds timings in seconds: "connect", "first_byte", "total" where known.
     `trace` holds human lines of each exchange when the caller asked for them (probe -v).
     `body` holds the image fetched by the http check so that the snapshot check can look at
@@ -160,6 +163,9 @@ class Result:
     phases: dict[str, float] = field(default_factory=dict)
     trace: list[str] | None = None
     body: bytes | None = None
+    # the stream check's keyframes (Annex B access units, oldest first) for the picture
+    # analysis after the probe; dropped like `body`
+    keyframes: list[bytes] | None = None
 
     @property
     def ok(self) -> bool:
@@ -199,6 +205,9 @@ class StreamSettings:
 class SnapshotSettings:
     frozen_after: int = 3  # identical fetches in a row before a picture is frozen
     black_below: int = 16  # mean luminance (0-255) under which a picture is black
+    # share of the picture (0..1) near its dominant colour at or above which it is uniform
+    # (covered lens, placard); 0 turns the verdict off
+    uniform_above: float = 0.9
 
 
 @dataclass(frozen=True, slots=True)

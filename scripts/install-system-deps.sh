@@ -2,7 +2,8 @@
 # Installs the Debian packages that the test suite's real witnesses need: GStreamer's RTSP
 # server (a third-party RTSP implementation), ffmpeg/ffprobe (a real RTSP client), Prometheus,
 # Alertmanager and promtool/amtool, headless Chromium for the status page, iproute2 and
-# nftables for the command-centre link tests.  Idempotent: does nothing when all are present.
+# nftables for the command-centre link tests, a font for the captions ffmpeg draws on test
+# pictures.  Idempotent: does nothing when all are present.
 # Needs root (CI runs as root); without root it says what is missing and exits non-zero.
 set -euo pipefail
 
@@ -10,7 +11,7 @@ PACKAGES=(
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   gstreamer1.0-plugins-bad
-  ffmpeg
+  ffmpeg fonts-dejavu-core
   prometheus prometheus-alertmanager
   chromium
   iproute2 nftables procps

@@ -75,9 +75,9 @@ def test_black_picture():
 
 
 def test_dark_but_not_black_scene_is_ok():
-    bg = Image.new("RGB", (640, 360), (30, 30, 30))
+    bg = scene(640, 360, seed=5).point(lambda v: 14 + v // 8)  # a night scene, mean ~ 30
     (result,), _ = run([jpeg(frame(bg, 0))])
-    assert result.reason is Reason.OK
+    assert result.reason is Reason.OK, result.message
     assert 25 / 255 < result.detail["luminance"] < 40 / 255
 
 
@@ -262,3 +262,24 @@ def test_margin_between_reencoding_noise_and_live_change(scale, sizes):
     print(f"1/{scale}: re-encode max {max(reencode)}, threshold {threshold}, live min {min(live)}, "
           f"live median {sorted(live)[len(live) // 2]}")
     assert max(reencode) < threshold <= min(live)
+
+
+# --------------------------------------------------------------------------- uniform
+
+
+@pytest.mark.parametrize("colour", [(20, 40, 170), (128, 128, 128), (250, 250, 250), (60, 50, 40)])
+def test_one_colour_at_any_brightness_is_uniform(colour):
+    bg = Image.new("RGB", (1280, 720), colour)
+    (result,), _ = run([jpeg(frame(bg, 0, amplitude=6))])  # clock burnt in, sensor noise
+    assert result.reason is Reason.UNIFORM_IMAGE, result.detail
+    assert result.detail["uniform"] >= 0.9
+    assert "uniform picture" in result.message
+
+
+def test_textured_scene_is_not_uniform_and_uniform_can_be_off():
+    (result,), _ = run([jpeg(frame(scene(1280, 720, seed=3), 0))])
+    assert result.reason is Reason.OK and result.detail["uniform"] < 0.3
+    blue = jpeg(frame(Image.new("RGB", (640, 360), (20, 40, 170)), 0))
+    off = SnapshotSettings(frozen_after=3, black_below=16, uniform_above=0)
+    (result,), _ = run([blue], off)
+    assert result.reason is Reason.OK

@@ -126,11 +126,14 @@ STREAM = Section("monitor.stream", "RTP liveness: SETUP/PLAY, packets and a keyf
 ))
 
 SNAPSHOT = Section("monitor.snapshot", "Picture health, judged on the image the http check "
-                   "fetched.", (
+                   "fetched and on the stream check's keyframes.", (
     Key("frozen_after", "integer", "Identical pictures in a row before a camera counts as "
         "frozen.", 3, lo=2),
     Key("black_below", "integer", "Mean luminance (0-255) under which a picture is black.", 16,
         lo=0, hi=255),
+    Key("uniform_above", "ratio", "Share of the picture within 10 levels of its dominant "
+        "colour at or above which it is uniform (covered lens, placard; scenes measure 0.2 "
+        "or less, placards 0.95 or more); 0 turns the verdict off.", 0.9),
 ))
 
 LINKS = Section("monitor.links", "Command-centre links, probed on their own short cycle.", (

@@ -10,6 +10,7 @@ MJPEG every frame stands alone.  Pure CPU, no I/O: the stream probe feeds packet
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 _H264_KEY = frozenset({5, 7, 8})
 _H265_KEY = frozenset({16, 17, 18, 19, 20, 21, 32, 33, 34})
@@ -85,6 +86,8 @@ class RtpStats:
     first_arrival: float | None = None
     last_arrival: float | None = None
     keyframe_ts: list[int] = field(default_factory=list)
+    # monitor.probes.keyframe.KeyframeCollector when the caller wants the keyframes' bytes
+    collector: Any = None
     _seq: int | None = None
     _ts32: int = 0
 
@@ -141,9 +144,13 @@ class RtpStats:
                 self.first_marker_ts = ts
             self.last_marker_ts = ts
         test = KEYFRAME_TESTS.get(self.codec or "")
-        if test is not None and end > off and test(pkt[off:end]):
+        payload = pkt[off:end] if test is not None and end > off else b""
+        is_key = bool(payload) and test(payload)
+        if is_key:
             if not self.keyframe_ts or self.keyframe_ts[-1] != ts:
                 self.keyframe_ts.append(ts)
+        if self.collector is not None and payload:
+            self.collector.feed(payload, ts, bool(b1 & 0x80), is_key)
 
     # ----------------------------------------------------------------- measurements
 

@@ -1,18 +1,21 @@
-"""Picture health of a camera snapshot: black and frozen pictures (the `snapshot` check).
+"""Picture health of a camera snapshot: black, uniform and frozen pictures (the `snapshot` check).
 
-Owns `SnapshotHistory` (what one camera remembers between fetches: a digest, a fingerprint
-of at most 160x160 bytes, a counter) and `analyse(image, history, settings) -> Result`.
-Pure CPU, no I/O: the `http` check fetches the picture (`Result.body`) and `post_step`, the
-snapshot check's post-step in the check catalogue (`monitor.checks`), runs `analyse` on it,
-in a worker thread for large pictures (Pillow releases the GIL while decoding).
+Owns the JPEG side of picture health: `fingerprint`/`measure` (a snapshot's bytes to a
+`monitor.probes.picture.Picture`) and `analyse(image, history, settings) -> Result`.  The
+verdicts and the per-camera memory (`SnapshotHistory`, i.e. `PictureHistory`: a digest, a
+fingerprint of at most 160x160 bytes, a counter) are shared with the stream check's
+keyframes in `monitor.probes.picture`.  Pure CPU, no I/O: the `http` check fetches the
+picture (`Result.body`) and `post_step`, the snapshot check's post-step in the check
+catalogue (`monitor.checks`), runs `analyse` on it, in a worker thread for large pictures
+(Pillow releases the GIL while decoding).
 
 How a picture is looked at
 --------------------------
 Identical bytes short-circuit: a BLAKE2b digest equal to the previous one means
 "unchanged" without decoding (the common frozen case: firmware serving one cached JPEG).
 
-Otherwise the JPEG is decoded scaled down by libjpeg (``Image.draft("L", ...)``): luma
-only, no chroma, no full IDCT.  Pictures of 1280 pixels or more on the long side are
+Otherwise the JPEG is decoded scaled down by libjpeg (``Image.draft("YCbCr", ...)``): no
+colour conversion, no full IDCT; chroma only for the uniform share.  Pictures of 1280 pixels or more on the long side are
 decoded at 1/8: each pixel is then the DC coefficient of one 8x8 block, i.e. the block's
 mean.  Smaller pictures are decoded at 1/4 so that enough pixels remain.  This is the
 cheapest decode there is (tests/bench/bench_snapshot.py) and the right signal:
@@ -59,17 +62,20 @@ fetch pair that happens to fall below the threshold (a "0" to "1" digit step on 
 font) does not make a live camera frozen.  Memory: about 14 KB per 16:9 camera (75 MB for
 5,500 cameras); lower `FINGERPRINT_SIDE` trades clock sensitivity for memory.
 
-Verdicts
+Verdicts (`monitor.probes.picture.judge`)
 --------
 - ``black_image`` when the mean luminance * 255 is below ``settings.black_below``; black
-  wins over frozen (a black frozen picture is reported black);
+  wins over uniform and frozen (a black frozen picture is reported black);
+- ``uniform_image`` when at least ``settings.uniform_above`` of the picture is one colour
+  (measurements in `monitor.probes.picture`); uniform wins over frozen;
 - ``frozen_image`` when ``settings.frozen_after`` pictures in a row were unchanged, i.e.
   after ``frozen_after - 1`` unchanged fetches (``frozen_after`` below 2 disables it);
 - ``bad_response`` for anything that does not decode completely (truncated or corrupt
   JPEG, not a picture at all); the history is then left as it was;
 - otherwise ``ok``.  ``detail``: "luminance" (0..1), "unchanged" (consecutive unchanged
   fetches), "difference" (largest fingerprint difference to the previous picture; None
-  for the first picture and for byte-identical ones).
+  for the first picture and for byte-identical ones), "uniform" (share near the dominant
+  colour).
 """
 
 from __future__ import annotations
@@ -80,18 +86,13 @@ import io
 import time
 from typing import Any, Awaitable, Callable
 
-from PIL import Image, ImageChops, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from ..model import MonitorSettings, Reason, Result, SnapshotSettings
 from .base import classify_exception
+from .picture import (CHANGE_THRESHOLDS, FINGERPRINT_SIDE, Picture, PictureHistory,
+                      difference, judge, mean, scale_for, uniform_share)
 
-#: Smallest fingerprint difference (grey levels, 0-255) that counts as a change, by decode
-#: scale.  Measured (module docstring): re-encoding moves a 1/8-scale fingerprint by at
-#: most 2 and a 1/4-scale one by at most 9; live pictures by at least 11 and 16.
-CHANGE_THRESHOLDS = {8: 4, 4: 13}
-#: Longest side of the stored fingerprint.  160 keeps a 1080p clock digit well above the
-#: threshold (at 128 the quietest digit step measured 4, at 64 it fell to 1-2 levels).
-FINGERPRINT_SIDE = 160
 #: Pictures we decode; others are not a camera snapshot.  Naming them keeps Pillow's rarer
 #: parsers away from bytes that came off the network.
 FORMATS = ("JPEG", "PNG", "BMP", "GIF")
@@ -103,35 +104,19 @@ MAX_JPEG_PIXELS = 1_000_000_000
 # A truncated JPEG must be an error, not a picture with a grey bottom half.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
+#: One camera's memory between snapshots (shared with the stream check's pictures).
+SnapshotHistory = PictureHistory
 
-class SnapshotHistory:
-    """What one camera's snapshot check remembers between fetches."""
-
-    __slots__ = ("digest", "fingerprint", "size", "luminance", "unchanged")
-
-    def __init__(self) -> None:
-        self.digest: bytes | None = None  # BLAKE2b of the last decodable body
-        self.fingerprint: bytes | None = None  # scaled luma, at most 160 on a side
-        self.size: tuple[int, int] = (0, 0)  # of the fingerprint
-        self.luminance: float | None = None  # of the last decodable picture, 0..1
-        self.unchanged = 0  # consecutive fetches unchanged from their predecessor
-
-    def __repr__(self) -> str:
-        return f"SnapshotHistory(unchanged={self.unchanged}, luminance={self.luminance})"
+__all__ = ["CHANGE_THRESHOLDS", "FINGERPRINT_SIDE", "SnapshotHistory", "analyse", "difference",
+           "fingerprint", "measure", "scale_for"]
 
 
 class _Undecodable(Exception):
     pass
 
 
-def scale_for(w: int, h: int) -> int:
-    """1/8 (DC only) when that still leaves FINGERPRINT_SIDE pixels, else 1/4."""
-    return 8 if max(w, h) >= 8 * FINGERPRINT_SIDE else 4
-
-
-def fingerprint(image: bytes) -> tuple[Image.Image, float, int]:
-    """(fingerprint as an "L" image, mean luminance 0..1, its change threshold);
-    raises _Undecodable."""
+def measure(image: bytes) -> Picture:
+    """A snapshot's bytes -> Picture; raises _Undecodable."""
     try:
         im = Image.open(io.BytesIO(image), formats=FORMATS)
         w, h = im.size
@@ -139,31 +124,43 @@ def fingerprint(image: bytes) -> tuple[Image.Image, float, int]:
         if im.format == "JPEG":
             if w * h > MAX_JPEG_PIXELS:
                 raise _Undecodable(f"picture too large ({w}x{h})")
-            # Scaled decode of the luma plane only: see the module docstring.
-            im.draft("L", (max(1, w // scale), max(1, h // scale)))
+            # Scaled decode without colour conversion: see the module docstring.
+            im.draft("YCbCr", (max(1, w // scale), max(1, h // scale)))
             im.load()  # a full load, so that truncation raises here
         else:
             if w * h > MAX_FULL_DECODE_PIXELS:
                 raise _Undecodable(f"picture too large ({w}x{h})")
             im.load()
-            if im.mode not in ("L", "RGB", "RGBA"):
-                im = im.convert("L")
+            if im.mode not in ("L", "RGB", "YCbCr"):
+                im = im.convert("RGB")
             if w >= scale and h >= scale:
                 im = im.reduce(scale)
-        if im.mode != "L":
-            im = im.convert("L")
+        if im.mode == "L":
+            y, cb, cr = im, None, None
+        else:
+            if im.mode != "YCbCr":
+                im = im.convert("YCbCr")
+            y, cb, cr = im.split()
     except _Undecodable:
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, ValueError...
         raise _Undecodable(_describe(exc)) from None
-    hist = im.histogram()
-    count = im.size[0] * im.size[1]
-    luminance = sum(i * n for i, n in enumerate(hist)) / (255.0 * count) if count else 0.0
-    w, h = im.size
+    luminance = mean(y)
+    w, h = y.size
     if max(w, h) > FINGERPRINT_SIDE:
         ratio = FINGERPRINT_SIDE / max(w, h)
-        im = im.resize((max(1, round(w * ratio)), max(1, round(h * ratio))), Image.Resampling.BOX)
-    return im, luminance, CHANGE_THRESHOLDS[scale]
+        size = (max(1, round(w * ratio)), max(1, round(h * ratio)))
+        y = y.resize(size, Image.Resampling.BOX)
+        cb = None if cb is None else cb.resize(size, Image.Resampling.BOX)
+        cr = None if cr is None else cr.resize(size, Image.Resampling.BOX)
+    return Picture(y, luminance, CHANGE_THRESHOLDS[scale], uniform_share(y, cb, cr))
+
+
+def fingerprint(image: bytes) -> tuple[Image.Image, float, int]:
+    """(fingerprint as an "L" image, mean luminance 0..1, its change threshold);
+    raises _Undecodable."""
+    p = measure(image)
+    return p.fingerprint, p.luminance, p.threshold
 
 
 def _describe(exc: Exception) -> str:
@@ -175,15 +172,7 @@ def _describe(exc: Exception) -> str:
     return f"undecodable picture ({exc.__class__.__name__}: {text})"
 
 
-def difference(previous: bytes | None, size: tuple[int, int], current: Image.Image) -> int | None:
-    """Largest absolute difference between two fingerprints; None when not comparable."""
-    if previous is None or size != current.size:
-        return None
-    before = Image.frombytes("L", size, previous)
-    return ImageChops.difference(before, current).getextrema()[1]
-
-
-def analyse(image: bytes, history: SnapshotHistory, settings: SnapshotSettings) -> Result:
+def analyse(image: bytes, history: PictureHistory, settings: SnapshotSettings) -> Result:
     """Judge one snapshot against this camera's history (updated in place)."""
     start = time.perf_counter()
     if ImageFile.LOAD_TRUNCATED_IMAGES:
@@ -198,26 +187,13 @@ def analyse(image: bytes, history: SnapshotHistory, settings: SnapshotSettings) 
         diff = None
     else:
         try:
-            thumb, luminance, threshold = fingerprint(image)
+            picture = measure(image)
         except _Undecodable as exc:
             return _result(Reason.BAD_RESPONSE, start, str(exc))
-        diff = difference(history.fingerprint, history.size, thumb)
-        history.unchanged = history.unchanged + 1 if diff is not None and diff < threshold else 0
+        diff = history.observe(picture)
         history.digest = digest
-        history.fingerprint = thumb.tobytes()
-        history.size = thumb.size
-        history.luminance = luminance
-    luminance = history.luminance
-    assert luminance is not None
-    detail = {"luminance": round(luminance, 4), "unchanged": history.unchanged, "difference": diff}
-    level = luminance * 255.0
-    if level < settings.black_below:
-        return _result(Reason.BLACK_IMAGE, start, f"black picture (mean luminance {level:.0f}/255)", detail)
-    if settings.frozen_after >= 2 and history.unchanged >= settings.frozen_after - 1:
-        return _result(
-            Reason.FROZEN_IMAGE, start, f"same picture {history.unchanged + 1} fetches in a row", detail
-        )
-    return _result(Reason.OK, start, "", detail)
+    reason, message, detail = judge(history, settings, diff)
+    return _result(reason, start, message, detail)
 
 
 def _result(reason: Reason, start: float, message: str, detail: dict | None = None) -> Result:

@@ -16,6 +16,11 @@ when packets came but none was valid RTP; any reason of the rtsp check for the e
 Detail: packets, fps (marker-bit frames over the RTP timestamp span), bytes_per_second
 (payload), keyframe_interval, transport, codec, width, height, lost.
 
+Keyframes: H.264 and H.265 keyframes are reassembled as they pass
+(`monitor.probes.keyframe`): the first of the window and the last two are handed back in
+``Result.keyframes`` for the picture analysis that runs after the probe, off the event
+loop (`monitor.probes.picture`: black, uniform and frozen pictures).
+
 Decision: our own lean client rather than ``aiortsp`` (LGPL-3.0).  Reading aiortsp's
 source (marss/aiortsp: rtsp/connection.py, rtsp/parser.py, rtsp/auth/digest.py) against
 what this check needs:
@@ -43,6 +48,7 @@ import time
 
 from ..model import Endpoint, ProbeContext, Reason, Result
 from .base import ProbeError
+from .keyframe import KeyframeCollector, parameter_sets
 from .rtp import RtpStats
 from .rtsp import describe, video_detail
 from .rtsp_client import RtspClient
@@ -52,6 +58,9 @@ DEADLINE_MARGIN = 0.25
 #: A window whose last packet is older than this (or half the window, if shorter) at its
 #: end saw the stream stall.  1.5 s leaves room for 1 fps cameras.
 STALL_AFTER = 1.5
+#: Keyframes handed to the picture analysis: the window's first and its last two, so that
+#: one check can already see a frozen picture (frozen_after defaults to 3).
+KEYFRAMES_KEPT = 3
 #: TEARDOWN is polite, not needed: wait at most this long for its answer.
 TEARDOWN_WAIT = 0.2
 
@@ -88,6 +97,10 @@ async def _run(client: RtspClient, ctx: ProbeContext, loop: asyncio.AbstractEven
         return Result(Reason.NO_VIDEO, message="SDP has no video track", detail=detail,
                       phases=client.phases)
     stats = RtpStats(video.payload_type, video.clock_rate, video.codec)
+    collector = KeyframeCollector(video.codec, parameter_sets(video.codec, video.fmtp),
+                                  KEYFRAMES_KEPT)
+    if collector.supported:
+        stats.collector = collector
     rtp_channel = 0
 
     def on_frame(channel: int, packet: bytes) -> None:
@@ -158,7 +171,12 @@ async def _run(client: RtspClient, ctx: ProbeContext, loop: asyncio.AbstractEven
         reason, message = Reason.NO_VIDEO, (
             f"stream ended: the camera closed the connection after {window_end - start:.1f} s"
         )
-    return Result(reason, message=message, detail=detail, phases=client.phases)
+    keyframes = collector.keyframes() if reason is Reason.OK and collector.supported else None
+    if client.trace is not None and keyframes is not None:
+        sizes = ", ".join(f"{len(k) // 1024} KiB" for k in keyframes) or "none"
+        client.trace.append(f"keyframes kept for the picture: {len(keyframes)} ({sizes})")
+    return Result(reason, message=message, detail=detail, phases=client.phases,
+                  keyframes=keyframes)
 
 
 def _verdict(stats: RtpStats, window_end: float, window: float) -> tuple[Reason, str]:

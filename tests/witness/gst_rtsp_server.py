@@ -11,6 +11,15 @@ It serves on 127.0.0.1:PORT (0: any free port) and prints "READY <port>" once li
 - /auth   the same, behind Digest authentication (USER / PASSWORD)
 - /nokey  the same, but every keyframe buffer is dropped by a pad probe: only P-slices flow
 - /stall  the same, but every buffer after the first second (30 buffers) is dropped
+
+Pictures for the picture-health checks (keyframe every 15 frames, i.e. twice a second):
+
+- /black   videotestsrc pattern=black -> x264
+- /still   SMPTE bars, never changing -> x264 (a frozen camera: every keyframe re-encoded)
+- /moving  SMPTE bars scrolling 4 pixels a frame -> x264
+- /blue /grey /white   one flat colour -> x264 (a placard, a covered lens, a white-out)
+- /h265    the scrolling bars -> x265enc -> rtph265pay
+- /h265-still  the still bars -> x265
 """
 
 from __future__ import annotations
@@ -30,6 +39,25 @@ PIPELINE = (
     f"framerate={FPS}/1 ! x264enc name=enc tune=zerolatency key-int-max=30 speed-preset=ultrafast "
     "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
 )
+
+
+_X264 = "x264enc tune=zerolatency key-int-max=15 speed-preset=ultrafast ! rtph264pay name=pay0 pt=96 config-interval=-1"
+_X265 = ("x265enc tune=zerolatency key-int-max=15 speed-preset=ultrafast ! "
+         "rtph265pay name=pay0 pt=96 config-interval=-1")
+_CAPS = f"video/x-raw,width={WIDTH},height={HEIGHT},framerate={FPS}/1"
+PICTURES = {
+    "/black": f"videotestsrc is-live=true pattern=black ! {_CAPS} ! {_X264}",
+    "/still": (f"videotestsrc pattern=smpte num-buffers=1 ! {_CAPS} ! imagefreeze is-live=true "
+               f"! {_X264}"),
+    "/moving": f"videotestsrc is-live=true pattern=smpte horizontal-speed=4 ! {_CAPS} ! {_X264}",
+    "/blue": f"videotestsrc is-live=true pattern=blue ! {_CAPS} ! {_X264}",
+    "/grey": (f"videotestsrc is-live=true pattern=solid-color foreground-color=0xff808080 "
+              f"! {_CAPS} ! {_X264}"),
+    "/white": f"videotestsrc is-live=true pattern=white ! {_CAPS} ! {_X264}",
+    "/h265": f"videotestsrc is-live=true pattern=smpte horizontal-speed=4 ! {_CAPS} ! {_X265}",
+    "/h265-still": (f"videotestsrc pattern=smpte num-buffers=1 ! {_CAPS} ! imagefreeze is-live=true "
+                    f"! {_X265}"),
+}
 
 
 def _drop_keyframes(pad, info):
@@ -52,10 +80,10 @@ def _stall_after(n):
 class Factory(GstRtspServer.RTSPMediaFactory):
     """A factory that installs a pad probe on the encoder output of each new pipeline."""
 
-    def __init__(self, probe_maker=None):
+    def __init__(self, probe_maker=None, pipeline=PIPELINE):
         super().__init__()
         self.probe_maker = probe_maker
-        self.set_launch(PIPELINE)
+        self.set_launch(pipeline if pipeline.startswith("(") else f"( {pipeline} )")
         self.set_shared(False)
         if probe_maker is not None:
             self.connect("media-configure", self._configure)
@@ -109,6 +137,10 @@ def main() -> None:
         ("/stall", Factory(lambda: _stall_after(FPS)), ()),
     ):
         _permit(factory, *roles)
+        mounts.add_factory(path, factory)
+    for path, pipeline in PICTURES.items():
+        factory = Factory(pipeline=pipeline)
+        _permit(factory)
         mounts.add_factory(path, factory)
 
     if server.attach(None) == 0:

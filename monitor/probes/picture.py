@@ -1,0 +1,294 @@
+"""Picture health, whatever the picture came from: black, uniform and frozen verdicts.
+
+Owns `Picture` (what is measured on one picture), `PictureHistory` (what one camera
+remembers between pictures of one source), `judge` (the verdict) and the decoding of
+stream keyframes with PyAV (`decode_keyframes`, `analyse_keyframes`).  The snapshot check
+(`monitor.probes.snapshot`) turns a JPEG into a `Picture`; the stream check's post-step
+turns the H.264/H.265 keyframes the stream probe kept (`monitor.probes.keyframe`) into
+pictures here.  Both then go through the same `judge`, so ``black_image``,
+``uniform_image`` and ``frozen_image`` mean the same from either source.
+
+What is measured
+----------------
+A picture is reduced to its *fingerprint*: luma (full range, 0-255) box-averaged to at
+most `FINGERPRINT_SIDE` pixels on its long side, each fingerprint pixel the mean of a
+block of the picture (see `monitor.probes.snapshot` for why a block mean survives
+re-encoding and still sees a clock digit change).  Chroma (Cb, Cr) is reduced the same
+way.  From these:
+
+- ``luminance``: the mean luma, 0..1;
+- ``uniform``: the share of fingerprint pixels whose Y, Cb and Cr are all within
+  `UNIFORM_TOLERANCE` levels of the picture's dominant value of each (the histogram
+  mode).  A covered or sprayed lens, a grey or blue "no video" placard, a white-out: one
+  colour at any brightness.  A share and not a standard deviation, so that the caption of
+  a placard ("NO VIDEO" over a blue field: about 5 % of the picture, which alone lifts the
+  luma standard deviation above 40) does not hide the placard.
+
+Measured ``uniform`` (fingerprints of 160x90, tolerance 10) on 1280x720 keyframes encoded
+by ffmpeg (libx264 / libx265) and decoded here, and on two JPEG photographs:
+
+    picture                                                   H.264   H.265
+    flat blue, grey, white (lavfi color)                      1.000   1.000
+    dark brown field + noise of strength 20 (a taped lens)    0.998   0.999
+    blue placard, "NO VIDEO" caption 60 px high               0.986   0.986
+    blue placard, "NO SIGNAL" caption 120 px high             0.953   0.954
+    grey field + noise of strength 30                         0.948   0.970
+    mandelbrot                                                0.193   0.193
+    testsrc2                                                  0.000   0.158
+    smptebars                                                 0.000   0.001
+    testsrc2 under a gaussian blur of sigma 60                0.000   0.010
+    photographs (a circuit board; a terminal), JPEG           0.032 and 0.147
+
+So ``uniform_above`` (default 0.9) sits between placards (0.95 and up) and scenes (0.2
+and below).  A scene that is really almost one colour (fog, a dark night without
+lights, a wall filling the view) is reported uniform: that is what the camera shows, and
+what a covered lens looks like.  A lens sprayed so that the scene is only blurred, not
+hidden, keeps its gradients and is not uniform (0.00-0.01 above).
+
+Verdicts (`judge`), first match wins:
+
+- ``black_image``: mean luminance * 255 below ``black_below`` (a black picture is also
+  uniform and maybe frozen; black is the most specific);
+- ``uniform_image``: ``uniform`` at or above ``uniform_above`` (0 or above 1 turns it off);
+  a placard is also frozen, uniform is the more useful word;
+- ``frozen_image``: ``frozen_after`` pictures in a row unchanged (below 2: off);
+- ``ok``.
+
+Stream keyframes
+----------------
+Decoded with PyAV (FFmpeg's libavcodec), one fresh single-threaded decoder per keyframe
+(a keyframe needs no reference; one thread because frame threading would only add
+latency to a single picture), then scaled by swscale with area averaging straight to the
+fingerprint size in full-range YUV 4:4:4 (``yuvj444p``): the limited-range luma of video
+(black is 16) becomes the same 0-255 scale as a JPEG's, so ``black_below`` means the same.
+Keyframes are compared with `KEYFRAME_THRESHOLDS`, not the JPEG ones.  Largest
+fingerprint difference (grey levels) between keyframes encoded by ffmpeg: a still
+testsrc2 frame at CRF 23 against CRF 21 / 25 / 27 ("noise"), and SMPTE bars with a
+burnt-in clock (text h/30 high) one second apart, all at CRF 23 ("clock"):
+
+    size        codec   noise (21/25/27)   clock      threshold
+    1920x1080   H.264   7 / 7 / 10         19 - 36    12
+    1280x720    H.264   8 / 8 / 10         20 - 24    12
+    640x360     H.264   11 / 11 / 19       31 - 43    24
+    1920x1080   H.265   2 / 3 / 4          19 - 36    12
+    1280x720    H.265   3 / 4 / 4          20 - 25    12
+    640x360     H.265   5 / 7 / 10         31 - 41    24
+
+A camera's own rate control on a frozen input moves much less than 4 CRF steps between
+keyframes (GStreamer's x264enc on a frozen frame: 2-3 levels, tests/test_picture_witness.py).
+
+Decoding runs in a small pool of threads (`DECODE_WORKERS`); libavcodec and swscale
+release the GIL, so the event loop keeps running while a keyframe decodes.  Cost per
+keyframe: tests/bench/bench_picture.py (README table).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, ImageChops
+
+from ..model import Reason, Result, SnapshotSettings
+
+#: Smallest fingerprint difference that is a change between two *video keyframes*, by
+#: the same scale classes.  Higher than for JPEG: an H.264 encoder's rate control moves the
+#: quantiser of successive keyframes of one still frame, and block means at sharp edges
+#: (text, like an OSD clock) move with it.  Measured (module docstring): still frame at
+#: CRF 23 against 21/25/27, a clock-only change at CRF 23.
+KEYFRAME_THRESHOLDS = {8: 12, 4: 24}
+#: Longest side of the stored fingerprint (see `monitor.probes.snapshot` for the choice).
+FINGERPRINT_SIDE = 160
+#: Smallest fingerprint difference that counts as a change, by the picture's size: 4 grey
+#: levels for pictures of 1280 pixels or more on the long side (fingerprint pixels of 8x8
+#: or more), 13 below (measured in `monitor.probes.snapshot`).
+CHANGE_THRESHOLDS = {8: 4, 4: 13}
+#: Levels (0-255) around the dominant Y, Cb and Cr within which a pixel counts as "that
+#: colour" for the uniform share.  Encoder noise on a flat field stays within 2-3.
+UNIFORM_TOLERANCE = 10
+#: Threads decoding stream keyframes; the stream budget (`monitor.stream.concurrency`)
+#: bounds how many wait.
+DECODE_WORKERS = max(1, min(4, os.cpu_count() or 1))
+#: FFmpeg decoder names by SDP codec name.
+DECODERS = {"H264": "h264", "H265": "hevc", "HEVC": "hevc"}
+
+
+def scale_for(w: int, h: int) -> int:
+    """1/8 (DC only) when that still leaves FINGERPRINT_SIDE pixels, else 1/4."""
+    return 8 if max(w, h) >= 8 * FINGERPRINT_SIDE else 4
+
+
+def fingerprint_size(w: int, h: int) -> tuple[int, int]:
+    if max(w, h) <= FINGERPRINT_SIDE:
+        return max(1, w), max(1, h)
+    ratio = FINGERPRINT_SIDE / max(w, h)
+    return max(1, round(w * ratio)), max(1, round(h * ratio))
+
+
+@dataclass(slots=True)
+class Picture:
+    fingerprint: Image.Image  # "L", at most FINGERPRINT_SIDE on a side
+    luminance: float  # mean luma 0..1
+    threshold: int  # smallest fingerprint difference that is a change
+    uniform: float  # share of the picture near its dominant colour, 0..1
+
+
+class PictureHistory:
+    """What one camera remembers between pictures of one source (snapshot or stream)."""
+
+    __slots__ = ("digest", "fingerprint", "size", "luminance", "uniform", "unchanged")
+
+    def __init__(self) -> None:
+        self.digest: bytes | None = None  # BLAKE2b of the last decodable snapshot body
+        self.fingerprint: bytes | None = None
+        self.size: tuple[int, int] = (0, 0)  # of the fingerprint
+        self.luminance: float | None = None  # of the last picture, 0..1
+        self.uniform: float | None = None
+        self.unchanged = 0  # consecutive pictures unchanged from their predecessor
+
+    def __repr__(self) -> str:
+        return f"PictureHistory(unchanged={self.unchanged}, luminance={self.luminance})"
+
+    def observe(self, picture: Picture) -> int | None:
+        """Take the next picture; returns the difference to the previous one (None when
+        not comparable)."""
+        diff = difference(self.fingerprint, self.size, picture.fingerprint)
+        self.unchanged = self.unchanged + 1 if diff is not None and diff < picture.threshold else 0
+        self.fingerprint = picture.fingerprint.tobytes()
+        self.size = picture.fingerprint.size
+        self.luminance = picture.luminance
+        self.uniform = picture.uniform
+        return diff
+
+
+def difference(previous: bytes | None, size: tuple[int, int], current: Image.Image) -> int | None:
+    """Largest absolute difference between two fingerprints; None when not comparable."""
+    if previous is None or size != current.size:
+        return None
+    before = Image.frombytes("L", size, previous)
+    return ImageChops.difference(before, current).getextrema()[1]
+
+
+def _near_mode(channel: Image.Image) -> Image.Image:
+    hist = channel.histogram()
+    mode = max(range(256), key=hist.__getitem__)
+    lo, hi = mode - UNIFORM_TOLERANCE, mode + UNIFORM_TOLERANCE
+    return channel.point([255 if lo <= v <= hi else 0 for v in range(256)], "1")
+
+
+def uniform_share(y: Image.Image, cb: Image.Image | None, cr: Image.Image | None) -> float:
+    """Share of pixels within UNIFORM_TOLERANCE of the dominant Y, Cb and Cr (module doc)."""
+    mask = _near_mode(y)
+    for c in (cb, cr):
+        if c is not None:
+            mask = ImageChops.logical_and(mask, _near_mode(c))
+    count = mask.size[0] * mask.size[1]
+    return mask.histogram()[255] / count if count else 0.0
+
+
+def mean(channel: Image.Image) -> float:
+    hist = channel.histogram()
+    count = channel.size[0] * channel.size[1]
+    return sum(i * n for i, n in enumerate(hist)) / (255.0 * count) if count else 0.0
+
+
+def judge(history: PictureHistory, settings: SnapshotSettings, diff: int | None,
+          unit: str = "fetches") -> tuple[Reason, str, dict[str, Any]]:
+    """The verdict on the history's latest picture (module docstring)."""
+    luminance = history.luminance or 0.0
+    uniform = history.uniform
+    detail: dict[str, Any] = {"luminance": round(luminance, 4), "unchanged": history.unchanged,
+                              "difference": diff,
+                              "uniform": None if uniform is None else round(uniform, 4)}
+    level = luminance * 255.0
+    if level < settings.black_below:
+        return Reason.BLACK_IMAGE, f"black picture (mean luminance {level:.0f}/255)", detail
+    above = getattr(settings, "uniform_above", 0.9)
+    if uniform is not None and 0 < above <= 1 and uniform >= above:
+        return Reason.UNIFORM_IMAGE, (
+            f"uniform picture: {uniform:.0%} of it one colour (mean luminance {level:.0f}/255)"
+        ), detail
+    if settings.frozen_after >= 2 and history.unchanged >= settings.frozen_after - 1:
+        return Reason.FROZEN_IMAGE, f"same picture {history.unchanged + 1} {unit} in a row", detail
+    return Reason.OK, "", detail
+
+
+# --------------------------------------------------------------------------- stream keyframes
+
+
+class UndecodableKeyframe(Exception):
+    pass
+
+
+def decode_keyframe(codec: str, data: bytes) -> Picture:
+    """One Annex B keyframe access unit -> Picture; raises UndecodableKeyframe."""
+    import av  # imported here: only the stream post-step and the bench pay for it
+
+    name = DECODERS.get(codec.upper())
+    if name is None:
+        raise UndecodableKeyframe(f"no decoder for {codec}")
+    try:
+        ctx = av.CodecContext.create(name, "r")
+        ctx.thread_count = 1
+        frames = list(ctx.decode(av.Packet(data)))
+        frames += ctx.decode(None)
+    except Exception as exc:  # noqa: BLE001 - PyAV raises av.error.* (OSError/ValueError)
+        raise UndecodableKeyframe(f"keyframe did not decode ({exc.__class__.__name__})") from None
+    if not frames:
+        raise UndecodableKeyframe("keyframe gave no picture")
+    frame = frames[0]
+    w, h = frame.width, frame.height
+    fw, fh = fingerprint_size(w, h)
+    small = frame.reformat(width=fw, height=fh, format="yuvj444p", interpolation="AREA")
+    planes = [Image.frombuffer("L", (fw, fh), bytes(p), "raw", "L", p.line_size, 1)
+              for p in small.planes[:3]]
+    y, cb, cr = planes
+    return Picture(y, mean(y), KEYFRAME_THRESHOLDS[scale_for(w, h)], uniform_share(y, cb, cr))
+
+
+def analyse_keyframes(codec: str, keyframes: list[bytes], history: PictureHistory,
+                      settings: SnapshotSettings) -> Result:
+    """Judge a stream check's keyframes (oldest first) against this camera's stream history."""
+    start = time.perf_counter()
+    diff: int | None = None
+    seen = 0
+    errors: list[str] = []
+    for data in keyframes:
+        try:
+            picture = decode_keyframe(codec, data)
+        except UndecodableKeyframe as exc:
+            errors.append(str(exc))
+            continue
+        diff = history.observe(picture)
+        seen += 1
+    elapsed = time.perf_counter() - start
+    if not seen:
+        detail = {"keyframes_decoded": 0}
+        return Result(Reason.OK, elapsed, errors[0] if errors else "no keyframe kept",
+                      detail, {"total": elapsed})
+    reason, message, detail = judge(history, settings, diff, "keyframes")
+    detail["keyframes_decoded"] = seen
+    return Result(reason, elapsed, message, detail, {"total": elapsed})
+
+
+_POOL: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = concurrent.futures.ThreadPoolExecutor(DECODE_WORKERS, thread_name_prefix="keyframe")
+    return _POOL
+
+
+async def analyse_keyframes_async(codec: str, keyframes: list[bytes], history: PictureHistory,
+                                  settings: SnapshotSettings) -> Result:
+    """`analyse_keyframes` in the bounded decode pool, off the event loop.  One stream
+    check per camera at a time, so a history is never in two threads at once."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_pool(), analyse_keyframes, codec, keyframes, history,
+                                      settings)
