@@ -68,11 +68,13 @@ class Budget:
     #: phase equal to the camera's, so restarts and reloads do not move it
     phase: str = ""
 
-    def on(self, settings: MonitorSettings, camera: Camera | None = None) -> bool:
+    def default_interval(self, settings: MonitorSettings) -> float:
+        """The round's interval for a camera without an `interval:` of its own."""
+        return self.interval(settings, _ANY_CAMERA)
+
+    def on(self, settings: MonitorSettings) -> bool:
         """A round with interval 0 is switched off, with every check on it."""
-        if camera is None:
-            camera = _ANY_CAMERA
-        return self.interval(settings, camera) > 0
+        return self.default_interval(settings) > 0
 
 
 _ANY_CAMERA = Camera(id="")
@@ -241,7 +243,7 @@ REASON_DOCS: dict[Reason, str] = {
 
 def check_for(key: str) -> Check:
     """The Check of a scheduler key: a camera check name or ``feed:<integration>``."""
-    if key.startswith("feed:"):
+    if key.startswith("feed:") or key == "feed":
         return FEED
     try:
         return CHECKS[key]
@@ -288,6 +290,35 @@ def active_checks(checks: Iterable[str], settings: MonitorSettings) -> tuple[str
     round is off are left out (the config loader reports the unknown ones)."""
     wanted = set(checks)
     return tuple(n for n in CAMERA_CHECKS if n in wanted and enabled(n, settings))
+
+
+def _judges() -> dict[str, tuple[Check, ...]]:
+    out: dict[str, tuple[Check, ...]] = {}
+    for c in CHECKS.values():
+        if c.after:
+            out[c.after] = (*out.get(c.after, ()), c)
+    return out
+
+
+#: check name -> the checks that judge its answer (http -> (snapshot,)).
+JUDGES: dict[str, tuple[Check, ...]] = _judges()
+
+
+async def judge(check: Check, answer: Result, memory: dict, settings: MonitorSettings,
+                step: PostStep | None = None) -> Result | None:
+    """"http then snapshot", once for the daemon and `cctv-monitor probe`: run `check`'s
+    post-step (or `step`) on the answer of the check it judges.  Never raises: a broken
+    post-step or picture is a verdict.  None when there is nothing to judge."""
+    import time
+
+    start = time.perf_counter()
+    try:
+        return await (step or check.post)(answer, memory, settings)  # type: ignore[misc]
+    except Exception as exc:  # noqa: BLE001 - the probe contract: every error is a reason
+        from .probes.base import classify_exception
+
+        reason, message = classify_exception(exc)
+        return Result(reason, message=message, duration=time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------- docs

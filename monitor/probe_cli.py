@@ -8,21 +8,17 @@ what an operator sees here is what the daemon saw.  Credentials come from the UR
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sys
 from pathlib import Path
 
-from .model import Credentials, ProbeContext, Reason, Result, redact_url, split_credentials
+from .checks import JUDGES, PROBE_COMMAND, judge
+from .model import Credentials, MonitorSettings, Result, redact_url, split_credentials
 
-_DEFAULT_CHECK = {"rtsp": "rtsp", "rtsps": "rtsp", "http": "http", "https": "http", "tcp": "tcp",
-                  "icmp": "icmp"}
-_ALLOWED = {
-    "rtsp": {"rtsp", "rtsps"},
-    "stream": {"rtsp", "rtsps"},
-    "http": {"http", "https"},
-    "tcp": {"tcp", "rtsp", "rtsps", "http", "https"},
-    "icmp": {"icmp"},  # a command-centre link target, one echo
-}
+#: URL scheme -> the check run when --check is not given (from the catalogue)
+_DEFAULT_CHECK = {scheme: c.name for c in PROBE_COMMAND.values() for scheme in c.cli_default}
+_SCHEMES = ", ".join(dict.fromkeys(s for c in PROBE_COMMAND.values() for s in sorted(c.cli_default)))
 
 
 def _ms(seconds: float | None) -> str:
@@ -73,24 +69,25 @@ def format_result(check: str, url: str, result: Result, verbose: bool) -> str:
 
 async def probe_once(check: str, url: str, creds: Credentials | None, timeout: float,
                      duration: float, verbose: bool) -> Result:
-    from .probes import get_probe, run_probe
+    from .probes import run_probe
 
     endpoint = split_credentials(url, creds)
     if check == "tcp" and endpoint.scheme != "tcp":
         # `probe rtsp://cam --check tcp` connects to the RTSP port.
         endpoint = type(endpoint)(f"tcp://{endpoint.host}:{endpoint.port}", None)
-    loop = asyncio.get_running_loop()
-    ctx = ProbeContext(deadline=loop.time() + timeout, trace=[] if verbose else None,
-                       stream_duration=duration)
-    result = await run_probe(get_probe(check), endpoint, ctx, timeout)
-    if check == "http" and result.ok and result.body is not None:
-        from .model import SnapshotSettings
-        from .probes.snapshot import SnapshotHistory, analyse
-
-        picture = analyse(result.body, SnapshotHistory(), SnapshotSettings())
-        result.detail["luminance"] = picture.detail.get("luminance")
-        if not picture.ok and picture.reason is not Reason.FROZEN_IMAGE:
-            result.reason, result.message = picture.reason, picture.message
+    result = await run_probe(PROBE_COMMAND[check].probe, endpoint, timeout,
+                             trace=[] if verbose else None, stream_duration=duration)
+    # the checks that judge this answer (http: the snapshot analysis), as the daemon runs
+    # them, with a fresh memory: one picture is never frozen (frozen_after counts fetches)
+    for judging in JUDGES.get(check, ()):
+        verdict = await judge(judging, result, {}, MonitorSettings())
+        if verdict is None:
+            continue
+        if verdict.detail.get("luminance") is not None:
+            result.detail["luminance"] = verdict.detail["luminance"]
+        if not verdict.ok:
+            result.reason, result.message = verdict.reason, verdict.message
+    result.body = None
     return result
 
 
@@ -98,9 +95,9 @@ def main(args) -> int:
     url: str = args.url
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     check = args.check or _DEFAULT_CHECK.get(scheme)
-    if check is None or scheme not in _ALLOWED[check]:
+    if check is None or scheme not in PROBE_COMMAND[check].schemes:
         print(f"cctv-monitor probe: cannot run a {check or '?'} check on "
-              f"{redact_url(url)!s} (schemes: rtsp, rtsps, http, https, tcp, icmp)", file=sys.stderr)
+              f"{redact_url(url)!s} (schemes: {_SCHEMES})", file=sys.stderr)
         return 2
     creds = None
     if args.user:
@@ -113,7 +110,9 @@ def main(args) -> int:
                 return 2
         creds = Credentials(args.user, password)
     duration = args.duration
-    timeout = args.timeout or (duration + 5.0 if check == "stream" else 5.0)
+    defaults = MonitorSettings(timeout=5.0)
+    timeout = args.timeout or PROBE_COMMAND[check].timeout(
+        dataclasses.replace(defaults, stream=dataclasses.replace(defaults.stream, duration=duration)))
     try:
         import uvloop
 

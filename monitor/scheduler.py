@@ -8,90 +8,84 @@ probe) cost 55-75 us per check and ~40 % more memory, and makes a reload cancel 
 recreate tasks.  So:
 
 - One heap of ``(due, seq, job)`` driven by one ``loop.call_at`` timer: no task per camera,
-  no sleeping coroutine per camera.  A job is one camera's fast round (its tcp/rtsp/http
-  checks and its feeds, on the camera interval) or its stream round (on
-  ``stream.interval``).  Due jobs are popped, re-armed at ``due + interval`` (fixed rate, no
+  no sleeping coroutine per camera.  A job is one camera's round on one budget of the check
+  catalogue (`monitor.checks.BUDGETS`): the fast round (camera checks and feeds, on the
+  camera interval) or the stream round (on ``stream.interval``).  What runs, on which
+  budget, with which prober, timeout and post-step is read from the catalogue: there is no
+  list of checks here.  Due jobs are popped, re-armed at ``due + interval`` (fixed rate, no
   drift), and each of their checks becomes a short-lived probe task.
 - Phases are stable per id: blake2b(id) -> a fraction of the interval, aligned to the wall
   clock, so restarts and reloads do not bunch cameras at the same second.
-- Two budgets, each a counter plus a FIFO backlog (a semaphore without parked tasks):
+- One counter plus a FIFO backlog per budget (a semaphore without parked tasks):
   ``monitor.concurrency`` for camera and feed checks, ``stream.concurrency`` for stream
   checks, so a few long stream checks never starve the fast ones.  Links run on their own
-  tasks and are never queued behind cameras.
-- One hard deadline per check (``run_probe``; stream: ``stream.duration + timeout``), with
+  tasks (`monitor.links`) and are never queued behind cameras.
+- One hard deadline per check (``run_probe``; the catalogue's timeout rule), with
   tenacity re-tries of ``TRANSIENT_REASONS`` *inside* that deadline; answers (auth, 404,
   content) are never re-tried.
 - Never two probes of one camera's check at once: a check still running (or still waiting
   for a slot) when it is due again is skipped and counted.
 - Start lag (actual start - due) goes to ``cctv_monitor_probe_lag_seconds``.
-- The snapshot check analyses the http check's picture right after the fetch (in a worker
-  thread for pictures over 64 KB), then the body is dropped (State.record_result clears it).
+- A check that judges another check's answer (the snapshot check on the http check's
+  picture) runs as that check's post-step right after the probe, with the memory State
+  keeps for it; then the body is dropped (State.record_result clears it).  The probe runs
+  when either check is configured; each result is recorded only for a configured check.
+- A check the catalogue cannot run (an unknown name in a hand-built inventory) is never
+  silently ignored: it is logged once as not scheduled.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import heapq
 import logging
 import time
 from collections import deque
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable, Mapping
 
 from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_fixed
 
-from .selfmetrics import SelfMetrics
-from .model import (
-    TRANSIENT_REASONS,
-    Camera,
-    Endpoint,
-    Inventory,
-    Link,
-    LinkResult,
-    LinkSettings,
-    ProbeContext,
-    Reason,
-    Result,
-)
+from . import checks as catalogue
+from .checks import BUDGETS, CHECKS, FEED, PostStep
+from .links import LinkLoops, LinkProbe, phase
+from .model import TRANSIENT_REASONS, Camera, Endpoint, Inventory, ProbeContext, Reason, Result
 from .probes.base import ProbeFn, classify_exception, run_probe
 from .resources import LocalResourceError, ResourceGuard, local_resource_kind
-from .state import State, effective_checks
+from .selfmetrics import SelfMetrics
+from .state import State
 
 log = logging.getLogger("cctv.scheduler")
 
 ProbeLookup = Callable[[str], ProbeFn]
-LinkProbe = Callable[[Link, LinkSettings], Awaitable[LinkResult]]
-Analyse = Callable[[bytes, Any, Any], Result]
 
-
-def phase(key: str) -> float:
-    """A stable fraction in [0, 1) for an id: the same after every restart."""
-    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2.0**64
+__all__ = ["Scheduler", "phase"]
 
 
 def _default_lookup(check: str) -> ProbeFn:
-    from .probes import get_probe
+    """The catalogue's prober of a check ("feed" included), imported on first use."""
+    probe = catalogue.check_for(check).probe
+    if probe is None:
+        raise KeyError(f"check {check!r} has no prober of its own")
+    return probe.resolve() if hasattr(probe, "resolve") else probe
 
-    return get_probe(check)
 
+async def _default_link_probe(link, settings):
+    from .probes import LINK
 
-async def _default_link_probe(link: Link, settings: LinkSettings) -> LinkResult:
-    from .probes.link import probe_link
-
-    return await probe_link(link, settings)
+    return await LINK(link, settings)
 
 
 class _Job:
     """One camera's round of checks on one interval.  `dead` retires it lazily from the heap."""
 
-    __slots__ = ("camera_id", "checks", "interval", "stream", "dead")
+    __slots__ = ("camera_id", "checks", "interval", "budget", "dead")
 
-    def __init__(self, camera_id: str, checks: tuple[str, ...], interval: float, stream: bool):
+    def __init__(self, camera_id: str, checks: tuple[str, ...], interval: float,
+                 budget: "_Budget"):
         self.camera_id = camera_id
-        self.checks = checks
+        self.checks = checks  # scheduler keys: probed check names and "feed:<integration>"
         self.interval = interval
-        self.stream = stream
+        self.budget = budget
         self.dead = False
 
 
@@ -106,23 +100,14 @@ class _Budget:
         self.backlog: deque[tuple[str, str, float]] = deque()
 
 
-def _fast_checks(camera: Camera, checks: tuple[str, ...]) -> tuple[str, ...]:
-    out = [c for c in ("tcp", "rtsp") if c in checks]
-    if "http" in checks or "snapshot" in checks:
-        out.append("http")  # the snapshot check looks at the http check's picture
-    out.extend(f"feed:{integration}" for integration, _ in camera.feeds)
-    return tuple(out)
-
-
 class Scheduler:
     """See the module docstring.
 
-    `probe_lookup`, `link_probe`, `analyse` and `history_factory` are injectable so that
-    tests (and a partial build) can run without the real probe modules.
+    `probe_lookup` (check name -> probe function), `link_probe` and `post_steps` (check
+    name -> post-step) are injectable so that tests can run without real cameras.
     """
 
     TICK = 0.002  # dispatcher wakeup granularity (seconds)
-    SNAPSHOT_INLINE_BYTES = 64 * 1024  # smaller pictures are analysed on the loop (< 1 ms)
 
     def __init__(
         self,
@@ -131,8 +116,7 @@ class Scheduler:
         metrics: SelfMetrics | None = None,
         probe_lookup: ProbeLookup | None = None,
         link_probe: LinkProbe | None = None,
-        analyse: Analyse | None = None,
-        history_factory: Callable[[], Any] | None = None,
+        post_steps: Mapping[str, PostStep] | None = None,
         tick: float | None = None,
         guard: ResourceGuard | None = None,
     ) -> None:
@@ -142,19 +126,22 @@ class Scheduler:
         self.inventory = state.inventory
         self.metrics = metrics or SelfMetrics()
         self._lookup = probe_lookup or _default_lookup
-        self._link_probe = link_probe or _default_link_probe
-        self._analyse = analyse
-        self._history_factory = history_factory
+        # the monitor's own trouble (descriptors, a stalled loop) ends a probe without a
+        # verdict: the check is dropped and runs again next round, the camera keeps its state
+        self.guard = guard or ResourceGuard(registry=None)
+        self._dropped: dict[tuple[str, str], int] = {}
+        self._links = LinkLoops(state, link_probe or _default_link_probe, self.guard)
         self._probe_cache: dict[str, ProbeFn] = {}
+        self._post = {c.name: c.post for c in CHECKS.values() if c.post is not None}
+        self._post.update(post_steps or {})
+        self._rejected: set[str] = set()
         s = self.inventory.settings
-        self._fast = _Budget(s.concurrency)
-        self._stream = _Budget(s.stream.concurrency)
+        self._budgets = {name: _Budget(b.limit(s)) for name, b in BUDGETS.items()}
         self._heap: list[tuple[float, int, _Job]] = []
         self._seq = 0
         self._jobs: dict[str, list[_Job]] = {}
         self._running: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task] = set()
-        self._link_tasks: dict[tuple[str, str], tuple[Link, asyncio.Task]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when = 0.0
         self._last_fire = 0.0
@@ -165,14 +152,9 @@ class Scheduler:
         self.dispatched = 0
         self._observe_lag = self.metrics.probe_lag.observe
         self.metrics.bind_gauges(
-            lambda: self._fast.in_flight + self._stream.in_flight,
-            lambda: len(self._fast.backlog) + len(self._stream.backlog),
+            lambda: self.in_flight,
+            lambda: sum(len(b.backlog) for b in self._budgets.values()),
         )
-        self._snapshot_warned = False
-        # the monitor's own trouble (descriptors, a stalled loop) ends a probe without a
-        # verdict: the check is dropped and runs again next round, the camera keeps its state
-        self.guard = guard or ResourceGuard(registry=None)
-        self._dropped: dict[tuple[str, str], int] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -181,7 +163,7 @@ class Scheduler:
         self._started = True
         self.guard.start(self._loop)
         self._schedule_cameras(list(self.inventory.cameras))
-        self._sync_links()
+        self._links.sync(self.inventory)
         s = self.inventory.settings
         longest = max([c.interval or s.interval for c in self.inventory.cameras] or [s.interval])
         # "ready" also after the first full interval: a camera whose checks never all
@@ -199,10 +181,10 @@ class Scheduler:
                 handle.cancel()
         self._timer = None
         # no backlog left to drain: a cancelled probe's `finally` must not start another
-        self._fast.backlog.clear()
-        self._stream.backlog.clear()
-        tasks = list(self._tasks) + [t for _l, t in self._link_tasks.values()]
-        self._link_tasks.clear()
+        for budget in self._budgets.values():
+            budget.backlog.clear()
+        await self._links.stop()
+        tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         if tasks:
@@ -213,7 +195,7 @@ class Scheduler:
 
     @property
     def in_flight(self) -> int:
-        return self._fast.in_flight + self._stream.in_flight
+        return sum(b.in_flight for b in self._budgets.values())
 
     # ------------------------------------------------------------------ reload
 
@@ -225,9 +207,10 @@ class Scheduler:
         added, removed, changed = self.state.apply(inventory)
         self.inventory = inventory
         s, os_ = inventory.settings, old.settings
-        self._fast.limit = max(1, s.concurrency)
-        self._stream.limit = max(1, s.stream.concurrency)
-        timing_changed = (s.interval, s.stream.interval) != (os_.interval, os_.stream.interval)
+        for name, b in BUDGETS.items():
+            self._budgets[name].limit = max(1, b.limit(s))
+        timing_changed = any(b.default_interval(s) != b.default_interval(os_)
+                             for b in BUDGETS.values())
         if timing_changed:
             retire = list(self._jobs)
             reschedule = [c for c in inventory.cameras]
@@ -240,9 +223,9 @@ class Scheduler:
                 job.dead = True
         if self._started:
             self._schedule_cameras(reschedule)
-            self._sync_links()
-            self._drain(self._fast)
-            self._drain(self._stream)
+            self._links.sync(inventory)
+            for budget in self._budgets.values():
+                self._drain(budget)
             self._arm()
         if len(self._heap) > 4 * max(16, len(self._jobs) * 2):
             # many reloads leave many dead entries: compact once they dominate
@@ -260,15 +243,12 @@ class Scheduler:
         heap = self._heap
         fresh = len(heap) == 0
         for camera in cameras:
-            checks = effective_checks(camera, self.inventory)
             jobs = []
-            interval = camera.interval or s.interval
-            fast = _fast_checks(camera, checks)
-            if fast:
-                jobs.append((_Job(camera.id, fast, interval, False), phase(camera.id)))
-            if "stream" in checks and camera.rtsp is not None and s.stream.interval > 0:
-                jobs.append((_Job(camera.id, ("stream",), s.stream.interval, True),
-                             phase(camera.id + "\x00stream")))
+            for bname, keys in self._rounds(camera, s).items():
+                b = BUDGETS[bname]
+                interval = b.interval(s, camera)
+                jobs.append((_Job(camera.id, keys, interval, self._budgets[bname]),
+                             phase(camera.id + b.phase)))
             self._jobs[camera.id] = [j for j, _p in jobs]
             for job, frac in jobs:
                 # the next wall-clock instant t with t = frac*interval (mod interval)
@@ -281,6 +261,36 @@ class Scheduler:
                     heapq.heappush(heap, entry)
         if fresh:
             heapq.heapify(heap)
+
+    def _rounds(self, camera: Camera, s: Any) -> dict[str, tuple[str, ...]]:
+        """budget name -> the scheduler keys of one camera on it, from the catalogue: each
+        configured check's prober (the http probe for the snapshot check), then the feeds."""
+        rounds: dict[str, list[str]] = {}
+        for name in camera.checks:
+            check = CHECKS.get(name)
+            if check is None:
+                self._reject(name, camera.id, "not in the check catalogue")
+                continue
+            if not catalogue.enabled(name, s):
+                continue  # its round is switched off (stream.interval: 0)
+            probed = catalogue.source(check)
+            if probed.endpoint(camera) is None:
+                self._reject(name, camera.id, f"needs {' or '.join(probed.fields)}:")
+                continue
+            keys = rounds.setdefault(probed.budget, [])
+            if probed.name not in keys:
+                keys.append(probed.name)
+        if camera.feeds:
+            keys = rounds.setdefault(FEED.budget, [])
+            keys.extend(f"feed:{integration}" for integration, _ in camera.feeds)
+        order = {n: i for i, n in enumerate(CHECKS)}
+        return {b: tuple(sorted(k, key=lambda n: order.get(n, len(order))))
+                for b, k in rounds.items() if k}
+
+    def _reject(self, check: str, camera_id: str, why: str) -> None:
+        if check not in self._rejected:  # once per check name, not once per camera
+            self._rejected.add(check)
+            log.error("check %s of camera %s not scheduled: %s", check, camera_id, why)
 
     def _arm(self) -> None:
         if not self._heap or self._loop is None or not self._started:
@@ -321,7 +331,7 @@ class Scheduler:
     def _due(self, job: _Job, due: float) -> None:
         cid = job.camera_id
         running = self._running
-        budget = self._stream if job.stream else self._fast
+        budget = job.budget
         for check in job.checks:
             key = (cid, check)
             if key in running:
@@ -372,58 +382,48 @@ class Scheduler:
             fn = self._probe_cache[check] = self._lookup(check)
         return fn
 
-    async def _run(self, cid: str, check: str) -> None:
+    async def _run(self, cid: str, key: str) -> None:
         try:
             cs = self.state.cameras.get(cid)
             if cs is None:
                 return
             camera = cs.camera
             s = self.inventory.settings
-            timeout = s.timeout
-            endpoint: Endpoint | None
-            if check.startswith("feed:"):
-                integration = check[5:]
-                endpoint = dict(camera.feeds).get(integration)
-                kind = "feed"
-            elif check == "tcp":
-                endpoint = camera.rtsp or camera.http
-                kind = "tcp"
-            elif check == "stream":
-                endpoint = camera.rtsp
-                kind = "stream"
-                timeout = s.stream.duration + s.timeout
+            check = catalogue.check_for(key)
+            if check is FEED:
+                endpoint = dict(camera.feeds).get(key[5:])
             else:
-                endpoint = getattr(camera, check)
-                kind = check
+                endpoint = check.endpoint(camera)
             if endpoint is None:
-                result = Result(Reason.BAD_RESPONSE, message=f"no endpoint for the {kind} check")
+                result = Result(Reason.BAD_RESPONSE, message=f"no endpoint for the {check.name} check")
             else:
                 try:
-                    fn = self._probe_fn(kind)
+                    fn = self._probe_fn(check.name)
                 except Exception as exc:  # noqa: BLE001 - a missing probe module is a verdict
-                    log.error("no probe for check %s: %s", kind, exc.__class__.__name__)
-                    result = Result(Reason.BAD_RESPONSE, message=f"probe {kind} unavailable")
+                    log.error("no probe for check %s: %s", check.name, exc.__class__.__name__)
+                    result = Result(Reason.BAD_RESPONSE, message=f"probe {check.name} unavailable")
                 else:
-                    ctx = ProbeContext(deadline=0.0, stream_duration=s.stream.duration)
+                    timeout = check.timeout(s)
                     started = self._loop.time()  # type: ignore[union-attr]
-                    result = await self.probe_once(fn, endpoint, ctx, timeout, s.retries)
-                    if not result.ok and self._disturbed(cid, check, started, timeout):
+                    result = await self.probe_once(fn, endpoint, timeout, s.retries,
+                                                   stream_duration=s.stream.duration)
+                    if not result.ok and self._disturbed(cid, key, started, timeout):
                         return
-                    self._dropped.pop((cid, check), None)
-            if kind == "feed":
-                self.state.record_feed(cid, check[5:], result)
-            elif check == "http":
-                snap = await self._snapshot(cs, result) if "snapshot" in cs.checks else None
-                if "http" in cs.checks:
-                    self.state.record_result(cid, "http", result)
-                if snap is not None:
-                    self.state.record_result(cid, "snapshot", snap)
-            else:
-                self.state.record_result(cid, check, result)
+                    self._dropped.pop((cid, key), None)
+            if check is FEED:
+                self.state.record_feed(cid, key[5:], result)
+                return
+            judged = [(c, await catalogue.judge(c, result, self.state.memory(cid, c.name), s,
+                                                self._post.get(c.name)))
+                      for c in catalogue.JUDGES.get(key, ()) if c.name in cs.checks]
+            self.state.record_result(cid, key, result)  # a check not configured is dropped
+            for c, verdict in judged:
+                if verdict is not None:
+                    self.state.record_result(cid, c.name, verdict)
         except LocalResourceError as exc:
             self.guard.report(exc.kind)
         except Exception:  # noqa: BLE001 - one broken check must not stop the schedule
-            log.exception("check %s of camera %s crashed", check, cid)
+            log.exception("check %s of camera %s crashed", key, cid)
 
     #: A check is dropped for a loop stall at most this many rounds in a row: a monitor that
     #: stalls all the time must still see a camera that is really down.
@@ -445,11 +445,12 @@ class Scheduler:
         return True
 
     async def probe_once(
-        self, fn: ProbeFn, endpoint: Endpoint, ctx: ProbeContext, timeout: float, retries: int
+        self, fn: ProbeFn, endpoint: Endpoint, timeout: float, retries: int, **options: Any
     ) -> Result:
-        """One check: one deadline; transient failures re-tried inside it."""
+        """One check: one deadline; transient failures re-tried inside it.  `options` are
+        the ProbeContext fields besides the deadline (run_probe makes the context)."""
         if retries <= 0:
-            return await run_probe(fn, endpoint, ctx, timeout)
+            return await run_probe(fn, endpoint, timeout, **options)
 
         async def attempt(ep: Endpoint, c: ProbeContext) -> Result:
             try:
@@ -482,84 +483,4 @@ class Scheduler:
                 return first
             return await retrying(attempt, ep, c)
 
-        return await run_probe(with_retries, endpoint, ctx, timeout)
-
-    async def _snapshot(self, cs: Any, http: Result) -> Result | None:
-        if not http.ok:
-            return None  # no picture: the http check's own failure already says why
-        if self._analyse is None:
-            try:
-                from .probes.snapshot import SnapshotHistory, analyse
-            except ImportError:
-                if not self._snapshot_warned:
-                    log.error("snapshot analysis unavailable (monitor.probes.snapshot missing)")
-                    self._snapshot_warned = True
-                return Result(Reason.BAD_RESPONSE, message="snapshot analysis unavailable")
-            self._analyse = analyse
-            self._history_factory = self._history_factory or SnapshotHistory
-        if cs.snapshot_history is None and self._history_factory is not None:
-            cs.snapshot_history = self._history_factory()
-        start = time.perf_counter()
-        body = http.body or b""
-        settings = self.inventory.settings.snapshot
-        try:
-            if len(body) < self.SNAPSHOT_INLINE_BYTES:
-                result = self._analyse(body, cs.snapshot_history, settings)
-            else:
-                # measured: analyse() takes ~2 ms on a 220 KB 704x576 JPEG and ~12 ms on a
-                # 1.1 MB 1080p one, time the probe schedule must not stall for; Pillow
-                # decodes with the GIL released, so a worker thread really runs beside
-                # the loop.  One http check per camera at a time: the history is never
-                # shared between two threads.
-                loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(
-                    None, self._analyse, body, cs.snapshot_history, settings)
-        except Exception as exc:  # noqa: BLE001 - an undecodable picture is a verdict
-            reason, message = classify_exception(exc)
-            result = Result(reason, message=message)
-        result.duration = time.perf_counter() - start
-        return result
-
-    # ------------------------------------------------------------------ links
-
-    def _sync_links(self) -> None:
-        wanted: dict[tuple[str, str], Link] = {}
-        for centre in self.inventory.command_centres:
-            for link in centre.links:
-                wanted[(centre.name, link.name)] = link
-        for key, (link, task) in list(self._link_tasks.items()):
-            if wanted.get(key) != link:
-                task.cancel()
-                del self._link_tasks[key]
-        loop = self._loop
-        assert loop is not None
-        for key, link in wanted.items():
-            if key not in self._link_tasks:
-                task = loop.create_task(self._link_loop(key[0], link))
-                self._link_tasks[key] = (link, task)
-
-    async def _link_loop(self, centre: str, link: Link) -> None:
-        loop = asyncio.get_running_loop()
-        first = True
-        while True:
-            ls = self.inventory.settings.links
-            interval = max(0.1, ls.interval)
-            if first:
-                # links are few and critical: probe at once, then on a stable phase
-                first = False
-                next_due = loop.time()
-            else:
-                offset = (phase(f"{centre}\x00{link.name}") * interval - time.time()) % interval
-                next_due = loop.time() + (offset or interval)
-                await asyncio.sleep(next_due - loop.time())
-            budget = max(interval, ls.timeout * ls.probes * max(1, len(link.targets))) + ls.timeout
-            try:
-                async with asyncio.timeout(budget):
-                    result = await self._link_probe(link, ls)
-            except LocalResourceError as exc:
-                self.guard.report(exc.kind)  # no verdict on the link: try next round
-                continue
-            except Exception as exc:  # noqa: BLE001 - a link probe never stops the loop
-                reason, message = classify_exception(exc)
-                result = LinkResult("down", reason, message=message)
-            self.state.record_link(centre, link.name, result)
+        return await run_probe(with_retries, endpoint, timeout, **options)

@@ -33,9 +33,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol
 
+from .checks import CHECKS, active_checks, source
 from .model import Camera, Inventory, LinkResult, Reason, Result
 
 log = logging.getLogger("cctv.state")
+
+#: Checks on a round of their own (the stream check, every few minutes): a camera whose
+#: fast checks all passed is up meanwhile, not unknown for minutes.
+_OWN_ROUND = frozenset(n for n, c in CHECKS.items() if source(c).budget != "fast")
 
 #: Feed causes, in the order an operator should read them.
 FEED_CAUSES = ("ok", "camera_down", "link_down", "feed_missing", "unknown")
@@ -67,15 +72,6 @@ class Change:
 ChangeListener = Callable[[Change], None]
 
 
-def effective_checks(camera: Camera, inventory: Inventory) -> tuple[str, ...]:
-    """The checks that are actually scheduled: a stream check is off when stream.interval
-    is 0, and a camera must not stay "unknown" forever waiting for it."""
-    checks = camera.checks
-    if "stream" in checks and inventory.settings.stream.interval <= 0:
-        checks = tuple(c for c in checks if c != "stream")
-    return checks
-
-
 @dataclass(slots=True, eq=False)
 class FeedState:
     integration: str
@@ -90,7 +86,7 @@ class FeedState:
 @dataclass(slots=True, eq=False)
 class CameraState:
     camera: Camera
-    checks: tuple[str, ...] = ()  # effective checks (see effective_checks)
+    checks: tuple[str, ...] = ()  # the checks that run (monitor.checks.active_checks)
     up: bool | None = None
     since: float = 0.0
     reason: Reason | None = None
@@ -103,7 +99,9 @@ class CameraState:
     probes: dict[str, int] = field(default_factory=dict)
     failures: dict[tuple[str, str], int] = field(default_factory=dict)
     skipped: int = 0
-    snapshot_history: Any = None  # monitor.probes.snapshot.SnapshotHistory, made lazily
+    #: what a check's post-step remembers between rounds (the snapshot check's picture
+    #: history), by check name; see State.memory
+    memory: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -251,6 +249,18 @@ class State:
         for listener in self._listeners:
             listener.camera_check(cs, check)
 
+    def memory(self, camera_id: str, check: str) -> dict[str, Any]:
+        """The memory a check's post-step keeps for one camera between rounds: kept across
+        reloads while the camera keeps the check, dropped with it.  The post-step owns what
+        is inside; a camera that left the inventory gets a throwaway dict."""
+        cs = self.cameras.get(camera_id)
+        if cs is None or check not in cs.checks:
+            return {}
+        mem = cs.memory.get(check)
+        if mem is None:
+            mem = cs.memory[check] = {}
+        return mem
+
     def record_skip(self, camera_id: str) -> None:
         cs = self.cameras.get(camera_id)
         if cs is not None:
@@ -317,13 +327,16 @@ class State:
                     self._pending.add(camera.id)
                 added.append(camera.id)
                 continue
-            checks = effective_checks(camera, inventory)
+            checks = active_checks(camera.checks, inventory.settings)
             if cs.camera != camera or cs.checks != checks:
                 cs.camera = camera
                 cs.checks = checks
                 for check in list(cs.results):
                     if check not in checks:
                         del cs.results[check]
+                for check in list(cs.memory):
+                    if check not in checks:
+                        del cs.memory[check]
                 self._sync_feeds(cs, now)
                 changed.append(camera.id)
             new_cameras[camera.id] = cs
@@ -372,7 +385,8 @@ class State:
                     self._centre_feeds.setdefault(centre, set()).add(camera.id)
 
     def _new_camera_state(self, camera: Camera, now: float) -> CameraState:
-        cs = CameraState(camera=camera, checks=effective_checks(camera, self.inventory), since=now)
+        checks = active_checks(camera.checks, self.inventory.settings)
+        cs = CameraState(camera=camera, checks=checks, since=now)
         self._sync_feeds(cs, now)
         return cs
 
@@ -393,9 +407,7 @@ class State:
         for name in cs.checks:
             r = cs.results.get(name)
             if r is None:
-                # The stream check runs on its own, long interval (5 min by default): a camera
-                # whose fast checks all passed is up meanwhile, not unknown for minutes.
-                if name != "stream" or not cs.results:
+                if name not in _OWN_ROUND or not cs.results:
                     missing = True
             elif not r.ok:
                 failed = name

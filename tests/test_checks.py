@@ -98,6 +98,17 @@ async def test_every_declared_check_is_scheduled_and_recorded():
         assert cs.feeds["police-hq"].result is not None
 
 
+def test_the_scheduler_finds_the_real_prober_of_every_scheduled_check():
+    from monitor.scheduler import Scheduler
+
+    sc = Scheduler(State(make_inventory(1)))
+    for c in (*CHECKS.values(), FEED):
+        probed = checks.source(c)
+        fn = sc._probe_fn(probed.name)
+        assert fn is probed.probe.resolve(), c.name
+        assert inspect.iscoroutinefunction(fn), c.name
+
+
 def test_every_check_is_exported():
     """The exporter knows every family a check declares, and gives each camera check its
     per-check series."""

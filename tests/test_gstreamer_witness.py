@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from monitor.model import ProbeContext, Reason, split_credentials
+from monitor.model import Reason, split_credentials
 from monitor.probes import get_probe, run_probe
 from tests.conftest import IN_CI, require
 
@@ -63,8 +63,8 @@ def gst_server():
 
 
 async def _probe(check: str, url: str, timeout: float = 5.0):
-    ctx = ProbeContext(deadline=0.0, trace=[], stream_duration=DURATION)
-    return await run_probe(get_probe(check), split_credentials(url), ctx, timeout)
+    return await run_probe(get_probe(check), split_credentials(url), timeout, trace=[],
+                           stream_duration=DURATION)
 
 
 async def test_rtsp_ok_with_codec_and_size(gst_server):

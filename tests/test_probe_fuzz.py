@@ -13,7 +13,7 @@ import asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.model import Credentials, Endpoint, ProbeContext, Reason
+from monitor.model import Credentials, Endpoint, Reason
 
 TIMEOUT = 0.6
 
@@ -78,10 +78,10 @@ async def _probe(check: str, answer: bytes, repeat: bool, creds: bool) -> Reason
     endpoint = Endpoint(f"{scheme}://127.0.0.1:{port}/x", Credentials("u", "CANARY-fuzz") if creds else None)
     loop = asyncio.get_running_loop()
     timeout = TIMEOUT * 2 if check == "stream" else TIMEOUT
-    ctx = ProbeContext(deadline=loop.time() + timeout, stream_duration=TIMEOUT, trace=[])
     started = loop.time()
     try:
-        result = await run_probe(get_probe(check), endpoint, ctx, timeout)
+        result = await run_probe(get_probe(check), endpoint, timeout, stream_duration=TIMEOUT,
+                                 trace=[])
     finally:
         server.close()
         await server.wait_closed()

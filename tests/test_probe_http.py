@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from monitor.model import Credentials, Endpoint, ProbeContext, Reason
+from monitor.model import Credentials, Endpoint, Reason
 from monitor.probes import get_probe
 from monitor.probes.auth import parse_challenges
 from monitor.probes.base import run_probe
@@ -38,8 +38,7 @@ JPEG = _jpeg()
 
 
 async def run(url: str, creds: Credentials | None = None, timeout: float = 5.0, **ctx_args):
-    ctx = ProbeContext(deadline=0.0, trace=[], **ctx_args)
-    return await run_probe(probe, Endpoint(url, creds), ctx, timeout)
+    return await run_probe(probe, Endpoint(url, creds), timeout, trace=[], **ctx_args)
 
 
 def assert_no_secret(result) -> None:

@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from monitor.model import Credentials, ProbeContext, Reason, split_credentials
+from monitor.model import Credentials, Reason, split_credentials
 from monitor.probes import get_probe, run_probe
 from monitor.probes import sdp as sdp_mod
 from tests.rtsp_fakes import (
@@ -27,9 +27,8 @@ from tests.rtsp_fakes import (
 
 
 async def run(url: str, timeout: float = 2.0, creds: Credentials | None = None, **ctx_kw):
-    ctx = ProbeContext(deadline=0.0, trace=[], **ctx_kw)
     endpoint = split_credentials(url, creds)
-    return await run_probe(get_probe("rtsp"), endpoint, ctx, timeout)
+    return await run_probe(get_probe("rtsp"), endpoint, timeout, trace=[], **ctx_kw)
 
 
 def assert_no_secret(result) -> None:

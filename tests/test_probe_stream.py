@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from monitor.model import ProbeContext, Reason, split_credentials
+from monitor.model import Reason, split_credentials
 from monitor.probes import get_probe, run_probe
 from monitor.probes.rtp import RtpStats, h264_is_key, h265_is_key
 from monitor.probes.stream import control_url
@@ -21,8 +21,8 @@ DURATION = 1.5
 
 
 async def run(url: str, timeout: float = 3.0, duration: float = DURATION):
-    ctx = ProbeContext(deadline=0.0, trace=[], stream_duration=duration)
-    return await run_probe(get_probe("stream"), split_credentials(url), ctx, timeout)
+    return await run_probe(get_probe("stream"), split_credentials(url), timeout, trace=[],
+                           stream_duration=duration)
 
 
 # --------------------------------------------------------------------------- ok

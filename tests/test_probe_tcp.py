@@ -9,16 +9,12 @@ import socket
 
 import pytest
 
-from monitor.model import Endpoint, ProbeContext, Reason
+from monitor.model import Endpoint, Reason
 from monitor.probes import get_probe, run_probe
 
 
-def _ctx(trace: bool = False) -> ProbeContext:
-    return ProbeContext(deadline=0.0, trace=[] if trace else None)
-
-
 async def _run(url: str, timeout: float = 2.0, trace: bool = False):
-    return await run_probe(get_probe("tcp"), Endpoint(url), _ctx(trace), timeout)
+    return await run_probe(get_probe("tcp"), Endpoint(url), timeout, trace=[] if trace else None)
 
 
 async def test_ok_and_trace():

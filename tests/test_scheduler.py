@@ -20,6 +20,7 @@ from monitor.model import (
     StreamSettings,
 )
 from monitor.probes import ProbeError
+from monitor.probes.snapshot import analysis_step
 from monitor.scheduler import Scheduler, phase
 from monitor.state import State
 from tests.test_state import make_camera, make_inventory
@@ -131,7 +132,7 @@ async def test_retries_only_transient_reasons_inside_one_deadline():
 
     async def run(fake, retries=1, timeout=2.0):
         t0 = time.monotonic()
-        r = await sc.probe_once(fake, ep, ProbeContext(0.0), timeout, retries)
+        r = await sc.probe_once(fake, ep, timeout, retries)
         return r, time.monotonic() - t0
 
     f = Scripted(Reason.REFUSED, Reason.OK)
@@ -257,8 +258,8 @@ async def test_snapshot_analyses_the_http_picture_then_drops_it():
 
     cams = [make_camera(0, checks=("http", "snapshot"), feeds=False)]
     st = State(make_inventory(cameras=cams, settings=settings(interval=0.2)))
-    sc = Scheduler(st, probe_lookup=lambda c: http, link_probe=_up_link, analyse=analyse,
-                   history_factory=dict)
+    sc = Scheduler(st, probe_lookup=lambda c: http, link_probe=_up_link,
+                   post_steps={"snapshot": analysis_step(analyse, dict)})
     await sc.start()
     await asyncio.sleep(0.5)
     await sc.stop()
@@ -393,7 +394,7 @@ async def test_large_snapshots_are_analysed_off_the_loop_with_the_real_analyser(
     import pytest
 
     try:
-        from monitor.probes.snapshot import SnapshotHistory, analyse
+        from monitor.probes.snapshot import INLINE_BYTES, SnapshotHistory, analyse
     except ImportError as exc:
         pytest.skip(f"monitor.probes.snapshot not available yet: {exc}")
     from PIL import Image
@@ -401,8 +402,8 @@ async def test_large_snapshots_are_analysed_off_the_loop_with_the_real_analyser(
     buf = io.BytesIO()
     Image.effect_noise((1280, 720), 1).point(lambda v: 2).convert("RGB").save(buf, "JPEG", quality=95)
     black = buf.getvalue()
-    if len(black) < Scheduler.SNAPSHOT_INLINE_BYTES:
-        black += b"\0" * Scheduler.SNAPSHOT_INLINE_BYTES  # trailing bytes after EOI are ignored
+    if len(black) < INLINE_BYTES:
+        black += b"\0" * INLINE_BYTES  # trailing bytes after EOI are ignored
     threads = []
 
     def spy(image, history, snap_settings):
@@ -414,8 +415,8 @@ async def test_large_snapshots_are_analysed_off_the_loop_with_the_real_analyser(
 
     cams = [make_camera(0, checks=("http", "snapshot"), feeds=False)]
     st = State(make_inventory(cameras=cams, settings=settings(interval=0.2)))
-    sc = Scheduler(st, probe_lookup=lambda c: http, link_probe=_up_link, analyse=spy,
-                   history_factory=SnapshotHistory)
+    sc = Scheduler(st, probe_lookup=lambda c: http, link_probe=_up_link,
+                   post_steps={"snapshot": analysis_step(spy, SnapshotHistory)})
     await sc.start()
     for _ in range(40):
         await asyncio.sleep(0.05)

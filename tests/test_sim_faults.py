@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from monitor.model import ProbeContext, Reason
+from monitor.model import Reason
 
 FAULT_EXPECTATIONS = {
     # fault: {check: expected reason}
@@ -75,10 +75,8 @@ async def fleet_and_inventory(tmp_path, unused_tcp_port_factory):
 async def _probe(check: str, endpoint) -> object:
     from monitor.probes import get_probe, run_probe
 
-    loop = asyncio.get_running_loop()
     timeout = TIMEOUT + STREAM_DURATION if check == "stream" else TIMEOUT
-    ctx = ProbeContext(deadline=loop.time() + timeout, stream_duration=STREAM_DURATION)
-    return await run_probe(get_probe(check), endpoint, ctx, timeout)
+    return await run_probe(get_probe(check), endpoint, timeout, stream_duration=STREAM_DURATION)
 
 
 async def test_every_fault_gives_its_reason(fleet_and_inventory):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.model import Endpoint, ProbeContext, Reason, SnapshotSettings
+from monitor.model import Endpoint, Reason, SnapshotSettings
 from tests.conftest import require
 
 
@@ -69,8 +69,7 @@ async def _judge(base: str, names: list[str]):
     history = SnapshotHistory()
     verdicts = []
     for name in names:
-        ctx = ProbeContext(deadline=asyncio.get_running_loop().time() + 5)
-        fetched = await run_probe(get_probe("http"), Endpoint(f"{base}/{name}"), ctx, 5.0)
+        fetched = await run_probe(get_probe("http"), Endpoint(f"{base}/{name}"), 5.0)
         assert fetched.reason is Reason.OK, (name, fetched.message)
         assert fetched.detail["content_type"] == "image/jpeg"
         verdicts.append(analyse(fetched.body, history, SnapshotSettings(frozen_after=3)).reason)

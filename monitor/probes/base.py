@@ -13,7 +13,7 @@ import errno
 import socket
 import ssl
 import time
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from ..model import Endpoint, ProbeContext, Reason, Result
 from ..resources import LocalResourceError, local_resource_kind
@@ -70,19 +70,17 @@ def classify_exception(exc: BaseException) -> tuple[Reason, str]:
     return Reason.BAD_RESPONSE, f"unexpected {exc.__class__.__name__}"
 
 
-async def run_probe(
-    fn: ProbeFn,
-    endpoint: Endpoint,
-    ctx: ProbeContext,
-    timeout: float,
-) -> Result:
+async def run_probe(fn: ProbeFn, endpoint: Endpoint, timeout: float, **options: Any) -> Result:
     """Run one probe under one hard deadline; always return a Result, never raise
     (except CancelledError, so that shutdown and reload still work, and LocalResourceError:
     a probe that could not open a socket for lack of descriptors, buffers, memory or a
-    thread of this process has no verdict about the camera)."""
+    thread of this process has no verdict about the camera).
+
+    The deadline is made here, with the context: `options` are the other ProbeContext
+    fields (``trace=[]`` for the exchanges, ``stream_duration``, ...)."""
     loop = asyncio.get_running_loop()
     start = time.perf_counter()
-    ctx.deadline = loop.time() + timeout
+    ctx = ProbeContext(deadline=loop.time() + timeout, **options)
     try:
         async with asyncio.timeout(timeout):
             result = await fn(endpoint, ctx)

@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
-from monitor.model import ProbeContext, Reason, Result, split_credentials  # noqa: E402
+from monitor.model import Reason, Result, split_credentials  # noqa: E402
 from monitor.probes import get_probe, run_probe  # noqa: E402
 from tests.rtsp_fakes import PASSWORD, PASSWORD_USER, FakeRtspServer  # noqa: E402
 
@@ -74,7 +74,7 @@ async def _bench(url: str, n: int, concurrency: int, timeout: float,
 
     async def one() -> None:
         async with sem:
-            result = await run_probe(probe, endpoint, ProbeContext(deadline=0.0), timeout)
+            result = await run_probe(probe, endpoint, timeout)
             reasons[result.reason.value] = reasons.get(result.reason.value, 0) + 1
 
     # warm-up: imports, SSL-free code paths, the loop's first connections

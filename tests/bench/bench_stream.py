@@ -35,7 +35,6 @@ raise SystemExit(run_fleet(fleet, ("127.0.0.1", int(sys.argv[2])), log_level="wa
 
 
 async def run_checks(check: str, endpoints, duration: float, rounds: int) -> tuple[float, float, dict]:
-    from monitor.model import ProbeContext
     from monitor.probes import get_probe, run_probe
 
     fn = get_probe(check)
@@ -46,8 +45,7 @@ async def run_checks(check: str, endpoints, duration: float, rounds: int) -> tup
     c0, w0 = time.process_time(), time.perf_counter()
     for _ in range(rounds):
         async def one(ep):
-            ctx = ProbeContext(deadline=loop.time() + timeout, stream_duration=duration)
-            r = await run_probe(fn, ep, ctx, timeout)
+            r = await run_probe(fn, ep, timeout, stream_duration=duration)
             reasons[r.reason.value] = reasons.get(r.reason.value, 0) + 1
             if r.detail.get("fps"):
                 fps.append(r.detail["fps"])
