@@ -14,7 +14,7 @@ import asyncio
 
 import pytest
 
-from monitor.model import ProbeContext, Reason, SnapshotSettings, split_credentials
+from monitor.model import Reason, SnapshotSettings, split_credentials
 from monitor.probes import get_probe, run_probe
 from monitor.probes.picture import PictureHistory, analyse_keyframes_async
 from tests.test_gstreamer_witness import gst_server  # noqa: F401 - the fixture
@@ -34,9 +34,8 @@ EXPECTED = {
 
 
 async def _check(server: str, path: str):
-    ctx = ProbeContext(deadline=0.0, trace=[], stream_duration=2.5)
     stream = await run_probe(get_probe("stream"), split_credentials(f"rtsp://{server}{path}"),
-                             ctx, 8.0)
+                             8.0, trace=[], stream_duration=2.5)
     assert stream.reason is Reason.OK, (path, stream.message, stream.trace)
     assert stream.keyframes and len(stream.keyframes) == 3, (path, stream.trace)
     picture = await analyse_keyframes_async(stream.detail["codec"], stream.keyframes,

@@ -15,7 +15,7 @@ import warnings
 import pytest
 from aiohttp import web
 
-from monitor.model import Credentials, ProbeContext, Reason, split_credentials
+from monitor.model import Credentials, Reason, split_credentials
 from monitor.probes import get_probe, run_probe
 from monitor.probes import http as http_probe
 from monitor.probes import link as link_probe
@@ -28,8 +28,8 @@ OLD_TLS = (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1)
 
 
 async def probe(check: str, url: str, creds: Credentials | None = None, **ctx_kw):
-    ctx = ProbeContext(deadline=0.0, trace=[], **ctx_kw)
-    return await run_probe(get_probe(check), split_credentials(url, creds), ctx, 3.0)
+    return await run_probe(get_probe(check), split_credentials(url, creds), 3.0, trace=[],
+                           **ctx_kw)
 
 
 # --------------------------------------------------------------------------- status codes

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from monitor.exporter import SelfMetrics
-from monitor.model import ProbeContext, Reason, Result, split_credentials
+from monitor.model import Reason, Result, split_credentials
 from monitor.probes.base import run_probe
 from monitor.resources import LocalResourceError, ResourceGuard, local_resource_kind
 
@@ -61,7 +61,7 @@ async def test_run_probe_raises_local_resource_error_instead_of_a_reason():
 
     ep = split_credentials("rtsp://127.0.0.1/x")
     with pytest.raises(LocalResourceError) as info:
-        await run_probe(emfile, ep, ProbeContext(deadline=0.0), 1.0)
+        await run_probe(emfile, ep, 1.0)
     assert info.value.kind == "descriptors"
 
 
