@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the test suite's real witnesses need: GStreamer's RTSP
 # server (a third-party RTSP implementation), ffmpeg/ffprobe (a real RTSP client), Prometheus,
-# Alertmanager and promtool/amtool, headless Chromium for the status page, iproute2 and
-# nftables for the command-centre link tests, a font for the captions ffmpeg draws on test
-# pictures.  Idempotent: does nothing when all are present.
+# Alertmanager and promtool/amtool, headless Chromium for the status page and the report's
+# PDF, iproute2 and nftables for the command-centre link tests, a font for the captions ffmpeg
+# draws on test pictures, PostgreSQL for the shared outage ledger, and poppler-utils
+# (pdftoppm) to look at the report's PDF pages.  Idempotent: does nothing when all are present.
 # Needs root (CI runs as root); without root it says what is missing and exits non-zero.
 set -euo pipefail
 
@@ -15,6 +16,7 @@ PACKAGES=(
   prometheus prometheus-alertmanager
   chromium
   iproute2 nftables procps
+  postgresql poppler-utils
 )
 
 missing=()

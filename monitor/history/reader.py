@@ -69,7 +69,8 @@ class Reader:
         """Every episode that overlaps [start, end), in start order (unclipped)."""
         beats = self.heartbeats()
         marks = ", ".join("?" for _ in kinds)
-        cur = self.conn.cursor()
+        # PostgreSQL: a server-side cursor, so a million rows are not all in memory at once
+        cur = self.conn.cursor(name="ledger_outages") if self.dialect == "postgres" else self.conn.cursor()
         cur.execute(sql(
             "SELECT kind, subject, integration, provider, start_ts, end_ts, reason, cause, "
             "check_name, detail, instance FROM outages "
@@ -87,6 +88,7 @@ class Reader:
                         continue
                 yield Outage(kind, subject, integ, provider, float(s), float(e), reason, cause,
                              check, detail, inst, is_open)
+        cur.close()
         if self.dialect == "postgres":
             self.conn.rollback()
 
