@@ -67,7 +67,8 @@ async def test_probe_stream_prints_the_media_figures():
 
 async def test_probe_http_snapshot_reports_luminance():
     buf = io.BytesIO()
-    Image.new("RGB", (320, 180), (120, 130, 140)).save(buf, "JPEG")
+    # a scene, not one flat colour (that would be uniform_image): a grey ramp, mean ~0.5
+    Image.linear_gradient("L").resize((320, 180)).convert("RGB").save(buf, "JPEG")
 
     async def picture(_request: web.Request) -> web.Response:
         return web.Response(body=buf.getvalue(), content_type="image/jpeg")

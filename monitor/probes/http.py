@@ -58,11 +58,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import time
 from urllib.parse import urlsplit
 
 from ..model import Endpoint, ProbeContext, Reason, Result
 from .auth import Authenticator
 from .base import ProbeError
+from .clock import offset as clock_offset
 from .status_codes import reason_for_status
 from .tcp import connect, ssl_context
 
@@ -168,13 +170,14 @@ class _Conn(asyncio.Protocol):
 
 
 class _Head:
-    __slots__ = ("version", "status", "reason", "headers")
+    __slots__ = ("version", "status", "reason", "headers", "clock_offset")
 
     def __init__(self, version: tuple[int, int], status: int, reason: str, headers: list[tuple[str, str]]):
         self.version = version
         self.status = status
         self.reason = reason
         self.headers = headers
+        self.clock_offset: float | None = None  # camera minus monitor, from Date (clock.py)
 
     def get(self, name: str) -> str | None:
         for key, value in self.headers:
@@ -498,8 +501,11 @@ async def probe(endpoint: Endpoint, ctx: ProbeContext) -> Result:
 
 async def _exchange(conn: _Conn, payload: bytes, max_header_bytes: int) -> _Head:
     assert conn.transport is not None
+    sent = time.time()
     conn.transport.write(payload)
-    return await _read_head(conn, max_header_bytes)
+    head = await _read_head(conn, max_header_bytes)
+    head.clock_offset = clock_offset(head.get("date"), sent, time.time())
+    return head
 
 
 def _framed(head: _Head) -> bool:
@@ -521,5 +527,6 @@ def _verdict(
         "content_type": _PRINTABLE.sub("?", content_type[:100]) if content_type else None,
         "bytes": size,
         "auth": auth.scheme,
+        "clock_offset": head.clock_offset,
     }
     return Result(reason, message=message, detail=detail, phases=phases, trace=trace)

@@ -40,6 +40,7 @@ def video_detail(client: RtspClient, parsed: sdp_mod.Sdp) -> dict:
         "height": video.height if video else None,
         "auth": client.auth.scheme,
         "status": client.last_status,
+        "clock_offset": client.clock.offset,
     }
 
 

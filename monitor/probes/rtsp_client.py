@@ -30,6 +30,7 @@ from typing import Callable
 from ..model import Endpoint, ProbeContext, Reason
 from .auth import Authenticator
 from .base import ProbeError
+from .clock import ClockReading
 from .status_codes import reason_for_status
 from .tcp import connect, ssl_context
 
@@ -224,6 +225,7 @@ class RtspClient:
         self.phases: dict[str, float] = {}
         self.udp: list[asyncio.DatagramTransport] = []
         self.last_status: int | None = None
+        self.clock = ClockReading()  # the camera's clock from its answers' Date headers
         self._reopened = False
         self._max_body = min(ctx.max_body_bytes, MAX_SDP_BYTES)
 
@@ -285,6 +287,7 @@ class RtspClient:
         assert proto is not None
         received = proto.received
         sent = time.perf_counter()
+        sent_wall = time.time()
         waiter = self._write(method, url, headers)
         try:
             resp = await waiter
@@ -300,6 +303,7 @@ class RtspClient:
             assert proto is not None
             waiter = self._write(method, url, headers)
             sent = time.perf_counter()
+            sent_wall = time.time()
             resp = await waiter
         while True:
             cseq = resp.get("cseq")
@@ -310,6 +314,7 @@ class RtspClient:
             resp = await waiter
         proto.waiter = None
         resp.elapsed = time.perf_counter() - sent
+        self.clock.take(resp.get("date"), sent_wall, time.time())
         if "first_byte" not in self.phases and proto.first_byte is not None:
             self.phases["first_byte"] = proto.first_byte - sent
         self.last_status = resp.status

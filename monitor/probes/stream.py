@@ -159,6 +159,7 @@ async def _run(client: RtspClient, ctx: ProbeContext, loop: asyncio.AbstractEven
         keyframe_interval=_round(stats.keyframe_interval),
         transport=transport,
         lost=stats.lost,
+        clock_offset=client.clock.offset,
     )
     if client.trace is not None:
         client.trace.append(
