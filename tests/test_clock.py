@@ -6,7 +6,7 @@ import email.utils
 
 import pytest
 
-from monitor.model import ProbeContext, Reason, split_credentials
+from monitor.model import Reason, split_credentials
 from monitor.probes import get_probe, run_probe
 from monitor.probes.clock import ClockReading, offset
 from tests.test_gstreamer_witness import gst_server  # noqa: F401 - the fixture
@@ -51,9 +51,8 @@ def test_reading_keeps_the_shortest_round_trip():
 @pytest.mark.integration
 async def test_gstreamer_answers_carry_the_clock(gst_server):  # noqa: F811
     for check in ("rtsp", "stream"):
-        ctx = ProbeContext(deadline=0.0, stream_duration=1.0)
         result = await run_probe(get_probe(check), split_credentials(f"rtsp://{gst_server}/live"),
-                                 ctx, 5.0)
+                                 5.0, stream_duration=1.0)
         assert result.reason is Reason.OK, result.message
         # same machine: within the Date header's one-second resolution
         assert abs(result.detail["clock_offset"]) <= 0.6, result.detail
