@@ -11,6 +11,7 @@ Everything here is plain data: no I/O, no metrics, no asyncio.  The config loade
 
 from __future__ import annotations
 
+import datetime
 import enum
 import functools
 from dataclasses import dataclass, field
@@ -220,6 +221,13 @@ class LinkSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReloadSettings:
+    #: share of the cameras a reload may remove unless it is forced (a vanished include
+    #: file must not silently drop a provider's cameras)
+    max_removed_ratio: float = 0.1
+
+
+@dataclass(frozen=True, slots=True)
 class MonitorSettings:
     interval: float = 30.0
     timeout: float = 5.0
@@ -228,6 +236,7 @@ class MonitorSettings:
     stream: StreamSettings = StreamSettings()
     snapshot: SnapshotSettings = SnapshotSettings()
     links: LinkSettings = LinkSettings()
+    reload: ReloadSettings = ReloadSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +244,15 @@ class Provider:
     name: str
     target_cameras: int = 0
     sla: float = 0.0
+    milestones: tuple[Milestone, ...] = ()  # by date, counts never decreasing
+
+
+@dataclass(frozen=True, slots=True)
+class Milestone:
+    """A contractual step: at least `cameras` installed by the end of day `by`."""
+
+    by: datetime.date
+    cameras: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +295,51 @@ class Camera:
     integrations: tuple[str, ...] = ()
     feeds: tuple[tuple[str, Endpoint], ...] = ()  # (integration name, endpoint)
     interval: float | None = None  # per-camera override of monitor.interval
+    claimed_installed: datetime.date | None = None  # as the provider's inventory claims
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySettings:
+    """Where the outage ledger lives: a SQLite file or a PostgreSQL DSN (never both)."""
+
+    path: str | None = None  # SQLite file; None with no dsn: the daemon's default
+    dsn: str | None = field(default=None, repr=False)  # may hold a password
+    retention: float = 0.0  # seconds of history kept; 0 keeps everything
+
+
+#: Maintenance scope keys and the camera field each matches.
+MAINTENANCE_SCOPES = (("cameras", "id"), ("providers", "provider"), ("districts", "district"),
+                      ("zones", "zone"), ("uplinks", "uplink"))
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceWindow:
+    """Planned work: cameras in scope are not held against their provider meanwhile.
+
+    One-off (`start`, `end`: aware datetimes, [start, end)) or recurring (`weekdays`,
+    0 = Monday, and `between`: minutes after local midnight [from, to), where to <= from
+    runs past midnight into the next day; the weekday is the start's), in the
+    inventory's `timezone`.  A camera is in scope when it matches every scope given (any
+    value within one); `monitor.maintenance` answers when a window is on.
+    """
+
+    name: str
+    start: datetime.datetime | None = None
+    end: datetime.datetime | None = None
+    weekdays: tuple[int, ...] = ()
+    between: tuple[int, int] | None = None
+    cameras: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+    districts: tuple[str, ...] = ()
+    zones: tuple[str, ...] = ()
+    uplinks: tuple[str, ...] = ()
+
+    def covers(self, camera: Camera) -> bool:
+        for scope, attr in MAINTENANCE_SCOPES:
+            values = getattr(self, scope)
+            if values and getattr(camera, attr) not in values:
+                return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +353,9 @@ class Inventory:
     #: each include pattern (joined to the directory of the file naming it) and the files
     #: it matched, in reading order: a reload can refuse a pattern that now matches nothing
     includes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    timezone: str = "Asia/Jakarta"  # IANA name: reports, maintenance windows
+    history: HistorySettings = HistorySettings()
+    maintenance: tuple[MaintenanceWindow, ...] = ()
 
     def provider(self, name: str) -> Provider | None:
         for p in self.providers:

@@ -66,6 +66,10 @@ def cams(text: str) -> str:
     return DECLARED + text
 
 
+# A camera A of provider pt-a (line 10), then maintenance windows from line 12.
+WINDOW = cams("  - {id: A, provider: pt-a, rtsp: 'rtsp://10.0.0.1/x'}\n") + "maintenance:\n"
+
+
 INVALID: list[tuple[str, str, str]] = [
     # ---------------------------------------------------------------- keys
     ("unknown top-level key", "camera:\n  - id: A\n",
@@ -255,6 +259,111 @@ INVALID: list[tuple[str, str, str]] = [
      cams("  - id: A\n    rtsp: rtsp://admin:hunter22@10.0.0.1:99999/x\n"),
      "c.yml:11:11: cameras[0].rtsp: invalid URL rtsp://admin:xxxxx@10.0.0.1:99999/x: "
      "Port out of range 0-65535"),
+    # ---------------------------------------------------------------- time, history, reload
+    ("unknown time zone", "timezone: Asia/Jakata\n",
+     "c.yml:1:11: timezone: unknown time zone 'Asia/Jakata' (did you mean 'Asia/Jakarta'?); "
+     "use an IANA name such as Asia/Jakarta"),
+    ("history path and dsn", "history:\n  path: ledger.db\n  dsn: postgresql://cctv@db/cctv\n",
+     "c.yml:3:3: history.dsn: use either path or dsn, not both"),
+    ("history dsn that is not PostgreSQL", "history:\n  dsn: mysql://cctv:hunter22@db/cctv\n",
+     "c.yml:2:8: history.dsn: expected postgresql://user@host/database or key=value pairs "
+     "with host="),
+    ("history dsn with a bad port", "history:\n  dsn: postgresql://cctv:hunter22@db:99999/cctv\n",
+     "c.yml:2:8: history.dsn: invalid DSN: Port out of range 0-65535"),
+    ("history retention without unit", "history: {retention: 400}\n",
+     "c.yml:1:22: history.retention: durations need a unit, e.g. 30s, got '400'"),
+    ("reload ratio above 1", "monitor:\n  reload: {max_removed_ratio: 2}\n",
+     "c.yml:2:31: monitor.reload.max_removed_ratio: must be between 0 and 1, got 2"),
+    # ---------------------------------------------------------------- milestones, claims
+    ("milestone on a day that does not exist",
+     "providers:\n  - name: pt-a\n    milestones: [{by: 2016-06-31, cameras: 5}]\n",
+     "c.yml:3:23: providers[0].milestones[0].by: expected a date YYYY-MM-DD, got '2016-06-31'"),
+    ("milestones out of date order",
+     "providers:\n  - name: pt-a\n    milestones:\n      - {by: 2016-12-31, cameras: 5}\n"
+     "      - {by: 2016-06-30, cameras: 9}\n",
+     "c.yml:5:14: providers[0].milestones[1].by: milestones must be in date order: 2016-06-30 "
+     "is not after 2016-12-31"),
+    ("milestone count that decreases",
+     "providers:\n  - name: pt-a\n    milestones:\n      - {by: 2016-06-30, cameras: 50}\n"
+     "      - {by: 2016-12-31, cameras: 9}\n",
+     "c.yml:5:35: providers[0].milestones[1].cameras: cameras must not decrease: 9 by "
+     "2016-12-31 after 50 by 2016-06-30"),
+    ("milestone without a count",
+     "providers:\n  - name: pt-a\n    milestones: [{by: 2016-06-30}]\n",
+     "c.yml:3:18: providers[0].milestones[0]: missing required key 'cameras'"),
+    ("negative milestone count",
+     "providers:\n  - name: pt-a\n    milestones: [{by: 2016-06-30, cameras: -1}]\n",
+     "c.yml:3:44: providers[0].milestones[0].cameras: must be at least 0, got -1"),
+    ("claimed_installed that is not a date",
+     cams("  - {id: A, rtsp: 'rtsp://10.0.0.1/x', claimed_installed: 30/06/2016}\n"),
+     "c.yml:10:59: cameras[0].claimed_installed: expected a date YYYY-MM-DD, got '30/06/2016'"),
+    # ---------------------------------------------------------------- maintenance
+    ("window without times", WINDOW + "  - {name: w, cameras: [A]}\n",
+     "c.yml:12:5: maintenance[0]: a window needs from: and to: (one-off) or weekdays: and "
+     "between: (recurring)"),
+    ("window both one-off and recurring",
+     WINDOW + "  - name: w\n    from: 2026-07-01T22:00+07:00\n    to: 2026-07-02T02:00+07:00\n"
+     "    weekdays: [sun]\n    between: 01:00-03:00\n    cameras: [A]\n",
+     "c.yml:12:5: maintenance[0]: a window is either one-off (from: and to:) or recurring "
+     "(weekdays: and between:), not both"),
+    ("window with from but no to",
+     WINDOW + "  - {name: w, from: '2026-07-01T22:00+07:00', cameras: [A]}\n",
+     "c.yml:12:5: maintenance[0]: a one-off window needs from: and to:; to: is missing"),
+    ("window with weekdays but no time range",
+     WINDOW + "  - {name: w, weekdays: [sun], cameras: [A]}\n",
+     "c.yml:12:5: maintenance[0]: a recurring window needs weekdays: and between:; between: "
+     "is missing"),
+    ("window time without offset",
+     WINDOW + "  - {name: w, from: '2026-07-01T22:00', to: '2026-07-02T02:00+07:00', "
+     "cameras: [A]}\n",
+     "c.yml:12:21: maintenance[0].from: '2026-07-01T22:00' has no UTC offset: add one, "
+     "e.g. 2026-07-01T22:00+07:00"),
+    ("window time that is not a time",
+     WINDOW + "  - {name: w, from: tonight, to: '2026-07-02T02:00+07:00', cameras: [A]}\n",
+     "c.yml:12:21: maintenance[0].from: expected a date and time with its UTC offset, "
+     "e.g. 2026-07-01T22:00+07:00, got 'tonight'"),
+    ("window that ends before it starts",
+     WINDOW + "  - {name: w, from: '2026-07-02T02:00+07:00', to: '2026-07-01T22:00+07:00', "
+     "cameras: [A]}\n",
+     "c.yml:12:51: maintenance[0].to: to (2026-07-01T22:00:00+07:00) must be after from "
+     "(2026-07-02T02:00:00+07:00)"),
+    ("window on an unknown weekday",
+     WINDOW + "  - {name: w, weekdays: [sunday], between: '01:00-03:00', cameras: [A]}\n",
+     "c.yml:12:26: maintenance[0].weekdays[0]: unknown weekday 'sunday' (did you mean "
+     "'sun'?); weekdays are mon, tue, wed, thu, fri, sat, sun"),
+    ("window weekday listed twice",
+     WINDOW + "  - {name: w, weekdays: [sun, sun], between: '01:00-03:00', cameras: [A]}\n",
+     "c.yml:12:31: maintenance[0].weekdays[1]: 'sun' is listed twice"),
+    ("window time range out of the day",
+     WINDOW + "  - {name: w, weekdays: [sun], between: '25:00-03:00', cameras: [A]}\n",
+     "c.yml:12:41: maintenance[0].between: expected a local time range HH:MM-HH:MM, "
+     "e.g. 22:00-02:00, got '25:00-03:00'"),
+    ("window with an empty time range",
+     WINDOW + "  - {name: w, weekdays: [sun], between: '03:00-03:00', cameras: [A]}\n",
+     "c.yml:12:41: maintenance[0].between: '03:00-03:00' is empty: from and to are the same "
+     "time (00:00-24:00 is the whole day)"),
+    ("window without scope",
+     WINDOW + "  - {name: w, weekdays: [sun], between: '01:00-03:00'}\n",
+     "c.yml:12:5: maintenance[0]: a window needs a scope: at least one of cameras:, "
+     "providers:, districts:, zones:, uplinks:"),
+    ("window on an unknown camera",
+     WINDOW + "  - {name: w, weekdays: [sun], between: '01:00-03:00', cameras: [B]}\n",
+     "c.yml:12:66: maintenance[0].cameras[0]: unknown camera 'B'"),
+    ("window on an unknown provider",
+     WINDOW + "  - {name: w, weekdays: [sun], between: '01:00-03:00', providers: [pt-b]}\n",
+     "c.yml:12:68: maintenance[0].providers[0]: unknown provider 'pt-b' (did you mean 'pt-a'?)"),
+    ("window with an empty scope",
+     WINDOW + "  - {name: w, weekdays: [sun], between: '01:00-03:00', zones: []}\n",
+     "c.yml:12:63: maintenance[0].zones: no zones listed: an empty scope matches no camera"),
+    ("duplicate window",
+     WINDOW + "  - {name: w, weekdays: [sun], between: '01:00-03:00', zones: [ring-1]}\n"
+     "  - {name: w, weekdays: [sat], between: '01:00-03:00', zones: [ring-1]}\n",
+     "c.yml:13:12: maintenance[1].name: duplicate maintenance window 'w' (first at c.yml:12)"),
+    ("window scope key misspelt",
+     WINDOW + "  - {name: w, weekdays: [sun], between: '01:00-03:00', zones: [ring-1], "
+     "district: [Menteng]}\n",
+     "c.yml:12:73: maintenance[0].district: unknown key 'district' (did you mean "
+     "'districts'?)"),
     # ---------------------------------------------------------------- files
     ("include that matches nothing", "include: [providers/*.yml]\n",
      "c.yml:1:11: include[0]: 'providers/*.yml' matches no file"),

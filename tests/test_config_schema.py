@@ -52,6 +52,15 @@ LOADER_ONLY = {
     "include that matches nothing": "the file system",
     "unsupported YAML tag": "YAML itself",
     "two documents": "YAML itself",
+    "unknown time zone": "the time zone database",
+    "history dsn with a bad port": "a port's range inside a URL",
+    "milestone on a day that does not exist": "the calendar",
+    "milestones out of date order": "compares entries",
+    "milestone count that decreases": "compares entries",
+    "window that ends before it starts": "compares two keys",
+    "window on an unknown camera": "a reference across sections",
+    "window on an unknown provider": "a reference across sections",
+    "duplicate window": "uniqueness across entries and files",
 }
 
 
@@ -134,6 +143,7 @@ def test_every_key_is_documented() -> None:
 @pytest.mark.parametrize("section,cls", [
     (keys.MONITOR, model.MonitorSettings), (keys.STREAM, model.StreamSettings),
     (keys.SNAPSHOT, model.SnapshotSettings), (keys.LINKS, model.LinkSettings),
+    (keys.RELOAD, model.ReloadSettings), (keys.HISTORY, model.HistorySettings),
 ])
 def test_table_defaults_are_the_model_defaults(section: keys.Section, cls: type) -> None:
     defaults = {f.name: f.default for f in dataclasses.fields(cls)

@@ -36,10 +36,14 @@ an integration's relay, a different server that must not be handed the camera's 
 ``monitor.stream.interval: 0`` turns the stream check off everywhere: it is dropped from
 every camera's checks, explicit or default, so that the switch needs no edit per camera.
 
-Modules, split by what they read: `tree` (YAML, includes, ``${VAR}``, typed text),
-`durations`, `values` (numbers, ratios, durations, URLs, locations), `settings`
-(``monitor:``), `network` (providers, command centres, integrations), `cameras` (cameras,
-credentials, password files, checks, feeds), `loader` (`load`, `check_main`).
+Modules, split by what they read: `keys` (every key declared once: type, default,
+bounds, meaning), `tree` (YAML, includes, ``${VAR}``, typed text), `durations`, `values`
+(numbers, ratios, dates, durations, URLs, locations), `settings` (``monitor:``,
+``history:``), `network` (providers and their milestones, command centres, integrations),
+`cameras` (cameras, credentials, checks from `monitor.checks`, feeds), `secretfile`
+(password files read safely), `schedule` (``timezone:``, ``maintenance:``), `loader`
+(`load`, `check_main`); `reference` generates docs/configuration.md and the JSON Schema
+from `keys`.
 """
 
 from __future__ import annotations

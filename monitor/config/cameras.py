@@ -58,7 +58,7 @@ class _Cameras(_Values):
     def cameras(self, settings: MonitorSettings, providers: set[str],
                 integrations: set[str]) -> tuple[Camera, ...]:
         out: list[Camera] = []
-        ids: dict[str, tuple[str, Node]] = {}
+        ids: dict[str, tuple[str, Node]] = self.camera_ids
         self.settings_now = settings
         self.check_lists: dict[object, list[str]] = {}  # resolved check lists, shared
         min_interval = settings.timeout
@@ -181,6 +181,11 @@ class _Cameras(_Values):
                          f"interval ({format_duration(interval)}) must not be shorter than "
                          f"monitor.timeout ({format_duration(min_interval)})")
 
+        claimed = None
+        pair = get("claimed_installed")
+        if pair is not None and not null(pair[1]):
+            claimed = self.date(pair[1], f"{path}.claimed_installed")
+
         if cid is None or len(self.issues) != before:
             return None
         return Camera(
@@ -197,6 +202,7 @@ class _Cameras(_Values):
             integrations=tuple(own),
             feeds=tuple(feeds),
             interval=interval,
+            claimed_installed=claimed,
         )
 
     def credentials(self, f: dict, path: str) -> Credentials | None:

@@ -34,9 +34,16 @@ TYPES = {
     "location": "[latitude, longitude] in degrees",
     "checks": "a list of check names",
     "names": "a list of names",
+    "scope": "a non-empty list of names",
     "paths": "a file glob or a list of them",
     "feeds": "a mapping of integration name to rtsp URL",
     "secret": "a string, never shown in errors or logs",
+    "date": "a date, YYYY-MM-DD",
+    "datetime": "a date and time with its UTC offset (ISO 8601), e.g. 2026-07-01T22:00+07:00",
+    "weekdays": "a list of days: mon, tue, wed, thu, fri, sat, sun",
+    "between": "a local time range HH:MM-HH:MM, e.g. 22:00-02:00 (past midnight)",
+    "timezone": "an IANA time zone name, e.g. Asia/Jakarta",
+    "dsn": "a PostgreSQL connection string (postgresql://... or key=value pairs)",
     "mapping": "a mapping",
     "list": "a list of mappings",
 }
@@ -147,6 +154,12 @@ LINKS = Section("monitor.links", "Command-centre links, probed on their own shor
         "degraded.", 0.150),
 ), rules=("timeout must be shorter than interval.",))
 
+RELOAD = Section("monitor.reload", "Guards of a configuration reload (SIGHUP, /-/reload).", (
+    Key("max_removed_ratio", "ratio", "Share of the cameras one reload may remove; a reload "
+        "removing more is refused unless forced (a vanished include file must not silently "
+        "drop a provider's cameras).", 0.1),
+))
+
 MONITOR = Section("monitor", "How and how often the monitor probes; set in one file only.", (
     Key("interval", "duration", "How often each camera is probed (a camera may set its own "
         "interval).", 30.0),
@@ -157,13 +170,21 @@ MONITOR = Section("monitor", "How and how often the monitor probes; set in one f
     Key("stream", "mapping", STREAM.meaning, section=STREAM),
     Key("snapshot", "mapping", SNAPSHOT.meaning, section=SNAPSHOT),
     Key("links", "mapping", LINKS.meaning, section=LINKS),
+    Key("reload", "mapping", RELOAD.meaning, section=RELOAD),
 ), rules=("timeout must not be longer than interval.",))
+
+MILESTONE = Section("providers[].milestones[]", "A contractual step: cameras installed by a "
+                    "date.", (
+    Key("by", "date", "The last day of the step.", required=True),
+    Key("cameras", "integer", "Cameras installed by the end of that day.", required=True, lo=0),
+), rules=("Dates increase along the list; counts never decrease.",))
 
 PROVIDER = Section("providers[]", "A provider under contract for cameras.", (
     Key("name", "name", "The provider's name, as cameras' provider: refers to it.",
         required=True, max_len=MAX_LABEL),
     Key("target_cameras", "integer", "The contractual number of installed cameras.", 0, lo=0),
     Key("sla", "fraction", "Contractual availability (0.98 is 98%); left out: none.", 0.0),
+    Key("milestones", "list", MILESTONE.meaning, section=MILESTONE),
 ), rules=("Provider names are unique across all files.",))
 
 INTEGRATION = Section("integrations[]", "A platform that must receive camera feeds (the "
@@ -217,6 +238,8 @@ CAMERA = Section("cameras[]", "One camera.", (
         f"{secretfile.TIMEOUT:g} s; a trailing newline is dropped."),
     Key("interval", "duration", "This camera's own probe interval (at least "
         "monitor.timeout)."),
+    Key("claimed_installed", "date", "The installation date the provider's inventory claims "
+        "(the ledger records when it first answered)."),
 ), rules=(
     "Camera ids are unique across all files.",
     "A camera needs rtsp: or http: (or both); each check needs its URL (rtsp, stream: "
@@ -227,6 +250,40 @@ CAMERA = Section("cameras[]", "One camera.", (
     "server).",
 ))
 
+HISTORY = Section("history", "The outage ledger: every state change, kept beyond Prometheus' "
+                  "retention, for the monthly report.  Set in one file only.", (
+    Key("path", "text", "SQLite file of the ledger, relative to this file; left out (and no "
+        "dsn): the daemon's default."),
+    Key("dsn", "dsn", "PostgreSQL for several monitor instances, e.g. "
+        "postgresql://cctv:${PGPASSWORD}@db/cctv; its password is never shown."),
+    Key("retention", "duration", "How long outages are kept; 0 keeps everything.", 0.0,
+        zero=True),
+), rules=("Use either path or dsn, not both.",))
+
+#: Maintenance scope keys, in the order of the reference.
+SCOPES = ("cameras", "providers", "districts", "zones", "uplinks")
+
+MAINTENANCE = Section("maintenance[]", "Planned work: cameras in scope are not held against "
+                      "their provider while a window is on.", (
+    Key("name", "name", "The window's name (shown on pages and in reports).", required=True,
+        max_len=MAX_LABEL),
+    Key("from", "datetime", "One-off: the start, with its UTC offset."),
+    Key("to", "datetime", "One-off: the end (excluded), after from."),
+    Key("weekdays", "weekdays", "Recurring: the days a window starts on."),
+    Key("between", "between", "Recurring: the local times (in timezone:) it runs; a range "
+        "past midnight ends the next day; 00:00-24:00 is the whole day."),
+    Key("cameras", "scope", "Scope: camera ids (each must exist)."),
+    Key("providers", "scope", "Scope: providers (each must be declared)."),
+    Key("districts", "scope", "Scope: districts."),
+    Key("zones", "scope", "Scope: zones."),
+    Key("uplinks", "scope", "Scope: uplinks."),
+), rules=(
+    "A window is either one-off (from: and to:) or recurring (weekdays: and between:).",
+    "It needs at least one scope key; a camera is in scope when it matches every scope key "
+    "given (any value within one).",
+    "Window names are unique across all files.",
+))
+
 TOP = Section("", "A configuration file.  Any file may hold any section (an included file "
               "typically holds one provider and its cameras); monitor: is set in one file "
               "only.", (
@@ -235,9 +292,14 @@ TOP = Section("", "A configuration file.  Any file may hold any section (an incl
     Key("integrations", "list", INTEGRATION.meaning, section=INTEGRATION),
     Key("command_centres", "list", CENTRE.meaning, section=CENTRE),
     Key("cameras", "list", CAMERA.meaning, section=CAMERA),
+    Key("timezone", "timezone", "The time zone of maintenance windows and reports; set in one "
+        "file only.", "Asia/Jakarta"),
+    Key("history", "mapping", HISTORY.meaning, section=HISTORY),
+    Key("maintenance", "list", MAINTENANCE.meaning, section=MAINTENANCE),
     Key("include", "paths", "Other files to read, as globs relative to this file; each "
         "must match at least one file.  Their sections are appended in name order."),
 ))
 
 #: Every section, in the order of the reference.
-SECTIONS = (TOP, MONITOR, STREAM, SNAPSHOT, LINKS, PROVIDER, INTEGRATION, CENTRE, LINK, CAMERA)
+SECTIONS = (TOP, MONITOR, STREAM, SNAPSHOT, LINKS, RELOAD, PROVIDER, MILESTONE, INTEGRATION,
+            CENTRE, LINK, CAMERA, HISTORY, MAINTENANCE)

@@ -13,16 +13,18 @@ from ..model import Inventory
 from .cameras import _Cameras
 from .errors import ConfigError
 from .network import _Network
+from .schedule import _Schedule
 from .settings import _Settings
 
 
-class _Builder(_Cameras, _Network, _Settings):
+class _Builder(_Cameras, _Schedule, _Network, _Settings):
     """One run of `load`: reads the files, then validates section by section."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
         super().__init__(env)
         self.password_files = {}
         self.centre_names: dict[str, tuple[str, Node]] = {}
+        self.camera_ids: dict[str, tuple[str, Node]] = {}  # every id seen, valid or not
 
 
 def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Inventory:
@@ -38,6 +40,8 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
     try:
         builder.read_tree(main, (), {os.path.realpath(main): main})
         settings = builder.settings()
+        timezone = builder.timezone()
+        history = builder.history()
         providers = builder.providers()
         centres = builder.command_centres()
         integrations = builder.integrations()
@@ -46,10 +50,12 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
             {p.name for p in providers},
             {i.name for i in integrations} | set(builder.centre_names),
         )
+        maintenance = builder.maintenance({p.name for p in providers})
     finally:
         # Drop the node tree before the collector is back, or its first pass walks it all.
         builder.docs.clear()
         builder.centre_names.clear()
+        builder.camera_ids.clear()
         if gc_was_enabled:
             gc.enable()
     if builder.issues:
@@ -62,6 +68,9 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
         cameras=cameras,
         files=tuple(builder.files),
         includes=tuple(builder.includes),
+        timezone=timezone,
+        history=history,
+        maintenance=maintenance,
     )
 
 

@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 
 from yaml.nodes import Node, SequenceNode
 
-from ..model import CommandCentre, Endpoint, Integration, Link, Provider
-from .keys import CENTRE, INTEGRATION, LINK, LINK_SCHEMES, MAX_LABEL, PROVIDER
+from ..model import CommandCentre, Endpoint, Integration, Link, Milestone, Provider
+from .keys import CENTRE, INTEGRATION, LINK, LINK_SCHEMES, MAX_LABEL, MILESTONE, PROVIDER
 from .tree import _at, _is_null
 from .values import _show_url, _Values
 
@@ -15,35 +15,6 @@ from .values import _show_url, _Values
 
 class _Network(_Values):
     centre_names: dict[str, tuple[str, Node]]
-
-    def _named(self, section: str, allowed: frozenset[str], what: str,
-               names: dict[str, tuple[str, Node]]):
-        """Yields (node, path, fields, name) of each entry of a named list section,
-        reporting missing and duplicate names."""
-        for doc in self.docs:
-            pair = doc.sections.get(section)
-            if pair is None:
-                continue
-            self.file = doc.file
-            for index, node in enumerate(self.items(pair[1], section)):
-                self.file = doc.file
-                path = f"{section}[{index}]"
-                f = self.fields(node, path, allowed)
-                if f is None:
-                    continue
-                name_pair = f.get("name")
-                if name_pair is None:
-                    self.err(node, path, "missing required key 'name'")
-                    continue
-                name = self.required_text(name_pair[1], f"{path}.name")
-                if name is None or self.too_long(name_pair[1], f"{path}.name", name, MAX_LABEL):
-                    continue
-                if name in names:
-                    self.err(name_pair[1], f"{path}.name",
-                             f"duplicate {what} {name!r} (first at {_at(*names[name])})")
-                    continue
-                names[name] = (doc.file, name_pair[1])
-                yield node, path, f, name
 
     def providers(self) -> tuple[Provider, ...]:
         out = []
@@ -58,8 +29,37 @@ class _Network(_Values):
                              f"must be greater than 0 and at most 1 (0.98 is 98%), got {value:g}")
                 elif value is not None:
                     sla = value
-            out.append(Provider(name, target, sla))
+            milestones: tuple[Milestone, ...] = ()
+            pair = f.get("milestones")
+            if pair is not None and not _is_null(pair[1]):
+                milestones = self.milestones(pair[1], f"{path}.milestones")
+            out.append(Provider(name, target, sla, milestones))
         return tuple(out)
+
+    def milestones(self, node: Node, path: str) -> tuple[Milestone, ...]:
+        out: list[Milestone] = []
+        before = len(self.issues)
+        for index, mnode in enumerate(self.items(node, path)):
+            mpath = f"{path}[{index}]"
+            f = self.fields(mnode, mpath, MILESTONE.names)
+            if f is None:
+                continue
+            missing = [k.name for k in MILESTONE.keys if k.name not in f or _is_null(f[k.name][1])]
+            if missing:
+                self.err(mnode, mpath, f"missing required key {missing[0]!r}")
+                continue
+            v = self.scalars(f, MILESTONE, path=mpath)
+            if v["by"] is None or v["cameras"] is None:
+                continue
+            step = Milestone(v["by"], v["cameras"])
+            if out and step.by <= out[-1].by:
+                self.err(f["by"][1], f"{mpath}.by", f"milestones must be in date order: "
+                         f"{step.by} is not after {out[-1].by}")
+            elif out and step.cameras < out[-1].cameras:
+                self.err(f["cameras"][1], f"{mpath}.cameras", f"cameras must not decrease: "
+                         f"{step.cameras} by {step.by} after {out[-1].cameras} by {out[-1].by}")
+            out.append(step)
+        return tuple(out) if len(self.issues) == before else ()
 
     def command_centres(self) -> tuple[CommandCentre, ...]:
         out = []

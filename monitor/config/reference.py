@@ -23,7 +23,8 @@ from typing import Any
 
 from ..checks import CAMERA_CHECKS
 from .durations import format_duration
-from .keys import CHECK_FIELDS, SECTIONS, TOP, TYPES, Key, Section
+from .keys import CHECK_FIELDS, SCOPES, SECTIONS, TOP, TYPES, Key, Section
+from .schedule import WEEKDAYS
 
 SCHEMA_FILE = "config/cctv-monitor.schema.json"
 DOC_FILE = "docs/configuration.md"
@@ -97,6 +98,9 @@ def _typed(key: Key) -> dict[str, Any]:
     if kind == "checks":
         return {"type": "array", "minItems": 1, "uniqueItems": True,
                 "items": {"enum": list(CAMERA_CHECKS)}}
+    if kind == "scope":
+        return {"type": "array", "minItems": 1, "uniqueItems": True,
+                "items": {"type": _SCALAR, "minLength": 1, "pattern": r"\S"}}
     if kind == "names":
         return {"type": "array", "uniqueItems": True,
                 "items": {"type": _SCALAR, "minLength": 1, "pattern": r"\S"}}
@@ -105,6 +109,24 @@ def _typed(key: Key) -> dict[str, Any]:
     if kind == "paths":
         path = {"type": "string", "minLength": 1}
         return {"anyOf": [path, {"type": "array", "items": path}]}
+    if kind == "date":
+        return {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+    if kind == "datetime":
+        return {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"
+                                             r"(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"}
+    if kind == "weekdays":
+        days = "|".join(_nocase(d) for d in WEEKDAYS)
+        return {"type": "array", "minItems": 1, "uniqueItems": True,
+                "items": {"type": "string", "pattern": f"^({days})$"}}
+    if kind == "between":
+        hhmm = "([01][0-9]|2[0-3]):[0-5][0-9]"
+        return {"type": "string", "pattern": f"^ *{hhmm} *- *({hhmm}|24:00) *$",
+                "not": {"pattern": r"^ *([0-9]{2}:[0-9]{2}) *- *\1 *$"}}  # an empty range
+    if kind == "timezone":
+        return {"type": "string", "pattern": r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$"}
+    if kind == "dsn":
+        return {"type": "string", "anyOf": [{"pattern": f"^{_schemes(('postgresql', 'postgres'))}://"},
+                                            {"pattern": r"(^|\s)host\s*="}]}
     if kind == "mapping":
         assert key.section is not None
         return {"$ref": f"#/definitions/{_def_name(key.section)}"}
@@ -121,7 +143,8 @@ def _typed(key: Key) -> dict[str, Any]:
 def _property(key: Key) -> dict[str, Any]:
     typed = _typed(key)
     choices = [typed]
-    if key.type not in ("mapping", "list", "checks", "names", "feeds", "location", "paths"):
+    if key.type not in ("mapping", "list", "checks", "names", "feeds", "location", "paths",
+                        "weekdays", "scope"):
         choices.append({"type": "string", "pattern": r"\$\{"})  # ${VAR}: the loader's call
     if not key.required:
         choices.append({"type": "null"})
@@ -160,7 +183,22 @@ def _object(section: Section) -> dict[str, Any]:
         out["required"] = required
     if section.path == "cameras[]":
         out.update(_camera_rules())
+    elif section.path == "maintenance[]":
+        out["allOf"] = _window_rules()
+    elif section.path == "history":
+        out["not"] = {"required": ["path", "dsn"]}
     return out
+
+
+def _window_rules() -> list[dict[str, Any]]:
+    def some(*names: str) -> dict[str, Any]:
+        return {"anyOf": [{"required": [n]} for n in names]}
+
+    return [
+        {"anyOf": [{"required": ["from", "to"]}, {"required": ["weekdays", "between"]}]},
+        {"not": {"allOf": [some("from", "to"), some("weekdays", "between")]}},
+        some(*SCOPES),
+    ]
 
 
 def _camera_rules() -> dict[str, Any]:
@@ -220,7 +258,10 @@ def _md_type(key: Key) -> str:
         return "list of URLs (" + ", ".join(f"{s}://" for s in key.schemes) + ")"
     kind = {"mapping": "mapping", "list": "list of mappings", "secret": "secret text",
             "name": "non-empty text", "checks": "list of checks", "names": "list of names",
-            "paths": "glob or list of globs", "feeds": "mapping: integration -> URL"}
+            "scope": "list of names (not empty)",
+            "paths": "glob or list of globs", "feeds": "mapping: integration -> URL",
+            "datetime": "date and time with offset", "weekdays": "list of mon..sun",
+            "between": "HH:MM-HH:MM", "timezone": "IANA time zone", "dsn": "PostgreSQL DSN"}
     out = kind.get(key.type, key.type)
     if key.type == "integer" and key.lo is not None:
         out += f" {int(key.lo)}.." + (f"{int(key.hi)}" if key.hi is not None else "")

@@ -1,35 +1,39 @@
-"""The ``monitor:`` section: intervals, timeouts, concurrency, stream, snapshot, links."""
+"""Sections set in one file only: ``monitor:`` (intervals, timeouts, concurrency, stream,
+snapshot, links, reload) and ``history:`` (where the outage ledger lives)."""
 
 from __future__ import annotations
 
-from yaml.nodes import Node
+import os
+import re
+from urllib.parse import unquote, urlsplit
 
-from ..model import LinkSettings, MonitorSettings, SnapshotSettings, StreamSettings
+from yaml.nodes import Node, ScalarNode
+
+from ..model import (
+    HistorySettings,
+    LinkSettings,
+    MonitorSettings,
+    ReloadSettings,
+    SnapshotSettings,
+    StreamSettings,
+)
 from .durations import format_duration
-from .keys import LINKS, MONITOR, SNAPSHOT, STREAM
-from .tree import _at, _is_null
+from .keys import HISTORY, LINKS, MONITOR, RELOAD, SNAPSHOT, STREAM
+from .tree import _is_null, _kind
 from .values import _Values
 
+
+# libpq's key=value form: password=secret or password='se cret'
+_DSN_PASSWORD = re.compile(r"(?:^|[\s?&])password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)")
+_DSN_PAIRS = re.compile(r"\s*(?:\w+\s*=\s*(?:'(?:[^'\\]|\\.)*'|\S+)\s*)+")
+_DSN_HOST = re.compile(r"(?:^|\s)host\s*=")
 
 
 class _Settings(_Values):
     def settings(self) -> MonitorSettings:
-        first: tuple[str, Node] | None = None
-        found: tuple[str, Node] | None = None
-        for doc in self.docs:
-            pair = doc.sections.get("monitor")
-            if pair is None:
-                continue
-            if first is None:
-                first = (doc.file, pair[0])
-                found = (doc.file, pair[1])
-            else:
-                self.err(pair[0], "monitor",
-                         f"monitor: is already set in {_at(*first)}; set it in one file only",
-                         file=doc.file)
-        if found is None or _is_null(found[1]):
+        found = self.single("monitor")
+        if found is None:
             return MonitorSettings()
-        self.file = found[0]
         f = self.fields(found[1], "monitor", MONITOR.names)
         if f is None:
             return MonitorSettings()
@@ -61,4 +65,57 @@ class _Settings(_Values):
                 self.err(s[key][1] if key in s else f["links"][1], f"monitor.links.{key}",
                          f"timeout ({format_duration(links.timeout)}) must be shorter than "
                          f"interval ({format_duration(links.interval)})")
-        return MonitorSettings(stream=stream, snapshot=snapshot, links=links, **v)
+        reload = ReloadSettings()
+        if "reload" in f and not _is_null(f["reload"][1]):
+            s = self.fields(f["reload"][1], RELOAD.path, RELOAD.names) or {}
+            reload = ReloadSettings(**self.scalars(s, RELOAD))
+        return MonitorSettings(stream=stream, snapshot=snapshot, links=links, reload=reload, **v)
+
+    def history(self) -> HistorySettings:
+        found = self.single("history")
+        if found is None:
+            return HistorySettings()
+        f = self.fields(found[1], HISTORY.path, HISTORY.names)
+        if f is None:
+            return HistorySettings()
+        retention = self.scalars(f, HISTORY, ("retention",))["retention"]
+        path = dsn = None
+        pair = f.get("path")
+        if pair is not None and not _is_null(pair[1]):
+            path = self.required_text(pair[1], "history.path")
+            if path is not None:
+                path = os.path.normpath(os.path.join(os.path.dirname(found[0]), path))
+        dpair = f.get("dsn")
+        if dpair is not None and not _is_null(dpair[1]):
+            dsn = self.dsn(dpair[1], "history.dsn")
+            if pair is not None and not _is_null(pair[1]):
+                self.err(dpair[0], "history.dsn", "use either path or dsn, not both")
+                return HistorySettings(retention=retention)
+        return HistorySettings(path=path, dsn=dsn, retention=retention)
+
+    def dsn(self, node: Node, path: str) -> str | None:
+        """A PostgreSQL DSN, its password remembered as a secret; never echoed."""
+        if node.__class__ is not ScalarNode:
+            self.err(node, path, f"expected a string, got {_kind(node)}")
+            return None
+        value = self.text(node, path)
+        if value is None:
+            return None
+        for match in _DSN_PASSWORD.finditer(value):
+            secret = match.group(1).strip("'")
+            self.secrets.update((secret, unquote(secret)))
+        if value.startswith(("postgresql://", "postgres://")):
+            try:
+                parts = urlsplit(value)
+                parts.port  # noqa: B018 - validates the port
+            except ValueError as exc:
+                self.err(node, path, f"invalid DSN: {exc}")
+                return None
+            if parts.password:
+                self.secrets.update((parts.password, unquote(parts.password)))
+            return value
+        if _DSN_PAIRS.fullmatch(value) and _DSN_HOST.search(value):
+            return value
+        self.err(node, path, "expected postgresql://user@host/database or key=value pairs "
+                             "with host=")
+        return None

@@ -20,7 +20,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .durations import _NUMBER_RE
 from .errors import ConfigIssue
-from .keys import TOP
+from .keys import MAX_LABEL, TOP
 
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -91,6 +91,10 @@ _ENV_RE = re.compile(r"\$\{([^}]*)\}")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 _TOP_KEYS = TOP.names
+# The sections a file of the inventory is made of, named when a file is something else
+# (the reference lists every key).
+_TOP_SHOWN = ("cameras", "command_centres", "include", "integrations", "monitor", "providers")
+assert _TOP_KEYS.issuperset(_TOP_SHOWN)
 
 
 def _join(path: str, key: str) -> str:
@@ -268,6 +272,56 @@ class _Reader:
 
     # ------------------------------------------------------------------ files
 
+    def single(self, section: str) -> tuple[str, Node] | None:
+        """(file, value node) of a section set in one file only, reporting other files
+        that set it too; None when no file sets it (or it is empty)."""
+        first: tuple[str, Node] | None = None
+        found: tuple[str, Node] | None = None
+        for doc in self.docs:
+            pair = doc.sections.get(section)
+            if pair is None:
+                continue
+            if first is None:
+                first = (doc.file, pair[0])
+                found = (doc.file, pair[1])
+            else:
+                self.err(pair[0], section,
+                         f"{section}: is already set in {_at(*first)}; set it in one file only",
+                         file=doc.file)
+        if found is None or _is_null(found[1]):
+            return None
+        self.file = found[0]
+        return found
+
+    def _named(self, section: str, allowed: frozenset[str], what: str,
+               names: dict[str, tuple[str, Node]]):
+        """Yields (node, path, fields, name) of each entry of a named list section,
+        reporting missing and duplicate names."""
+        for doc in self.docs:
+            pair = doc.sections.get(section)
+            if pair is None:
+                continue
+            self.file = doc.file
+            for index, node in enumerate(self.items(pair[1], section)):
+                self.file = doc.file
+                path = f"{section}[{index}]"
+                f = self.fields(node, path, allowed)
+                if f is None:
+                    continue
+                name_pair = f.get("name")
+                if name_pair is None:
+                    self.err(node, path, "missing required key 'name'")
+                    continue
+                name = self.required_text(name_pair[1], f"{path}.name")
+                if name is None or self.too_long(name_pair[1], f"{path}.name", name, MAX_LABEL):
+                    continue
+                if name in names:
+                    self.err(name_pair[1], f"{path}.name",
+                             f"duplicate {what} {name!r} (first at {_at(*names[name])})")
+                    continue
+                names[name] = (doc.file, name_pair[1])
+                yield node, path, f, name
+
     def read_tree(self, file: str, stack: tuple[str, ...], seen: dict[str, str]) -> None:
         """Reads `file` and, depth first, every file it includes."""
         self.files.append(file)
@@ -304,7 +358,7 @@ class _Reader:
             return
         self.file = file
         if root.__class__ is not MappingNode:
-            self.err(root, "-", "expected a mapping with keys " + ", ".join(sorted(_TOP_KEYS)))
+            self.err(root, "-", "expected a mapping with keys " + ", ".join(_TOP_SHOWN))
             return
         sections = self.fields(root, "", _TOP_KEYS) or {}
         self.docs.append(_Doc(file, sections))

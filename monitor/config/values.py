@@ -3,7 +3,9 @@ credentials they carry split off and remembered as secrets)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 from typing import Any, Iterable
 from urllib.parse import unquote, urlsplit
 
@@ -74,6 +76,8 @@ def _split_fast(value: str, creds: Credentials | None,
     plain = unquote(password)
     return Endpoint(clean, Credentials(unquote(user), plain)), (password, plain)
 
+
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class _Values(_Reader):
@@ -172,6 +176,8 @@ class _Values(_Reader):
             return self.required_text(node, path)
         if kind == "text":
             return self.text(node, path)
+        if kind == "date":
+            return self.date(node, path)
         raise AssertionError(f"{key.name}: {kind} is not a scalar")
 
     def scalars(self, f: dict[str, tuple[Node, Node]], section: Section,
@@ -188,6 +194,18 @@ class _Values(_Reader):
                 value = self.scalar(key, pair[1], _join(path or section.path, key.name))
             out[key.name] = key.default if value is None else value
         return out
+
+    def date(self, node: Node, path: str) -> dt.date | None:
+        value = self.text(node, path, "a date")
+        if value is None:
+            return None
+        try:
+            if not _DATE_RE.fullmatch(value):
+                raise ValueError(value)
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            self.err(node, path, f"expected a date YYYY-MM-DD, got {value!r}")
+            return None
 
     def _ratio(self, node: Node, path: str) -> float | None:
         value = self.number(node, path)
