@@ -120,11 +120,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="a provider report from the outage ledger "
                        "(report.html, report.pdf, providers.csv, outages.csv)")
     report_arguments(p)
+
+    from .importer import add_arguments as import_arguments
+
+    p = sub.add_parser("import", help="a provider's inventory spreadsheet (CSV or XLSX) to "
+                       "inventory YAML, every bad row named")
+    import_arguments(p)
     return parser
 
 
 _ENTRY = {
     "report": ("monitor.report", "main"),
+    "import": ("monitor.importer", "main"),
     "run": ("monitor.daemon", "main"),
     "check": ("monitor.config", "check_main"),
     "probe": ("monitor.probe_cli", "main"),

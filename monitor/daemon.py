@@ -200,7 +200,7 @@ async def _start_ledger(daemon: Daemon, inventory: Inventory,
     from . import history
 
     try:
-        target = history.target_of(inventory)
+        target = history.target_of(inventory, daemon.config_path)
     except ValueError as exc:
         log.error("ledger off: %s", exc)
         return None

@@ -44,16 +44,22 @@ def _seconds(value: Any) -> float | None:
     return float(m.group(1)) * _UNIT[m.group(2)]
 
 
-def target_of(inventory: Any) -> HistoryTarget | None:
-    """The configured `history:` section (dsn wins over path), or None when it is off."""
+#: The ledger's file when `history:` names neither a path nor a dsn: next to the main
+#: configuration file, so that every restart of one deployment finds its own past.
+DEFAULT_FILE = "cctv-history.sqlite"
+
+
+def target_of(inventory: Any, config_path: str | None = None) -> HistoryTarget | None:
+    """Where the ledger is: `history.dsn`, else `history.path`, else DEFAULT_FILE in the
+    directory of `config_path`; None for an inventory without a history section."""
     history = getattr(inventory, "history", None)
     if history is None:
         return None
-    dsn = getattr(history, "dsn", None)
-    path = getattr(history, "path", None)
-    target = dsn or path
+    target = getattr(history, "dsn", None) or getattr(history, "path", None)
     if not target:
-        return None
+        if config_path is None:
+            return None
+        target = os.path.join(os.path.dirname(os.path.abspath(config_path)), DEFAULT_FILE)
     return HistoryTarget(str(target), _seconds(getattr(history, "retention", None)))
 
 

@@ -118,7 +118,7 @@ def main(args: Any) -> int:
     if not ledger:
         from ..history import target_of
 
-        target = target_of(inventory)
+        target = target_of(inventory, args.config)
         if target is None:
             print("report: the configuration has no history: (path or dsn); give --ledger", file=sys.stderr)
             return 2

@@ -126,8 +126,8 @@ def _weekday(value: Any) -> int:
 def _time(value: Any) -> dt.time:
     if isinstance(value, dt.time):
         return value
-    if isinstance(value, (int, float)):  # seconds since midnight
-        return (dt.datetime.min + dt.timedelta(seconds=float(value))).time()
+    if isinstance(value, (int, float)):  # minutes after midnight, as the configuration keeps them
+        return (dt.datetime.min + dt.timedelta(minutes=float(value))).time()
     return dt.time.fromisoformat(str(value))
 
 
@@ -142,9 +142,16 @@ def _aware(value: Any, tz: ZoneInfo) -> dt.datetime:
 
 
 def window_intervals(window: Any, start: float, end: float, tz: ZoneInfo) -> Intervals:
-    """The intervals of one maintenance window within [start, end): a one-off window
-    (from/to; a time without an offset is in `tz`) or a recurring one (weekdays and a time
-    range in `tz`, which may cross midnight: 22:00-02:00)."""
+    """The intervals of one maintenance window within [start, end), as UNIX seconds: the
+    configuration's own `monitor.maintenance.window_intervals` when it is there; else a
+    one-off window (from/to; a time without an offset is in `tz`) or a recurring one
+    (weekdays and a time range in `tz`, which may cross midnight: 22:00-02:00)."""
+    try:
+        from ..maintenance import window_intervals as configured
+    except ImportError:
+        configured = None
+    if configured is not None and hasattr(window, "covers"):
+        return [(s.timestamp(), e.timestamp()) for s, e in configured(window, start, end, tz)]
     one_from = _attr(window, "from_", "start", "from_time", "begin")
     one_to = _attr(window, "to", "end", "until")
     if one_from is not None and one_to is not None:
@@ -173,8 +180,10 @@ def window_intervals(window: Any, start: float, end: float, tz: ZoneInfo) -> Int
 
 
 def window_matches(window: Any, camera: Any) -> bool:
-    """Whether a window's scope covers a camera: no scope at all means every camera;
-    otherwise any listed camera, provider, district, zone or uplink matches."""
+    """Whether a window's scope covers a camera: the configuration's `covers` when the
+    window has it; else a camera matches every scope given (any value within one)."""
+    if hasattr(window, "covers"):
+        return bool(window.covers(camera))
     scopes = (
         (_attr(window, "cameras", default=()), getattr(camera, "id", "")),
         (_attr(window, "providers", default=()), getattr(camera, "provider", "")),
@@ -185,6 +194,4 @@ def window_matches(window: Any, camera: Any) -> bool:
     single = _attr(window, "provider")
     if single:
         scopes += ((single if isinstance(single, (list, tuple)) else (single,), getattr(camera, "provider", "")),)
-    if not any(values for values, _ in scopes):
-        return True
-    return any(value in values for values, value in scopes if values)
+    return all(value in values for values, value in scopes if values)

@@ -1,0 +1,318 @@
+"""`cctv-monitor import FILE --provider NAME -o FILE.yml`: a provider's inventory
+spreadsheet to inventory YAML.
+
+Reads CSV (`,` or `;`, UTF-8 with or without a byte-order mark) and XLSX (openpyxl).  The
+first row names the columns, in English or Indonesian (`id`/`kode`, `name`/`nama`,
+`district`/`kecamatan`, `zone`/`zona`, `latitude`/`lintang`, `longitude`/`bujur`, `uplink`,
+`rtsp`, `http`, `username`, `checks`, `integrations`, `claimed_installed`/`tanggal_pasang`).
+Every bad row is reported with its row number (as the spreadsheet shows it), column and
+reason; nothing is dropped silently: with any bad row nothing is written (exit 1) unless
+`--skip-bad` is given, and then the count of rows left out is printed too.  A password in a
+URL is refused: it belongs in the environment (`${CAM_PASS}`) or a password_file, not in a
+generated file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+import yaml
+
+COLUMNS = {
+    "id": ("id", "camera_id", "camera", "kode", "kode_kamera", "id_kamera"),
+    "name": ("name", "nama", "nama_kamera", "lokasi"),
+    "district": ("district", "kecamatan", "wilayah"),
+    "zone": ("zone", "zona"),
+    "latitude": ("latitude", "lat", "lintang"),
+    "longitude": ("longitude", "lon", "lng", "long", "bujur"),
+    "uplink": ("uplink", "switch", "pop"),
+    "rtsp": ("rtsp", "rtsp_url", "url_rtsp"),
+    "http": ("http", "http_url", "url_http", "snapshot"),
+    "username": ("username", "user", "pengguna"),
+    "checks": ("checks", "cek"),
+    "integrations": ("integrations", "integrasi"),
+    "claimed_installed": ("claimed_installed", "installed", "installed_on", "install_date",
+                          "tanggal_pasang", "tgl_pasang", "tanggal_instalasi"),
+}
+_ALIASES = {alias: key for key, aliases in COLUMNS.items() for alias in aliases}
+_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,256}$")  # a metric label: no blanks or controls
+_SCHEMES = {"rtsp": ("rtsp", "rtsps"), "http": ("http", "https")}
+_CHECKS = {"tcp", "rtsp", "stream", "http", "snapshot", "onvif"}
+_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y/%m/%d")
+
+
+@dataclass
+class Problem:
+    row: int
+    column: str  # header name as in the file ("" for the whole row)
+    letter: str  # spreadsheet column letter ("" for the whole row)
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}"
+        if self.column:
+            where += f", column {self.column}" + (f" ({self.letter})" if self.letter else "")
+        return f"{where}: {self.reason}"
+
+
+def _letter(index: int) -> str:
+    out = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def _norm(header: Any) -> str:
+    return re.sub(r"[\s\-]+", "_", str(header or "").strip().lower())
+
+
+def read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[Any]]]]:
+    """(header, [(row number, cells)]) from a CSV or XLSX file; ValueError for a file that
+    cannot be read at all."""
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        import openpyxl
+
+        try:
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except Exception as exc:  # noqa: BLE001 - zip/XML errors of a damaged file
+            raise ValueError(f"{path}: not a readable XLSX file ({exc.__class__.__name__})") from None
+        sheet = book.worksheets[0]
+        rows = [(i, list(r)) for i, r in enumerate(sheet.iter_rows(values_only=True), start=1)]
+        book.close()
+    else:
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw[:exc.start].count(b"\n") + 1
+            raise ValueError(f"{path}: row {line}: not UTF-8 (save the sheet as \"CSV UTF-8\")") from None
+        first = text.split("\n", 1)[0]
+        delimiter = ";" if first.count(";") > first.count(",") else ","
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        rows = []
+        for cells in reader:
+            rows.append((reader.line_num, cells))
+    if not rows:
+        raise ValueError(f"{path}: empty file")
+    header_row = rows[0][1]
+    return [str(h).strip() if h is not None else "" for h in header_row], rows[1:]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = _cell(value)
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"not a date: {text!r} (use YYYY-MM-DD or DD/MM/YYYY)")
+
+
+def _list(text: str) -> list[str]:
+    return [p for p in re.split(r"[\s,;|]+", text) if p]
+
+
+def convert(header: list[str], rows: Iterable[tuple[int, list[Any]]], provider: str,
+            today: dt.date | None = None) -> tuple[list[dict[str, Any]], list[Problem], int]:
+    """Cameras as config mappings, every problem found, and the number of data rows."""
+    today = today or dt.date.today()
+    problems: list[Problem] = []
+    keys: list[str | None] = []
+    seen_keys: dict[str, str] = {}
+    for i, h in enumerate(header):
+        key = _ALIASES.get(_norm(h))
+        if key is None and h:
+            problems.append(Problem(1, h, _letter(i), "unknown column (known: " + ", ".join(COLUMNS) + ")"))
+        elif key is not None and key in seen_keys:
+            problems.append(Problem(1, h, _letter(i), f"the same as column {seen_keys[key]}"))
+            key = None
+        elif key is not None:
+            seen_keys[key] = h
+        keys.append(key)
+    if "id" not in seen_keys:
+        problems.append(Problem(1, "", "", "no id column (id or kode)"))
+        return [], problems, 0
+    cameras: list[dict[str, Any]] = []
+    first_row: dict[str, int] = {}
+    count = 0
+    for number, cells in rows:
+        if all(_cell(c) == "" for c in cells):
+            continue  # a blank line is no camera
+        count += 1
+        values: dict[str, Any] = {}
+        cols: dict[str, tuple[str, str]] = {}
+        for i, key in enumerate(keys):
+            if key is None:
+                continue
+            values[key] = cells[i] if i < len(cells) else None
+            cols[key] = (header[i], _letter(i))
+        if len(cells) > len(header) and any(_cell(c) for c in cells[len(header):]):
+            problems.append(Problem(number, "", "", f"{len(cells)} cells but {len(header)} columns"))
+            continue
+        bad = _row(values, cols, number, provider, today, first_row)
+        if isinstance(bad, list):
+            problems.extend(bad)
+        else:
+            cameras.append(bad)
+    return cameras, problems, count
+
+
+def _row(values: dict[str, Any], cols: dict[str, tuple[str, str]], number: int, provider: str,
+         today: dt.date, first_row: dict[str, int]) -> dict[str, Any] | list[Problem]:
+    problems: list[Problem] = []
+
+    def bad(key: str, reason: str) -> None:
+        name, letter = cols.get(key, (key, ""))
+        problems.append(Problem(number, name, letter, reason))
+
+    cam: dict[str, Any] = {}
+    cid = _cell(values.get("id"))
+    if not cid:
+        bad("id", "empty: every camera needs an id")
+    elif not _ID.match(cid):
+        bad("id", f"{cid[:60]!r}: no spaces or control characters, at most 256 characters")
+    elif cid in first_row:
+        bad("id", f"{cid} is already on row {first_row[cid]}")
+    else:
+        first_row[cid] = number
+    cam["id"] = cid
+    for key in ("name", "district", "zone", "uplink"):
+        text = _cell(values.get(key))
+        if len(text) > 1024:
+            bad(key, "longer than 1024 characters")
+        elif text:
+            cam[key] = text
+    cam["provider"] = provider
+    lat, lon = _cell(values.get("latitude")), _cell(values.get("longitude"))
+    if lat or lon:
+        try:
+            la, lo = float(lat.replace(",", ".")), float(lon.replace(",", "."))
+            if not -90 <= la <= 90:
+                bad("latitude", f"{lat}: outside -90..90")
+            elif not -180 <= lo <= 180:
+                bad("longitude", f"{lon}: outside -180..180")
+            else:
+                cam["location"] = [la, lo]
+        except ValueError:
+            bad("latitude" if not _is_number(lat) else "longitude",
+                f"not a number: {(lat if not _is_number(lat) else lon)!r}")
+    for key in ("rtsp", "http"):
+        url = _cell(values.get(key))
+        if not url:
+            continue
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as exc:
+            bad(key, f"not a URL ({exc})")
+            continue
+        if parts.scheme.lower() not in _SCHEMES[key]:
+            bad(key, f"expected {' or '.join(s + '://' for s in _SCHEMES[key])}, got {parts.scheme or 'no scheme'}")
+        elif not parts.hostname:
+            bad(key, "no host in the URL")
+        elif parts.password is not None:
+            bad(key, "the URL carries a password: put it in the environment (${CAM_PASS}) or a password_file")
+        else:
+            cam[key] = url
+    if "rtsp" not in cam and "http" not in cam and not any(
+            p.column in (cols.get("rtsp", ("rtsp",))[0], cols.get("http", ("http",))[0]) for p in problems):
+        bad("rtsp", "no rtsp or http URL: nothing to probe")
+    user = _cell(values.get("username"))
+    if user:
+        cam["username"] = user
+    checks = _list(_cell(values.get("checks")))
+    unknown = [c for c in checks if c not in _CHECKS]
+    if unknown:
+        bad("checks", f"unknown check(s): {', '.join(unknown)} (known: {', '.join(sorted(_CHECKS))})")
+    elif checks:
+        cam["checks"] = checks
+    integrations = _list(_cell(values.get("integrations")))
+    if integrations:
+        cam["integrations"] = integrations
+    claimed = values.get("claimed_installed")
+    if _cell(claimed):
+        try:
+            day = _date(claimed)
+            if day > today:
+                bad("claimed_installed", f"{day.isoformat()} is in the future")
+            else:
+                cam["claimed_installed"] = day.isoformat()
+        except ValueError as exc:
+            bad("claimed_installed", str(exc))
+    return problems if problems else cam
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", "."))
+        return True
+    except ValueError:
+        return False
+
+
+def render(cameras: list[dict[str, Any]], provider: str, source: str) -> str:
+    head = (f"# Cameras of {provider}, imported by `cctv-monitor import` from {Path(source).name}.\n"
+            "# Passwords are not imported: give them with ${CAM_PASS} or password_file:.\n")
+    return head + yaml.safe_dump({"cameras": cameras}, sort_keys=False, allow_unicode=True,
+                                 default_flow_style=None, width=100)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="the provider's spreadsheet (.csv or .xlsx)")
+    p.add_argument("--provider", required=True, metavar="NAME")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.yml", help="'-' for stdout")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="write the good rows even when some are bad (the bad ones are still listed)")
+
+
+def main(args: Any) -> int:
+    """0 written; 1 bad rows (listed on stderr); 2 unreadable input or usage errors."""
+    source = Path(args.file)
+    if not args.provider.strip():
+        print("import: --provider must not be empty", file=sys.stderr)
+        return 2
+    try:
+        header, rows = read_rows(source)
+    except (OSError, ValueError) as exc:
+        print(f"import: {exc}", file=sys.stderr)
+        return 2
+    cameras, problems, count = convert(header, rows, args.provider)
+    for problem in problems:
+        print(f"{source.name}: {problem}", file=sys.stderr)
+    bad_rows = len({p.row for p in problems if p.row > 1})
+    header_bad = any(p.row == 1 for p in problems)
+    if problems and (header_bad or not args.skip_bad):
+        print(f"import: {count} rows, {bad_rows} bad; nothing written"
+              + ("" if header_bad else " (--skip-bad writes the good ones)"), file=sys.stderr)
+        return 1
+    text = render(cameras, args.provider, str(source))
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+    print(f"import: {len(cameras)} cameras written" + (f", {bad_rows} bad rows left out" if bad_rows else ""),
+          file=sys.stderr)
+    return 0

@@ -1,0 +1,100 @@
+"""`cctv-monitor import`: a provider's spreadsheet with good and bad rows, as CSV (`;`,
+with a byte-order mark) and as XLSX; every bad row named with its row, column and reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import openpyxl
+import yaml
+
+from monitor.cli import main
+
+HEADER = ["Kode", "Nama", "Kecamatan", "Zona", "Lintang", "Bujur", "Uplink", "RTSP", "HTTP",
+          "Tanggal Pasang"]
+ROWS = [
+    ["JKT-0101", "Bundaran HI utara", "Menteng", "ring-1", "-6.195", "106.823", "sw-01",
+     "rtsp://10.2.3.4:554/Streaming/Channels/101", "", "2016-05-30"],
+    ["JKT-0102", "Monas barat", "Gambir", "city", "-6,1754", "106,8272", "sw-02",
+     "", "http://10.2.3.5/picture", "30/06/2016"],
+    ["", "no id", "Gambir", "city", "", "", "", "rtsp://10.2.3.6/x", "", ""],  # row 4
+    ["JKT-0101", "duplicate", "Gambir", "city", "", "", "", "rtsp://10.2.3.7/x", "", ""],  # row 5
+    ["JKT-0105", "bad latitude", "Gambir", "city", "-96.1", "106.8", "", "rtsp://10.2.3.8/x", "", ""],
+    ["JKT-0106", "password", "Gambir", "city", "", "", "", "rtsp://admin:s3cret@10.2.3.9/x", "", ""],
+    ["JKT-0107", "bad date", "Gambir", "city", "", "", "", "rtsp://10.2.3.10/x", "", "31/02/2016"],
+    ["", "", "", "", "", "", "", "", "", ""],  # a blank line: no camera, no error
+    ["JKT-0109", "no url", "Gambir", "city", "", "", "", "", "", ""],
+    ["JKT-0110", "wrong scheme", "Gambir", "city", "", "", "", "http://10.2.3.11/x", "", ""],
+]
+EXPECTED_ERRORS = [
+    "row 4, column Kode (A): empty: every camera needs an id",
+    "row 5, column Kode (A): JKT-0101 is already on row 2",
+    "row 6, column Lintang (E): -96.1: outside -90..90",
+    "row 7, column RTSP (H): the URL carries a password: put it in the environment (${CAM_PASS}) or a password_file",
+    "row 8, column Tanggal Pasang (J): not a date: '31/02/2016' (use YYYY-MM-DD or DD/MM/YYYY)",
+    "row 10, column RTSP (H): no rtsp or http URL: nothing to probe",
+    "row 11, column RTSP (H): expected rtsp:// or rtsps://, got http",
+]
+
+
+def check_outcome(capsys, path, tmp_path):
+    out = tmp_path / "alpha.yml"
+    code = main(["import", str(path), "--provider", "pt-alpha", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert not out.exists()  # nothing written while rows are bad
+    assert [line.split(": ", 1)[1] for line in err.splitlines() if line.startswith(path.name)] == EXPECTED_ERRORS
+    assert "s3cret" not in err
+    assert "9 rows, 7 bad; nothing written" in err
+    code = main(["import", str(path), "--provider", "pt-alpha", "-o", str(out), "--skip-bad"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "2 cameras written, 7 bad rows left out" in err
+    doc = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert doc["cameras"] == [
+        {"id": "JKT-0101", "name": "Bundaran HI utara", "district": "Menteng", "zone": "ring-1",
+         "uplink": "sw-01", "provider": "pt-alpha", "location": [-6.195, 106.823],
+         "rtsp": "rtsp://10.2.3.4:554/Streaming/Channels/101", "claimed_installed": "2016-05-30"},
+        {"id": "JKT-0102", "name": "Monas barat", "district": "Gambir", "zone": "city",
+         "uplink": "sw-02", "provider": "pt-alpha", "location": [-6.1754, 106.8272],
+         "http": "http://10.2.3.5/picture", "claimed_installed": "2016-06-30"},
+    ]
+
+
+def test_csv_semicolons_with_bom(tmp_path, capsys):
+    path = tmp_path / "alpha.csv"
+    lines = [";".join(HEADER)] + [";".join(f'"{c}"' if "," in c else c for c in row) for row in ROWS]
+    path.write_bytes("\ufeff".encode() + "\r\n".join(lines).encode("utf-8") + b"\r\n")
+    check_outcome(capsys, path, tmp_path)
+
+
+def test_xlsx(tmp_path, capsys):
+    path = tmp_path / "alpha.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(HEADER)
+    for row in ROWS:
+        cells = [c or None for c in row]
+        if row[0] == "JKT-0101" and row[1] != "duplicate":
+            cells[9] = dt.datetime(2016, 5, 30)  # a real date cell
+            cells[4], cells[5] = -6.195, 106.823  # number cells
+        sheet.append(cells)
+    book.save(path)
+    check_outcome(capsys, path, tmp_path)
+
+
+def test_comma_csv_unknown_column_and_not_utf8(tmp_path, capsys):
+    path = tmp_path / "beta.csv"
+    path.write_text("id,rtsp,colour\nB-1,rtsp://10.0.0.1/x,red\n", encoding="utf-8")
+    assert main(["import", str(path), "--provider", "pt-bima", "-o", str(tmp_path / "b.yml")]) == 1
+    err = capsys.readouterr().err
+    assert "row 1, column colour (C): unknown column" in err
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("id,name\nB-1,Caf\xe9\n".encode("latin-1"))
+    assert main(["import", str(latin), "--provider", "pt-bima", "-o", "-"]) == 2
+    assert "row 2: not UTF-8" in capsys.readouterr().err
+    good = tmp_path / "good.csv"
+    good.write_text("id,rtsp\nB-1,rtsp://10.0.0.1/x\n", encoding="utf-8")
+    assert main(["import", str(good), "--provider", "pt-bima", "-o", "-"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out) == {
+        "cameras": [{"id": "B-1", "provider": "pt-bima", "rtsp": "rtsp://10.0.0.1/x"}]}
