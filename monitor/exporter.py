@@ -28,7 +28,8 @@ import asyncio
 import time
 import zlib
 
-from .model import CAMERA_CHECKS, Result
+from .checks import CAMERA_CHECKS
+from .model import Result
 from .selfmetrics import SelfMetrics
 from .state import CameraState, State
 

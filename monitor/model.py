@@ -48,8 +48,6 @@ class Reason(str, enum.Enum):
 #: have hiccuped.  Auth, 404, 403, content and picture verdicts are answers, not hiccups.
 TRANSIENT_REASONS = frozenset({Reason.TIMEOUT, Reason.REFUSED, Reason.BAD_RESPONSE})
 
-#: The checks a camera can have, in the order they are shown.
-CAMERA_CHECKS = ("tcp", "rtsp", "stream", "http", "snapshot")
 
 
 @dataclass(frozen=True, slots=True)
