@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -27,8 +26,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.artefacts import alert_rules
 from tests.conftest import require
-from tests.test_rules import alert_rules
+from tests.factories import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 AM_CONFIG = ROOT / "config" / "alertmanager.yml"
@@ -43,7 +43,7 @@ def localize(doc: dict, *, webhook: str | None = None, smtp: str | None = None,
     server has none, and Alertmanager sends a password in clear to localhost only),
     Telegram at the `telegram` base URL.  An endpoint not given goes to a closed loopback
     port, so that no test ever reaches smtp.example.org or the real Bot API."""
-    dead = f"127.0.0.1:{_free_port()}"
+    dead = f"127.0.0.1:{free_port()}"
     g = doc.setdefault("global", {})
     g["smtp_smarthost"] = smtp or dead
     g["smtp_require_tls"] = False
@@ -122,12 +122,6 @@ def test_no_secret_is_written_in_the_file():
 # ------------------------------------------------------------------ live inhibition
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _http(method: str, url: str, body=None, timeout: float = 5.0):
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method,
@@ -154,7 +148,7 @@ def alertmanager(tmp_path_factory):
 def _running_alertmanager(binary: str, tmp: Path, doc: dict):
     cfg = tmp / "alertmanager.yml"
     cfg.write_text(yaml.safe_dump(doc))
-    port = _free_port()
+    port = free_port()
     log = open(tmp / "am.log", "wb")
     proc = subprocess.Popen(
         [binary, f"--config.file={cfg}", f"--storage.path={tmp / 'data'}",
@@ -354,7 +348,7 @@ async def test_email_and_telegram_deliver_from_a_real_alertmanager(tmp_path):
 
     # -- the SMTP server, with the password Alertmanager must read from its file
     mailbox = _Mailbox()
-    smtp_port = _free_port()
+    smtp_port = free_port()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=smtp_port,
                       authenticator=mailbox.authenticate, auth_required=True,
                       # loopback, no TLS: PLAIN, as a relay does after STARTTLS (aiosmtpd's

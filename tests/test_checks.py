@@ -15,7 +15,7 @@ from monitor import checks
 from monitor.checks import BUDGETS, CAMERA_CHECKS, CHECKS, FEED, ICMP, LINK, PROBE_COMMAND
 from monitor.model import MonitorSettings, Reason, Result, StreamSettings
 from monitor.state import State
-from tests.test_state import make_camera, make_inventory
+from tests.factories import make_camera, make_inventory
 
 ROOT = Path(__file__).resolve().parent.parent
 EVERY = (*CHECKS.values(), FEED, ICMP)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,16 +23,11 @@ from pathlib import Path
 import pytest
 
 from monitor.simulator.fleet import build_fleet, write_config
+from tests.factories import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_NET = 141  # away from the demo's default 127.100.x and other tests' ranges
 INTERVAL = 15.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, method: str = "GET", timeout: float = 20.0) -> str:
@@ -92,8 +86,8 @@ def stack(tmp_path):
     fleet = build_fleet(cameras=3517, seed=11, faults={}, base_net=BASE_NET)
     config = tmp_path / "fleet.yml"
     write_config(fleet, config, interval=f"{INTERVAL:.0f}s", timeout="4s", stream_interval="0")
-    control = _free_port()
-    listen = _free_port()
+    control = free_port()
+    listen = free_port()
     env = {**os.environ, "CCTV_SIM_BASE_NET": str(BASE_NET)}
     sim_log = open(tmp_path / "sim.log", "wb")
     sim = subprocess.Popen(

@@ -18,41 +18,12 @@ import aiohttp
 import pytest
 
 from monitor import logsetup
-from tests.test_state import CANARY
-from tests.test_web import write_config
+from tests.factories import CANARY, free_port, wait_http, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def need_config():
-    try:
-        import monitor.config  # noqa: F401
-    except ImportError:
-        pytest.skip("monitor.config is not written yet (the daemon needs it)")
-
-
-async def wait_http(url: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(url) as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"{url} did not come up")
-
-
 async def test_run_until_serves_reloads_on_sighup_and_stops(tmp_path):
-    need_config()
     from monitor.daemon import run_until
 
     cfg = tmp_path / "monitor.yml"
@@ -89,7 +60,6 @@ async def test_run_until_serves_reloads_on_sighup_and_stops(tmp_path):
 
 
 async def test_config_errors_exit_2_and_are_printed(tmp_path, capsys):
-    need_config()
     from monitor.daemon import run_until
 
     cfg = tmp_path / "bad.yml"
@@ -103,7 +73,6 @@ async def test_config_errors_exit_2_and_are_printed(tmp_path, capsys):
 
 
 def test_run_command_stops_cleanly_on_sigterm_and_logs_no_secret(tmp_path):
-    need_config()
     cfg = tmp_path / "monitor.yml"
     write_config(cfg, 3)
     cfg.write_text(cfg.read_text().replace("interval: 30s\n  timeout: 2s", "interval: 1s\n  timeout: 500ms"))

@@ -2,60 +2,28 @@
 
 Every panel and target picks its data source through the `datasource` variable (no
 hard-coded uid), every query reads only series the monitor exports, Prometheus makes, or
-config/rules.yml records (the list lives in tests/test_rules.py), every `$variable` is
+config/rules.yml records (tests/artefacts.py), every `$variable` is
 defined, and every query parses: each one, variables substituted, is handed to the real
 promtool as a recording rule.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
-from pathlib import Path
+import sys
 
 import pytest
 import yaml
 
+from tests.artefacts import DASHBOARDS, ROOT, known_series, load_dashboard, metric_names, panels, queries, substitute
 from tests.conftest import require
-from tests.test_rules import known_series, metric_names
 
-ROOT = Path(__file__).resolve().parent.parent
-DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 EXPECTED = {"fleet-overview.json", "command-centre-links.json", "provider-sla.json",
             "camera-detail.json", "monitor-health.json"}
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 GRAFANA_BUILTINS = {"__rate_interval", "__interval", "__range", "__range_s", "__range_ms",
                     "__interval_ms", "__name", "__auto"}
-
-#: Values the variables take when a query is checked or run (tests/test_e2e_stack.py).
-SUBSTITUTIONS = {"provider": ".*", "district": ".*", "zone": ".*", "centre": ".*",
-                 "instance": ".*", "camera": "JKT-0001", "__rate_interval": "1m",
-                 "__interval": "15s", "__range": "1h"}
-
-
-def load(path: Path) -> dict:
-    return json.loads(path.read_text())
-
-
-def panels(dash: dict) -> list[dict]:
-    out = []
-    for p in dash["panels"]:
-        if p["type"] == "row":
-            out.extend(p.get("panels", []))
-        else:
-            out.append(p)
-    return out
-
-
-def queries(dash: dict) -> list[tuple[str, str]]:
-    """(panel title, expr) of every target of every panel."""
-    return [(p["title"], t["expr"]) for p in panels(dash) for t in p["targets"]]
-
-
-def substitute(expr: str, values: dict[str, str] | None = None) -> str:
-    values = {**SUBSTITUTIONS, **(values or {})}
-    return re.sub(r"\$\{?(\w+)\}?", lambda m: values[m.group(1)], expr)
 
 
 def test_the_five_dashboards_exist():
@@ -63,7 +31,7 @@ def test_the_five_dashboards_exist():
 
 
 def test_uids_and_titles_unique():
-    dashes = [load(p) for p in DASHBOARDS]
+    dashes = [load_dashboard(p) for p in DASHBOARDS]
     uids = [d["uid"] for d in dashes]
     titles = [d["title"] for d in dashes]
     assert len(set(uids)) == len(uids) and all(uids)
@@ -76,7 +44,7 @@ def test_uids_and_titles_unique():
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 def test_every_panel_uses_the_datasource_variable(path):
-    dash = load(path)
+    dash = load_dashboard(path)
     var = {v["name"]: v for v in dash["templating"]["list"]}
     assert var["datasource"]["type"] == "datasource"
     assert var["datasource"]["query"] == "prometheus"
@@ -95,7 +63,7 @@ def test_every_panel_uses_the_datasource_variable(path):
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 def test_variables_exist(path):
-    dash = load(path)
+    dash = load_dashboard(path)
     defined = {v["name"] for v in dash["templating"]["list"]}
     exprs = [e for _, e in queries(dash)]
     exprs += [v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
@@ -114,7 +82,7 @@ def test_variables_exist(path):
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 def test_queries_read_known_series(path):
-    dash = load(path)
+    dash = load_dashboard(path)
     known = known_series()
     exprs = [(t, e) for t, e in queries(dash)]
     exprs += [(v["name"], v["query"]["query"]) for v in dash["templating"]["list"]
@@ -129,7 +97,7 @@ def test_queries_parse_with_promtool(tmp_path):
     promtool = require("promtool")
     rules = []
     for path in DASHBOARDS:
-        for _title, expr in queries(load(path)):
+        for _title, expr in queries(load_dashboard(path)):
             rules.append({"record": f"dashboard:check:q{len(rules)}", "expr": substitute(expr)})
     doc = {"groups": [{"name": "dashboard-queries", "rules": rules}]}
     f = tmp_path / "dashboard_queries.yml"
@@ -140,7 +108,7 @@ def test_queries_parse_with_promtool(tmp_path):
 
 
 def test_geomap_reads_coordinates_from_the_info_metric():
-    dash = load(ROOT / "dashboards" / "fleet-overview.json")
+    dash = load_dashboard(ROOT / "dashboards" / "fleet-overview.json")
     geo = [p for p in panels(dash) if p["type"] == "geomap"]
     assert len(geo) == 1
     expr = geo[0]["targets"][0]["expr"]
@@ -161,8 +129,21 @@ def test_provisioning_files():
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 def test_panels_are_core_types_on_the_grid(path):
     core = {"timeseries", "stat", "gauge", "table", "geomap", "state-timeline", "bargauge"}
-    for p in panels(load(path)):
+    for p in panels(load_dashboard(path)):
         assert p["type"] in core, f"{path.name}: {p['title']!r} is a {p['type']}"
         g = p["gridPos"]
         assert g["w"] > 0 and g["h"] > 0 and g["x"] + g["w"] <= 24, f"{path.name}: {p['title']!r}"
         assert p["title"] and all(t["refId"] for t in p["targets"])
+
+
+def test_committed_dashboards_are_what_the_generator_writes(tmp_path):
+    """dashboards/*.json are generated (scripts/gen_dashboards.py): an edit made to the JSON
+    alone would be lost at the next generation, one made to the generator alone never ships."""
+    script = ROOT / "scripts" / "gen_dashboards.py"
+    res = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    generated = {p.name: p.read_bytes() for p in tmp_path.glob("*.json")}
+    committed = {p.name: p.read_bytes() for p in DASHBOARDS}
+    assert set(generated) == set(committed)
+    stale = sorted(name for name in committed if committed[name] != generated[name])
+    assert not stale, f"{stale} differ from the generator's output: run `python scripts/gen_dashboards.py dashboards`"

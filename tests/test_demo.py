@@ -13,14 +13,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tests.factories import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -77,7 +72,7 @@ def test_demo_runs_serves_and_cleans_up(tmp_path):
     for module in ("monitor/daemon.py", "monitor/simulator/server.py"):
         if not (ROOT / module).exists():
             pytest.skip(f"{module} does not exist yet")
-    port = _free_port()
+    port = free_port()
     listen = f"127.0.0.1:{port}"
     duration = 25
     env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmp_path))
@@ -188,7 +183,7 @@ async def test_demo_stops_the_simulator_when_the_monitor_cannot_start(monkeypatc
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
-    args = argparse.Namespace(duration=20.0, listen=f"127.0.0.1:{_free_port()}", cameras=30,
+    args = argparse.Namespace(duration=20.0, listen=f"127.0.0.1:{free_port()}", cameras=30,
                               seed=1, log_level="warning")
     status = await demo._demo(args)
     assert status == 1

@@ -18,7 +18,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,8 +28,9 @@ import pytest
 import yaml
 from aiohttp import web
 
+from tests.artefacts import DASHBOARDS, load_dashboard, panels, substitute
 from tests.conftest import require
-from tests.test_dashboards import DASHBOARDS, load, panels, substitute
+from tests.factories import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config"
@@ -38,12 +38,6 @@ FOR_SCALE = 20  # 1m -> 3s, 5m -> 15s, 15m -> 45s
 CAMERAS = 40
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _seconds(text: str) -> float:
@@ -207,7 +201,7 @@ async def test_stack_end_to_end(tmp_path):
     try:
         async with aiohttp.ClientSession() as session:
             # -- simulator, with a few chosen faults so that every panel has something to show
-            ports = {k: _free_port() for k in ("control", "monitor", "prom", "am")}
+            ports = {k: free_port() for k in ("control", "monitor", "prom", "am")}
             control = f"http://127.0.0.1:{ports['control']}"
             sim_config = tmp_path / "monitor.yml"
             stack.start("simulator", [
@@ -266,13 +260,13 @@ async def test_stack_end_to_end(tmp_path):
             # -- every dashboard query and variable returns data
             checks = []
             for path in DASHBOARDS:
-                dash = load(path)
+                dash = load_dashboard(path)
                 for p in panels(dash):
                     for t in p["targets"]:
                         checks.append((f"{path.name}: {p['title']} [{t['refId']}]",
                                        substitute(t["expr"], {"camera": detail_camera})))
             variables = [(f"{path.name}: ${v['name']}", substitute(v["query"]["query"], {"camera": detail_camera}))
-                         for path in DASHBOARDS for v in load(path)["templating"]["list"]
+                         for path in DASHBOARDS for v in load_dashboard(path)["templating"]["list"]
                          if v["type"] == "query"]
             deadline = time.monotonic() + 35
             while True:

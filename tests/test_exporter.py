@@ -13,7 +13,7 @@ from monitor.exporter import Exporter, escape, gzip_chunks
 from monitor.model import LinkResult, Reason, Result, StreamSettings
 from monitor.state import State
 from tests.conftest import require
-from tests.test_state import CANARY, fail, link, make_camera, make_inventory, ok
+from tests.factories import CANARY, fail, link, make_camera, make_inventory, ok
 
 SPEC_FAMILIES = {
     # name as parsed (counters lose _total): type

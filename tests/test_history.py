@@ -14,7 +14,7 @@ from monitor.history import schema
 from monitor.history.writer import Ledger
 from monitor.model import LinkResult, Reason, Result
 from monitor.state import State
-from tests.test_state import make_camera, make_inventory
+from tests.factories import make_camera, make_inventory
 
 OK = Result(Reason.OK)
 

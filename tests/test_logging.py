@@ -21,7 +21,7 @@ import pytest
 from monitor import logsetup
 from monitor.model import Reason
 from monitor.state import State
-from tests.test_state import CANARY, fail, link, make_inventory, ok
+from tests.factories import CANARY, fail, free_port, link, make_inventory, ok, wait_http, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -162,10 +162,7 @@ def test_cli_offers_the_same_formats():
 
 
 def test_run_with_json_logs_one_object_a_line(tmp_path):
-    from tests.test_daemon import free_port, need_config, wait_http
-    from tests.test_web import write_config
 
-    need_config()
     cfg = tmp_path / "monitor.yml"
     write_config(cfg, 2)
     cfg.write_text(cfg.read_text().replace("interval: 30s\n  timeout: 2s", "interval: 1s\n  timeout: 500ms"))

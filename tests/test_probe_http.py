@@ -10,9 +10,7 @@ import contextlib
 import hashlib
 import io
 import socket
-import ssl
 import struct
-import subprocess
 
 import pytest
 from aiohttp import web
@@ -23,6 +21,7 @@ from monitor.probes import get_probe
 from monitor.probes.auth import parse_challenges
 from monitor.probes.base import run_probe
 from monitor.probes.http import probe
+from tests.rtsp_fakes import self_signed_tls
 
 PASSWORD = "s3cr3t-Pa55"
 CREDS = Credentials("admin", PASSWORD)
@@ -559,20 +558,7 @@ async def test_unsupported_scheme_with_credentials_is_auth_failed():
 
 @pytest.fixture(scope="module")
 def self_signed(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    try:
-        from cryptography import x509  # noqa: F401  - only to pick the path; openssl is enough
-    except ImportError:
-        pass
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=camera.local"],
-        check=True, capture_output=True, timeout=30,
-    )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
+    return self_signed_tls(str(tmp_path_factory.mktemp("tls")))
 
 
 async def test_tls_self_signed_ok_without_verification(self_signed):

@@ -33,6 +33,7 @@ from monitor.exporter import SelfMetrics
 from monitor.model import Reason, Result, split_credentials
 from monitor.probes.base import run_probe
 from monitor.resources import LocalResourceError, ResourceGuard, local_resource_kind
+from tests.factories import free_port, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,7 +70,6 @@ def _state_and_scheduler(n: int, probe, tmp_path):
     from monitor.config import load
     from monitor.scheduler import Scheduler
     from monitor.state import State
-    from tests.test_web import write_config
 
     cfg = tmp_path / "monitor.yml"
     write_config(cfg, n)
@@ -144,7 +144,6 @@ async def test_readyz_fails_while_the_monitor_is_short_of_resources(tmp_path):
     from monitor.exporter import Exporter
     from monitor.state import State
     from monitor.web import make_app
-    from tests.test_web import write_config
 
     cfg = tmp_path / "monitor.yml"
     write_config(cfg, 1)
@@ -195,12 +194,6 @@ async def test_a_failure_cut_by_a_loop_stall_is_not_judged(tmp_path):
 # ---------------------------------------------------------------------- the daemon
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _nofile(limit: int):
     def set_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
@@ -225,7 +218,7 @@ def test_a_concurrency_that_cannot_fit_the_descriptor_limit_is_refused(tmp_path)
     config = _fleet_config(tmp_path, 50, 151, 1000)
     proc = subprocess.run(
         [sys.executable, "-m", "monitor", "run", "-c", str(config), "--listen",
-         f"127.0.0.1:{_free_port()}"],
+         f"127.0.0.1:{free_port()}"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, preexec_fn=_nofile(256))
     assert proc.returncode == 2, proc.stderr
     assert "monitor.concurrency 1000" in proc.stderr and "256" in proc.stderr
@@ -270,10 +263,10 @@ def test_descriptor_exhaustion_and_an_idle_flood_never_make_a_healthy_camera_dow
     env = {**os.environ, "CCTV_SIM_BASE_NET": str(base_net)}
     sim = subprocess.Popen(
         [sys.executable, "-m", "monitor", "simulate", "--cameras", str(cameras), "--seed", "5",
-         "--faults", "", "--control", f"127.0.0.1:{_free_port()}", "--log-level", "warning"],
+         "--faults", "", "--control", f"127.0.0.1:{free_port()}", "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         start_new_session=True)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "monitor.log"
     mon = None

@@ -23,7 +23,7 @@ from monitor.probes import ProbeError
 from monitor.probes.snapshot import analysis_step
 from monitor.scheduler import Scheduler, phase
 from monitor.state import State
-from tests.test_state import make_camera, make_inventory
+from tests.factories import make_camera, make_inventory
 
 
 async def _up_link(link, settings):

@@ -17,7 +17,6 @@ import json
 import os
 import random
 import re
-import socket
 import time
 
 import aiohttp
@@ -26,6 +25,7 @@ import pytest
 from monitor.simulator.fleet import SimCamera, SimFleet, SimIntegration, SimLink
 from monitor.simulator.server import Simulator, serve
 from tests.conftest import require
+from tests.factories import free_port
 
 PASSWORD = "s3cret-pass"
 PATH = "/Streaming/Channels/101"
@@ -36,17 +36,11 @@ FAULTS = [
 ]
 
 
-def _free_port(ip: str) -> int:
-    with socket.socket() as s:
-        s.bind((ip, 0))
-        return s.getsockname()[1]
-
-
 def make_fleet(faults: list[str], net: int | None = None, slow_delay: float = 0.3,
                flap_period: float = 3600.0) -> SimFleet:
     net = random.randint(1, 250) if net is None else net
     first = f"127.77.{net}.1"
-    rtsp_port, http_port = _free_port(first), _free_port(first)
+    rtsp_port, http_port = free_port(first), free_port(first)
     cameras = [
         SimCamera(id=f"CAM-{i:03d}", name=f"{fault} camera", provider="pt-test", city="Jakarta Pusat",
                   district="Menteng", zone="city", lat=-6.19, lon=106.83,
@@ -55,9 +49,9 @@ def make_fleet(faults: list[str], net: int | None = None, slow_delay: float = 0.
         for i, fault in enumerate(faults)
     ]
     base = f"127.78.{net}"
-    links = [SimLink("primary", f"{base}.1", _free_port(f"{base}.1"), _free_port(f"{base}.1")),
-             SimLink("backup", f"{base}.2", _free_port(f"{base}.2"), _free_port(f"{base}.2"))]
-    police = SimIntegration("police-hq", f"{base}.5", _free_port(f"{base}.5"), centre=True, links=links)
+    links = [SimLink("primary", f"{base}.1", free_port(f"{base}.1"), free_port(f"{base}.1")),
+             SimLink("backup", f"{base}.2", free_port(f"{base}.2"), free_port(f"{base}.2"))]
+    police = SimIntegration("police-hq", f"{base}.5", free_port(f"{base}.5"), centre=True, links=links)
     return SimFleet(cameras=cameras, providers=[], integrations=[police], password=PASSWORD,
                     slow_delay=slow_delay, flap_period=flap_period)
 
@@ -560,7 +554,7 @@ async def test_serve_and_workers():
     fleet = make_fleet(["healthy"] * 30 + ["down"] * 5)
     ready = asyncio.Event()
     holder: list[Simulator] = []
-    control = ("127.0.0.1", _free_port("127.0.0.1"))
+    control = ("127.0.0.1", free_port("127.0.0.1"))
     task = asyncio.create_task(serve(fleet, control=control, ready=ready, threshold=20, simulator=holder))
     try:
         await asyncio.wait_for(ready.wait(), 30)
@@ -609,7 +603,7 @@ async def test_command_line_ready_line_and_clean_exit_on_sigterm():
         "from monitor.simulator.fleet import build_fleet\n"
         "from monitor.simulator.server import run_fleet\n"
         f"fleet = build_fleet(cameras=60, seed=3, base_net={base_net})\n"
-        f"raise SystemExit(run_fleet(fleet, ('127.0.0.1', {_free_port('127.0.0.1')}), workers=2))\n"
+        f"raise SystemExit(run_fleet(fleet, ('127.0.0.1', {free_port('127.0.0.1')}), workers=2))\n"
     )
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

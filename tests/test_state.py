@@ -5,80 +5,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from monitor.model import (
-    Camera,
-    CommandCentre,
-    Credentials,
-    Endpoint,
-    Integration,
-    Inventory,
-    Link,
-    LinkResult,
-    MonitorSettings,
-    Provider,
-    Reason,
-    Result,
-    StreamSettings,
-)
+from monitor.model import MonitorSettings, Reason, Result, StreamSettings
 from monitor.state import State
-
-CANARY = "CANARY-pa55w0rd-7f3e"
-
-
-def make_camera(i: int, checks=("rtsp", "http", "snapshot"), feeds=True, **kw) -> Camera:
-    creds = Credentials("viewer", CANARY)
-    base = dict(
-        id=f"JKT-{i:04d}",
-        name=f"Camera {i}",
-        provider=f"provider-{'ab'[i % 2]}",
-        district="Menteng" if i % 3 else "Gambir",
-        zone="ring-1" if i % 4 == 0 else "city",
-        location=(-6.19 + i / 1000, 106.82),
-        uplink=f"sw-{i % 5}",
-        rtsp=Endpoint(f"rtsp://127.0.0.1:{10000 + i}/Streaming/Channels/101", creds),
-        http=Endpoint(f"http://127.0.0.1:{20000 + i}/picture", creds),
-        checks=checks,
-        integrations=("smart-city", "police-hq") if feeds else (),
-        feeds=(("police-hq", Endpoint(f"rtsp://127.0.0.1:30000/relay/{i}", creds)),) if feeds else (),
-    )
-    base.update(kw)
-    return Camera(**base)
-
-
-def make_inventory(n: int = 5, *, cameras=None, settings: MonitorSettings | None = None,
-                   **camera_kw) -> Inventory:
-    cams = tuple(cameras) if cameras is not None else tuple(make_camera(i, **camera_kw) for i in range(n))
-    return Inventory(
-        settings=settings or MonitorSettings(interval=1.0, timeout=0.5,
-                                             stream=StreamSettings(interval=0)),
-        providers=(Provider("provider-a", 1500, 0.98), Provider("provider-b", 900, 0.95)),
-        integrations=(Integration("smart-city"), Integration("police-hq", "police-hq")),
-        command_centres=(
-            CommandCentre("police-hq", (
-                Link("primary", (Endpoint("tcp://127.0.0.1:9"),)),
-                Link("backup", (Endpoint("tcp://127.0.0.1:10"),)),
-            )),
-        ),
-        cameras=cams,
-    )
-
-
-OK = Result(Reason.OK)
-
-
-def ok() -> Result:
-    return Result(Reason.OK, duration=0.01)
-
-
-def fail(reason=Reason.TIMEOUT, message="deadline passed") -> Result:
-    return Result(reason, duration=0.5, message=message)
-
-
-def link(state: str) -> LinkResult:
-    if state == "down":
-        return LinkResult("down", Reason.TIMEOUT, 5, 0, 1.0, message="no answer")
-    return LinkResult(state, Reason.OK, 5, 5 if state == "up" else 4, 0.0 if state == "up" else 0.2,
-                      0.001, 0.002, 0.003, 0.0005)
+from tests.factories import CANARY, fail, link, make_camera, make_inventory, ok
 
 
 def test_up_is_unknown_until_every_check_ran_then_down_at_first_failure():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from monitor.model import (
     Reason,
     Result,
 )
+from tests.factories import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EVIL = "<script>alert(1)</script>"
@@ -161,12 +161,6 @@ def test_render_time_at_50k(capsys):
 # --------------------------------------------------------------------------- Chromium, live
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str, timeout: float = 3.0) -> tuple[int, bytes]:
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return resp.status, resp.read()
@@ -219,8 +213,8 @@ def test_status_page_in_chromium(tmp_path):
     evil = next(c for c in fleet.cameras if c.fault == "down")
     evil.name, evil_id = EVIL, evil.id
     config = tmp_path / "status.yml"
-    control = _free_port()
-    listen = f"127.0.0.1:{_free_port()}"
+    control = free_port()
+    listen = f"127.0.0.1:{free_port()}"
     env = dict(os.environ, PYTHONPATH=str(ROOT), **{BASE_NET_ENV: str(base_net)})
     sim_log = tmp_path / "simulator.log"
     with open(sim_log, "wb") as log_file:  # files, not pipes: nobody drains a pipe while we wait

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,17 +20,12 @@ from pathlib import Path
 import pytest
 
 from monitor.simulator.fleet import build_fleet, write_config
+from tests.factories import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_NET = 143
 CAMERAS = 56  # 50 healthy, 3 without keyframes, 3 that stall
 DURATION = 3.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 _LINE = re.compile(r'^(cctv_[a-z_]+)\{([^}]*)\} (\S+)$', re.M)
@@ -78,9 +72,9 @@ def test_fifty_streams_at_once_keep_their_window_and_do_not_delay_fast_checks(tm
     fault_arg = ",".join(f"{k}={v}" for k, v in faults.items())
     sim = subprocess.Popen(
         [sys.executable, "-m", "monitor", "simulate", "--cameras", str(CAMERAS), "--seed", "21",
-         "--faults", fault_arg, "--control", f"127.0.0.1:{_free_port()}", "--log-level", "warning"],
+         "--faults", fault_arg, "--control", f"127.0.0.1:{free_port()}", "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
-    listen = _free_port()
+    listen = free_port()
     mon = None
     try:
         assert sim.stdout.readline().startswith(b"READY")

@@ -1,0 +1,134 @@
+"""Builders the tests share: cameras and inventories, probe results, a configuration file.
+
+One home for them, so that test modules import helpers from here and never from each
+other.  `CANARY` is the password every built camera carries: a test that finds it in a
+page, a log line or a metric has found a leak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import textwrap
+import time
+
+import aiohttp
+
+from monitor.model import (
+    Camera,
+    CommandCentre,
+    Credentials,
+    Endpoint,
+    Integration,
+    Inventory,
+    Link,
+    LinkResult,
+    MonitorSettings,
+    Provider,
+    Reason,
+    Result,
+    StreamSettings,
+)
+
+CANARY = "CANARY-pa55w0rd-7f3e"
+
+
+def make_camera(i: int, checks=("rtsp", "http", "snapshot"), feeds=True, **kw) -> Camera:
+    creds = Credentials("viewer", CANARY)
+    base = dict(
+        id=f"JKT-{i:04d}",
+        name=f"Camera {i}",
+        provider=f"provider-{'ab'[i % 2]}",
+        district="Menteng" if i % 3 else "Gambir",
+        zone="ring-1" if i % 4 == 0 else "city",
+        location=(-6.19 + i / 1000, 106.82),
+        uplink=f"sw-{i % 5}",
+        rtsp=Endpoint(f"rtsp://127.0.0.1:{10000 + i}/Streaming/Channels/101", creds),
+        http=Endpoint(f"http://127.0.0.1:{20000 + i}/picture", creds),
+        checks=checks,
+        integrations=("smart-city", "police-hq") if feeds else (),
+        feeds=(("police-hq", Endpoint(f"rtsp://127.0.0.1:30000/relay/{i}", creds)),) if feeds else (),
+    )
+    base.update(kw)
+    return Camera(**base)
+
+
+def make_inventory(n: int = 5, *, cameras=None, settings: MonitorSettings | None = None,
+                   **camera_kw) -> Inventory:
+    cams = tuple(cameras) if cameras is not None else tuple(make_camera(i, **camera_kw) for i in range(n))
+    return Inventory(
+        settings=settings or MonitorSettings(interval=1.0, timeout=0.5,
+                                             stream=StreamSettings(interval=0)),
+        providers=(Provider("provider-a", 1500, 0.98), Provider("provider-b", 900, 0.95)),
+        integrations=(Integration("smart-city"), Integration("police-hq", "police-hq")),
+        command_centres=(
+            CommandCentre("police-hq", (
+                Link("primary", (Endpoint("tcp://127.0.0.1:9"),)),
+                Link("backup", (Endpoint("tcp://127.0.0.1:10"),)),
+            )),
+        ),
+        cameras=cams,
+    )
+
+
+def ok() -> Result:
+    return Result(Reason.OK, duration=0.01)
+
+
+def fail(reason=Reason.TIMEOUT, message="deadline passed") -> Result:
+    return Result(reason, duration=0.5, message=message)
+
+
+def link(state: str) -> LinkResult:
+    if state == "down":
+        return LinkResult("down", Reason.TIMEOUT, 5, 0, 1.0, message="no answer")
+    return LinkResult(state, Reason.OK, 5, 5 if state == "up" else 4, 0.0 if state == "up" else 0.2,
+                      0.001, 0.002, 0.003, 0.0005)
+
+
+CONFIG = """\
+monitor:
+  interval: 30s
+  timeout: 2s
+providers:
+  - name: provider-a
+    target_cameras: 10
+    sla: 0.98
+cameras:
+{cameras}
+"""
+
+CAMERA = """\
+  - id: JKT-{i:04d}
+    name: Camera {i}
+    provider: provider-a
+    district: Menteng
+    zone: city
+    rtsp: rtsp://viewer:{secret}@127.0.0.1:9/Streaming/Channels/101
+"""
+
+
+def write_config(path, n: int, extra: str = "") -> None:
+    cams = "".join(CAMERA.format(i=i, secret=CANARY) for i in range(n))
+    path.write_text(CONFIG.format(cameras=cams) + textwrap.dedent(extra))
+
+
+def free_port(ip: str = "127.0.0.1") -> int:
+    """A TCP port free on `ip` now (the test binds it right after)."""
+    with socket.socket() as s:
+        s.bind((ip, 0))
+        return s.getsockname()[1]
+
+
+async def wait_http(url: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(url) as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} did not come up")
