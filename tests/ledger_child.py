@@ -17,7 +17,7 @@ import sys
 from monitor import history
 from monitor.model import Reason, Result
 from monitor.state import State
-from tests.test_state import make_inventory
+from tests.factories import make_inventory
 
 
 async def main(target: str, fault: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -19,17 +18,12 @@ import uuid
 import pytest
 
 from tests.conftest import IN_CI
+from tests.factories import free_port
 
 
 def _bin(name: str) -> str | None:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return found[-1] if found else shutil.which(name)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_server_user(argv: list[str]) -> list[str]:
@@ -51,7 +45,7 @@ def postgres_server():
     if os.geteuid() == 0:
         shutil.chown(base, "postgres", "postgres")
         os.chmod(base, 0o700)
-    port = _free_port()
+    port = free_port()
     run = dict(check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
     subprocess.run(_as_server_user([initdb, "-D", data, "-U", "cctv", "-A", "trust", "-E", "UTF8",
                                     "--no-sync"]), **run)

@@ -18,7 +18,6 @@ import contextlib
 import json
 import subprocess
 import time
-import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,38 +25,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.artefacts import alert_rules
+from tests.artefacts import AM_CONFIG, alert_rules, localize
 from tests.conftest import require
 from tests.factories import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-AM_CONFIG = ROOT / "config" / "alertmanager.yml"
 AM_BIN = "/usr/bin/prometheus-alertmanager"
 RECEIVER = {"critical": "oncall-pager", "warning": "tickets"}
-
-
-def localize(doc: dict, *, webhook: str | None = None, smtp: str | None = None,
-             telegram: str | None = None, password_file: str | None = None) -> dict:
-    """The Alertmanager config `doc` with every way out of the machine pointed at 127.0.0.1:
-    webhooks at `webhook` + their path, mail at the `smtp` HOST:PORT (no TLS: the test's
-    server has none, and Alertmanager sends a password in clear to localhost only),
-    Telegram at the `telegram` base URL.  An endpoint not given goes to a closed loopback
-    port, so that no test ever reaches smtp.example.org or the real Bot API."""
-    dead = f"127.0.0.1:{free_port()}"
-    g = doc.setdefault("global", {})
-    g["smtp_smarthost"] = smtp or dead
-    g["smtp_require_tls"] = False
-    if password_file is not None:
-        g["smtp_auth_password_file"] = password_file
-    for r in doc["receivers"]:
-        for w in r.get("webhook_configs", []):
-            w["url"] = f"{webhook or 'http://' + dead}{urllib.parse.urlsplit(w['url']).path}"
-        for t in r.get("telegram_configs", []):
-            t["api_url"] = telegram or f"http://{dead}"
-        for e in r.get("email_configs", []):
-            e.pop("smarthost", None)
-            e.pop("require_tls", None)
-    return doc
 
 
 def _amtool_route(*labels: str) -> str:

@@ -9,7 +9,6 @@ import pytest
 from monitor.model import Reason, split_credentials
 from monitor.probes import get_probe, run_probe
 from monitor.probes.clock import ClockReading, offset
-from tests.test_gstreamer_witness import gst_server  # noqa: F401 - the fixture
 
 NOW = 1_795_939_207.25  # a wall-clock moment, .25 into its second
 
@@ -49,7 +48,7 @@ def test_reading_keeps_the_shortest_round_trip():
 
 
 @pytest.mark.integration
-async def test_gstreamer_answers_carry_the_clock(gst_server):  # noqa: F811
+async def test_gstreamer_answers_carry_the_clock(gst_server):
     for check in ("rtsp", "stream"):
         result = await run_probe(get_probe(check), split_credentials(f"rtsp://{gst_server}/live"),
                                  5.0, stream_duration=1.0)

@@ -20,7 +20,7 @@ import yaml
 
 from monitor import model
 from monitor.config import keys, load, reference
-from tests.test_config import INVALID
+from tests.config_cases import INVALID
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((REPO / reference.SCHEMA_FILE).read_text(encoding="utf-8"))

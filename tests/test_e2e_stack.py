@@ -28,7 +28,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from tests.artefacts import DASHBOARDS, load_dashboard, panels, substitute
+from tests.artefacts import DASHBOARDS, load_dashboard, localize, panels, substitute
 from tests.conftest import require
 from tests.factories import free_port
 
@@ -76,7 +76,6 @@ def _prometheus_config(tmp: Path, monitor: str, am: str, prom: str) -> Path:
 
 
 def _alertmanager_config(tmp: Path, receiver: str) -> Path:
-    from tests.test_alertmanager import localize
 
     # webhooks to the test's receiver (/page, /ticket); mail and Telegram to closed
     # loopback ports: nothing leaves the machine

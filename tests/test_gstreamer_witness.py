@@ -8,58 +8,18 @@ interleaved RTP with x264's NAL packaging, real keyframe intervals.
 
 from __future__ import annotations
 
-import os
-import select
-import subprocess
 import time
 
 import pytest
 
 from monitor.model import Reason, split_credentials
 from monitor.probes import get_probe, run_probe
-from tests.conftest import IN_CI, require
+from tests.conftest import GST_PASSWORD as PASSWORD
+from tests.conftest import GST_USER as USER
 
 pytestmark = pytest.mark.integration
 
-PYTHON = "/usr/bin/python3"
-SCRIPT = os.path.join(os.path.dirname(__file__), "witness", "gst_rtsp_server.py")
-USER, PASSWORD = "viewer", "witness-pass"
 DURATION = 2.5
-
-
-@pytest.fixture(scope="module")
-def gst_server():
-    require(PYTHON)
-    check = subprocess.run(
-        [PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); "
-                       "from gi.repository import GstRtspServer"],
-        capture_output=True, timeout=30,
-    )
-    if check.returncode != 0:
-        message = "python3-gi with GstRtspServer not installed (scripts/install-system-deps.sh)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    proc = subprocess.Popen(  # port 0: the server binds a free port and prints it
-        [PYTHON, SCRIPT, "0", USER, PASSWORD],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        line = ""
-        while time.monotonic() < deadline:  # bounded: READY comes in well under a second
-            ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                break
-            line = proc.stdout.readline()
-            if line.startswith("READY") or not line:
-                break
-        if not line.startswith("READY"):
-            pytest.fail(f"GStreamer RTSP server did not start (got {line!r})")
-        yield f"127.0.0.1:{line.split()[1]}"
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 async def _probe(check: str, url: str, timeout: float = 5.0):

@@ -17,7 +17,6 @@ import pytest
 from monitor.model import Reason, SnapshotSettings, split_credentials
 from monitor.probes import get_probe, run_probe
 from monitor.probes.picture import PictureHistory, analyse_keyframes_async
-from tests.test_gstreamer_witness import gst_server  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +42,7 @@ async def _check(server: str, path: str):
     return stream, picture
 
 
-async def test_pictures_from_gstreamer(gst_server):  # noqa: F811
+async def test_pictures_from_gstreamer(gst_server):
     paths = list(EXPECTED)
     got = await asyncio.gather(*(_check(gst_server, p) for p in paths))
     verdicts = {p: picture.reason for p, (_, picture) in zip(paths, got)}
