@@ -153,6 +153,14 @@ STREAM = Check(
     timeout=_stream_timeout, timeout_doc="`stream.duration` + `monitor.timeout`",
     families=("cctv_stream_frames_per_second", "cctv_stream_bytes_per_second",
               "cctv_stream_keyframe_interval_seconds", "cctv_stream_info"))
+PICTURE = Check(
+    "picture", "the stream check's keyframes (H.264, H.265) are neither black, uniform nor "
+    "frozen: decoded off the event loop, judged like snapshots (no second request)",
+    fields=("rtsp",), schemes=_RTSP, default=True,
+    reasons=frozenset({R.OK, R.BLACK_IMAGE, R.FROZEN_IMAGE, R.UNIFORM_IMAGE}),
+    after="stream", post=probes.PICTURE_STEP,
+    timeout_doc="none of its own (pure CPU, in a pool of decoding threads)",
+    memory=True)
 HTTP = Check(
     "http", "the snapshot URL answers 2xx with a picture",
     fields=("http",), schemes=_HTTP, default=True,
@@ -167,7 +175,7 @@ SNAPSHOT = Check(
     memory=True)
 
 #: Every camera check, in display order (config listings, pages, the exporter).
-CHECKS: dict[str, Check] = {c.name: c for c in (TCP, RTSP, STREAM, HTTP, SNAPSHOT)}
+CHECKS: dict[str, Check] = {c.name: c for c in (TCP, RTSP, STREAM, PICTURE, HTTP, SNAPSHOT)}
 CAMERA_CHECKS: tuple[str, ...] = tuple(CHECKS)
 
 FEED = Check(
@@ -231,7 +239,8 @@ REASON_DOCS: dict[Reason, str] = {
     R.BAD_RESPONSE: "an answer that is not valid RTSP/HTTP/picture, or a closed connection",
     R.WRONG_CONTENT: "the http answer is not a picture (e.g. an HTML login page)",
     R.NO_VIDEO: "no video: no video track offered, or no media/keyframe during the stream check",
-    R.FROZEN_IMAGE: "the same picture `snapshot.frozen_after` fetches in a row",
+    R.FROZEN_IMAGE: "the same picture `snapshot.frozen_after` fetches (or stream keyframes) "
+                    "in a row",
     R.BLACK_IMAGE: "a picture darker than `snapshot.black_below`",
     R.UNIFORM_IMAGE: "a picture of almost one colour at any brightness (covered or sprayed "
                      "lens, grey or blue placard): `snapshot.uniform_above` of it",
@@ -368,7 +377,9 @@ def markdown() -> str:
     for c in PROBE_COMMAND.values():
         if c.cli_default:
             out.append(f"- {_schemes(c.cli_default)} -> `{c.name}`")
-    out += ["", "`--check http` also runs the snapshot analysis on the picture.", "",
+    out += ["", "`--check http` also runs the snapshot analysis on the picture, `--check "
+            "stream` the picture analysis on its keyframes (a still picture is frozen within "
+            "one run when `frozen_after` keyframes came).", "",
             "## Reasons", "", "Every check ends in exactly one of these.", "",
             "| reason | meaning |", "|---|---|"]
     out += [f"| `{r.value}` | {REASON_DOCS[r]} |" for r in Reason]

@@ -60,8 +60,14 @@ def format_result(check: str, url: str, result: Result, verbose: bool) -> str:
         facts.append(f"{d['bytes_per_second'] * 8 / 1000:.0f} kbit/s")
     if d.get("keyframe_interval") is not None:
         facts.append(f"keyframe every {d['keyframe_interval']:.2f} s")
+    if d.get("keyframes_decoded"):
+        facts.append(f"{d['keyframes_decoded']} keyframes decoded")
     if d.get("luminance") is not None:
         facts.append(f"luminance {d['luminance']:.2f}")
+    if d.get("uniform") is not None:
+        facts.append(f"{d['uniform']:.0%} one colour")
+    if d.get("clock_offset") is not None:
+        facts.append(f"camera clock {d['clock_offset']:+.1f} s (Date header, 1 s resolution)")
     if facts:
         lines.append("  " + "; ".join(facts))
     return "\n".join(lines)
@@ -83,11 +89,13 @@ async def probe_once(check: str, url: str, creds: Credentials | None, timeout: f
         verdict = await judge(judging, result, {}, MonitorSettings())
         if verdict is None:
             continue
-        if verdict.detail.get("luminance") is not None:
-            result.detail["luminance"] = verdict.detail["luminance"]
+        for key in ("luminance", "uniform", "keyframes_decoded"):
+            if verdict.detail.get(key) is not None:
+                result.detail[key] = verdict.detail[key]
         if not verdict.ok:
             result.reason, result.message = verdict.reason, verdict.message
     result.body = None
+    result.keyframes = None
     return result
 
 

@@ -240,6 +240,7 @@ class State:
             return
         now = time.time() if now is None else now
         result.body = None  # the picture is only for the snapshot analysis
+        result.keyframes = None  # and the stream's keyframes for the picture analysis
         cs.results[check] = result
         cs.probes[check] = cs.probes.get(check, 0) + 1
         if not result.ok:

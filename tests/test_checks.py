@@ -53,10 +53,12 @@ def test_checks_are_listed_in_catalogue_order_and_resolve_from_any_key():
 def test_the_stream_switch_is_decided_once():
     on = MonitorSettings(stream=StreamSettings(interval=300))
     off = MonitorSettings(stream=StreamSettings(interval=0))
-    assert checks.default_checks({"rtsp", "http"}, on) == ("rtsp", "stream", "http", "snapshot")
+    assert checks.default_checks({"rtsp", "http"}, on) == ("rtsp", "stream", "picture", "http",
+                                                           "snapshot")
     assert checks.default_checks({"rtsp", "http"}, off) == ("rtsp", "http", "snapshot")
     assert checks.default_checks({"http"}, on) == ("http", "snapshot")
     assert checks.active_checks(("snapshot", "stream", "tcp", "bogus"), off) == ("tcp", "snapshot")
+    assert checks.active_checks(("picture", "stream"), off) == ()  # judges the stream's answer
     assert checks.enabled("stream", on) and not checks.enabled("stream", off)
     assert checks.enabled("feed:x", off)
 

@@ -166,7 +166,7 @@ def test_defaults_and_resolution() -> None:
     inventory = load("c.yml", env={})
     a, b, c = inventory.cameras
     assert inventory.settings == config.MonitorSettings()
-    assert a.checks == ("rtsp", "stream", "http", "snapshot")
+    assert a.checks == ("rtsp", "stream", "picture", "http", "snapshot")
     assert a.integrations == ("smart-city", "police-hq")
     assert a.feeds == (("police-hq", Endpoint("rtsp://10.20.0.5/relay/A")),)
     assert (b.id, b.checks, b.interval) == ("0042", ("tcp", "snapshot"), 60.0)
@@ -552,7 +552,7 @@ def test_format_duration() -> None:
 
 def test_minimal_valid_data_file() -> None:
     inventory = load(DATA / "valid-minimal.yml", env={})
-    assert [(c.id, c.checks) for c in inventory.cameras] == [("CAM-1", ("rtsp", "stream"))]
+    assert [(c.id, c.checks) for c in inventory.cameras] == [("CAM-1", ("rtsp", "stream", "picture"))]
     assert inventory.providers == () and inventory.command_centres == ()
 
 

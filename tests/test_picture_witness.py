@@ -11,6 +11,8 @@ and H.265.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 
 import pytest
 
@@ -19,6 +21,7 @@ from monitor.probes import get_probe, run_probe
 from monitor.probes.picture import PictureHistory, analyse_keyframes_async
 
 pytestmark = pytest.mark.integration
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 EXPECTED = {
     "/black": Reason.BLACK_IMAGE,
@@ -54,3 +57,47 @@ async def test_pictures_from_gstreamer(gst_server):
     assert still.detail["unchanged"] == 2 and "3 keyframes in a row" in still.message
     moving = dict(zip(paths, got))["/moving"][1]
     assert moving.detail["uniform"] < 0.3 and moving.detail["unchanged"] == 0
+
+
+@pytest.mark.parametrize("path,reason", [("/black", "black_image"), ("/still", "frozen_image"),
+                                         ("/blue", "uniform_image"), ("/moving", "ok")])
+async def test_probe_command_names_the_picture(gst_server, path, reason):  # noqa: F811
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "monitor", "probe", f"rtsp://{gst_server}{path}", "--check",
+        "stream", "--duration", "2.5", "-v",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": ROOT})
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    text = out.decode()
+    assert f": {reason} in" in text, text
+    assert "keyframes kept for the picture: 3" in text and "3 keyframes decoded" in text, text
+    assert "camera clock" in text, text
+    assert proc.returncode == (0 if reason == "ok" else 1), text
+
+
+async def test_daemon_schedules_the_picture_check_after_the_stream(gst_server):  # noqa: F811
+    from monitor.model import MonitorSettings, StreamSettings
+    from monitor.scheduler import Scheduler
+    from monitor.state import State
+    from tests.test_state import make_camera, make_inventory
+
+    settings = MonitorSettings(interval=60, timeout=3.0,
+                               stream=StreamSettings(interval=4, duration=2.0))
+    cams = [make_camera(i, checks=("stream", "picture"), feeds=False,
+                        rtsp=split_credentials(f"rtsp://{gst_server}{path}"))
+            for i, path in enumerate(("/still", "/grey", "/h265"))]
+    st = State(make_inventory(cameras=cams, settings=settings))
+    sc = Scheduler(st)
+    await sc.start()
+    try:
+        for _ in range(200):  # bounded: the first stream round is due at its phase, < 4 s
+            await asyncio.sleep(0.1)
+            if all("picture" in st.cameras[c.id].results for c in cams):
+                break
+    finally:
+        await sc.stop()
+    got = {c.id: st.cameras[c.id].results.get("picture") for c in cams}
+    assert [r.reason if r else None for r in got.values()] == [
+        Reason.FROZEN_IMAGE, Reason.UNIFORM_IMAGE, Reason.OK], got
+    assert all(st.cameras[c.id].results["stream"].keyframes is None for c in cams)
+    assert st.memory(cams[0].id, "picture")["history"].unchanged >= 2

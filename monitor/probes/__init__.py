@@ -91,6 +91,12 @@ def _snapshot_step() -> Callable[..., Any]:
     return snapshot.post_step
 
 
+def _picture_step() -> Callable[..., Any]:
+    from . import picture
+
+    return picture.post_step
+
+
 TCP = Lazy("tcp", _tcp)
 RTSP = Lazy("rtsp", _rtsp)
 STREAM = Lazy("stream", _stream)
@@ -100,6 +106,8 @@ ICMP = Lazy("icmp", _icmp)
 LINK = Lazy("link", _link)
 #: The snapshot check's post-step on the http check's answer (monitor.probes.snapshot).
 SNAPSHOT_STEP = Lazy("snapshot", _snapshot_step)
+#: The picture check's post-step on the stream check's keyframes (monitor.probes.picture).
+PICTURE_STEP = Lazy("picture", _picture_step)
 
 #: Prober name -> probe function (``async (Endpoint, ProbeContext) -> Result``).
 PROBERS: dict[str, Lazy] = {p.name: p for p in (TCP, RTSP, STREAM, HTTP, ICMP)}
@@ -116,5 +124,5 @@ def get_probe(name: str) -> "ProbeFn":
     return lazy.resolve()
 
 
-__all__ = ["LINK", "Lazy", "PROBERS", "ProbeError", "ProbeFn", "SNAPSHOT_STEP",
+__all__ = ["LINK", "Lazy", "PICTURE_STEP", "PROBERS", "ProbeError", "ProbeFn", "SNAPSHOT_STEP",
            "classify_exception", "get_probe", "run_probe"]

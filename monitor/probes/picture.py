@@ -93,7 +93,7 @@ from typing import Any
 
 from PIL import Image, ImageChops
 
-from ..model import Reason, Result, SnapshotSettings
+from ..model import MonitorSettings, Reason, Result, SnapshotSettings
 
 #: Smallest fingerprint difference that is a change between two *video keyframes*, by
 #: the same scale classes.  Higher than for JPEG: an H.264 encoder's rate control moves the
@@ -292,3 +292,29 @@ async def analyse_keyframes_async(codec: str, keyframes: list[bytes], history: P
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_pool(), analyse_keyframes, codec, keyframes, history,
                                       settings)
+
+
+async def post_step(stream: Result, memory: dict, settings: MonitorSettings) -> Result | None:
+    """The picture check's post-step on the stream check's answer (`monitor.checks`): its
+    keyframes judged against this camera's stream picture history, kept in `memory`.
+
+    None when the stream check failed (its own reason says why).  A stream that flowed but
+    left nothing to decode (MJPEG, a keyframe over the size limit, a decoder error) is
+    ``ok`` with a message saying the picture was not checked: our decoder's limits are
+    not the camera's outage, and a check that never answers would leave the camera
+    unknown."""
+    if not stream.ok:
+        return None
+    keyframes, codec = stream.keyframes, stream.detail.get("codec")
+    if not keyframes or not codec or codec.upper() not in DECODERS:
+        why = (f"no keyframe decoding for {codec}" if codec and codec.upper() not in DECODERS
+               else "no complete keyframe kept")
+        return Result(Reason.OK, message=f"picture not checked: {why}",
+                      detail={"keyframes_decoded": 0})
+    history = memory.get("history")
+    if history is None:
+        history = memory["history"] = PictureHistory()
+    result = await analyse_keyframes_async(codec, keyframes, history, settings.snapshot)
+    if not result.detail.get("keyframes_decoded"):
+        result.message = f"picture not checked: {result.message}"
+    return result
