@@ -21,5 +21,10 @@ USER 10001:10001
 WORKDIR /tmp
 
 EXPOSE 9877
+# Liveness, the way Prometheus' own images are checked: /-/healthy answers 200 while the
+# process serves.  Standard library only (the image has no curl or wget).  A monitor
+# listening elsewhere sets CCTV_HEALTHCHECK_URL.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ.get('CCTV_HEALTHCHECK_URL', 'http://127.0.0.1:9877/-/healthy'), timeout=3)"]
 ENTRYPOINT ["cctv-monitor"]
 CMD ["run", "-c", "/etc/cctv/monitor.yml", "--listen", "0.0.0.0:9877"]

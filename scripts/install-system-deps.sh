@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the test suite's real witnesses need: GStreamer's RTSP
 # server (a third-party RTSP implementation), ffmpeg/ffprobe (a real RTSP client), Prometheus,
-# Alertmanager and promtool/amtool, headless Chromium for the status page and the report's
-# PDF, iproute2 and nftables for the command-centre link tests, a font for the captions ffmpeg
-# draws on test pictures, PostgreSQL for the shared outage ledger, and poppler-utils
-# (pdftoppm) to look at the report's PDF pages.  Idempotent: does nothing when all are present.
+# Alertmanager and promtool/amtool, VictoriaMetrics (the long-term store Prometheus
+# remote-writes into), headless Chromium for the status page and the report's PDF, iproute2
+# and nftables for the command-centre link tests, a font for the captions ffmpeg draws on
+# test pictures, PostgreSQL for the shared outage ledger, and poppler-utils (pdftoppm) to
+# look at the report's PDF pages.  Idempotent: does nothing when all are present.
 # Needs root (CI runs as root); without root it says what is missing and exits non-zero.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ PACKAGES=(
   gstreamer1.0-plugins-bad
   ffmpeg fonts-dejavu-core
   prometheus prometheus-alertmanager
+  victoria-metrics
   chromium
   iproute2 nftables procps
   postgresql poppler-utils

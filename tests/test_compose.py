@@ -69,7 +69,7 @@ def test_bind_mounts_exist():
 
 def test_prometheus_and_grafana_mount_what_they_read():
     svcs = _services()
-    for name in ("prometheus", "prometheus-sharded"):
+    for name in ("prometheus", "prometheus-sharded", "prometheus-longterm"):
         config = next(a for a in svcs[name]["command"] if a.startswith("--config.file="))
         file = config.split("=", 1)[1].replace("/etc/prometheus/", "config/")
         assert (ROOT / file).is_file(), f"{name}: {file}"
@@ -106,11 +106,66 @@ def test_no_default_passwords():
     assert "GF_SECURITY_ADMIN_PASSWORD: ${GRAFANA_ADMIN_PASSWORD:?" in text
 
 
+def _dockerfile_healthcheck() -> list[str]:
+    text = DOCKERFILE.read_text().replace("\\\n", " ")  # continuation lines joined
+    m = re.search(r"^HEALTHCHECK\s.*\bCMD\s+(\[.*\])\s*$", text, re.M)
+    assert m, "the Dockerfile has no HEALTHCHECK ... CMD [...]"
+    return json.loads(m.group(1))
+
+
 def test_restart_policies_and_healthchecks():
     for name, svc in _services().items():
         assert svc.get("restart") in {"unless-stopped", "always", "on-failure"}, name
         hc = svc.get("healthcheck")
+        if hc is None and "build" in svc:
+            continue  # the monitor's image has its own HEALTHCHECK (next test)
         assert hc and hc["test"][0] == "CMD", f"{name}: no healthcheck"
+
+
+def test_dockerfile_healthcheck_asks_the_running_monitor(tmp_path):
+    """The image's HEALTHCHECK command, run as Docker would (python from PATH, the default
+    URL moved to a free port through CCTV_HEALTHCHECK_URL): 0 against a real
+    `cctv-monitor run`, non-zero once it is gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.test_daemon import free_port, need_config, wait_http
+    from tests.test_web import write_config
+
+    cmd = _dockerfile_healthcheck()
+    assert cmd[0] == "python" and "/-/healthy" in cmd[-1] and "127.0.0.1:9877" in cmd[-1]
+    cmd = [sys.executable, *cmd[1:]]
+    need_config()
+    cfg = tmp_path / "monitor.yml"
+    write_config(cfg, 1)
+    port = free_port()
+    env = {**os.environ, "CCTV_HEALTHCHECK_URL": f"http://127.0.0.1:{port}/-/healthy"}
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "-c", str(cfg), "--listen",
+                             f"127.0.0.1:{port}"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        import asyncio
+
+        asyncio.run(wait_http(f"http://127.0.0.1:{port}/healthz", 20))
+        assert subprocess.run(cmd, env=env, timeout=10, capture_output=True).returncode == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    assert subprocess.run(cmd, env=env, timeout=10, capture_output=True).returncode != 0
+
+
+def test_image_versions_have_what_the_configs_use():
+    """Telegram receivers need Alertmanager 0.24+; the configs are written for Prometheus 3
+    (and still pass Debian's 2.42 promtool, tests/test_rules.py)."""
+    def version(service: str) -> tuple[int, ...]:
+        tag = _services()[service]["image"].rpartition(":")[2]
+        return tuple(int(x) for x in re.match(r"v?(\d+)\.(\d+)\.(\d+)", tag).groups())
+
+    assert version("alertmanager") >= (0, 24, 0)
+    assert version("prometheus")[0] == 3 and version("prometheus") == version("prometheus-longterm")
+    assert version("prometheus") == version("prometheus-sharded")
 
 
 def test_dockerfile_runs_as_non_root_after_install():
@@ -141,7 +196,8 @@ def _names_in(profile: str) -> set[str]:
 
 
 @pytest.mark.parametrize("profile,prom", [("demo", "prometheus"), ("single", "prometheus"),
-                                          ("sharded", "prometheus-sharded")])
+                                          ("sharded", "prometheus-sharded"),
+                                          ("longterm", "prometheus-longterm")])
 def test_every_profile_wires_monitor_prometheus_alertmanager_grafana(profile, prom):
     names = _names_in(profile)
     svc = _services()[prom]
@@ -152,11 +208,15 @@ def test_every_profile_wires_monitor_prometheus_alertmanager_grafana(profile, pr
              for t in s["targets"]}
     hosts |= {t.split(":")[0] for a in doc["alerting"]["alertmanagers"]
               for s in a["static_configs"] for t in s["targets"]}
+    hosts |= {re.match(r"https?://([^:/]+)", rw["url"]).group(1) for rw in doc.get("remote_write", [])}
     hosts.discard("localhost")
     assert hosts <= names, f"{profile}: {hosts - names} are no service there"
     ds = yaml.safe_load((ROOT / "dashboards/provisioning/datasources/prometheus.yml").read_text())
     host = re.match(r"https?://([^:/]+)", ds["datasources"][0]["url"]).group(1)
     assert host in names
+    if profile == "longterm":  # and the store's data source has its store
+        for d in ds["datasources"]:
+            assert re.match(r"https?://([^:/]+)", d["url"]).group(1) in names, d
     # exactly one Prometheus per profile
     proms = [n for n, s in _services().items() if n.startswith("prometheus")
              and (_profiles(s) is None or profile in _profiles(s))]

@@ -51,7 +51,7 @@ def _run(*cmd: str) -> subprocess.CompletedProcess:
 # ------------------------------------------------------------------ the real tools
 
 
-@pytest.mark.parametrize("config", ["prometheus.yml", "prometheus-sharded.yml"])
+@pytest.mark.parametrize("config", ["prometheus.yml", "prometheus-sharded.yml", "prometheus-longterm.yml"])
 def test_promtool_check_config(config):
     promtool = require("promtool")
     res = _run(promtool, "check", "config", f"config/{config}")
