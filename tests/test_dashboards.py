@@ -121,9 +121,13 @@ def test_provisioning_files():
     prov = yaml.safe_load((ROOT / "dashboards/provisioning/dashboards/cctv.yml").read_text())
     assert prov["apiVersion"] == 1 and prov["providers"][0]["type"] == "file"
     ds = yaml.safe_load((ROOT / "dashboards/provisioning/datasources/prometheus.yml").read_text())
-    (source,) = ds["datasources"]
-    assert source["type"] == "prometheus" and source["access"] == "proxy"
-    assert source["url"].startswith("http://")
+    # Prometheus, the default, and the long-term store (VictoriaMetrics answers the same API)
+    sources = ds["datasources"]
+    assert [s["uid"] for s in sources] == ["prometheus", "longterm"]
+    assert [s.get("isDefault", False) for s in sources] == [True, False]
+    for source in sources:
+        assert source["type"] == "prometheus" and source["access"] == "proxy"
+        assert source["url"].startswith("http://")
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
