@@ -131,13 +131,11 @@ def test_dockerfile_healthcheck_asks_the_running_monitor(tmp_path):
     import subprocess
     import sys
 
-    from tests.test_daemon import free_port, need_config, wait_http
-    from tests.test_web import write_config
+    from tests.factories import free_port, wait_http, write_config
 
     cmd = _dockerfile_healthcheck()
     assert cmd[0] == "python" and "/-/healthy" in cmd[-1] and "127.0.0.1:9877" in cmd[-1]
     cmd = [sys.executable, *cmd[1:]]
-    need_config()
     cfg = tmp_path / "monitor.yml"
     write_config(cfg, 1)
     port = free_port()

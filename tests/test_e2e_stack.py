@@ -15,10 +15,6 @@ with its webhooks pointed at the test's receiver and short grouping timers.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,35 +27,13 @@ from aiohttp import web
 from tests.artefacts import DASHBOARDS, load_dashboard, localize, panels, substitute
 from tests.conftest import require
 from tests.factories import free_port
+from tests.stack import Stack, label_values, monitor_config, query, scaled_rules, wait_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config"
-FOR_SCALE = 20  # 1m -> 3s, 5m -> 15s, 15m -> 45s
 CAMERAS = 40
 
 pytestmark = pytest.mark.integration
-
-
-def _seconds(text: str) -> float:
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-    total = 0.0
-    for num, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", text):
-        total += float(num) * units[unit]
-    return total
-
-
-def _scaled_rules(tmp: Path) -> None:
-    """tmp/rules.yml and tmp/alerts.yml: the real rules with time compressed."""
-    rules = yaml.safe_load((CONFIG / "rules.yml").read_text())
-    for g in rules["groups"]:
-        g.pop("interval", None)
-    (tmp / "rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
-    alerts = yaml.safe_load((CONFIG / "alerts.yml").read_text())
-    for g in alerts["groups"]:
-        for r in g["rules"]:
-            if "for" in r:
-                r["for"] = f"{max(1, round(_seconds(r['for']) / FOR_SCALE))}s"
-    (tmp / "alerts.yml").write_text(yaml.safe_dump(alerts, sort_keys=False))
 
 
 def _prometheus_config(tmp: Path, monitor: str, am: str, prom: str) -> Path:
@@ -85,91 +59,6 @@ def _alertmanager_config(tmp: Path, receiver: str) -> Path:
     path = tmp / "alertmanager.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
-
-
-def _monitor_config(path: Path) -> list[dict]:
-    """Short intervals in the simulator's config; returns its cameras."""
-    doc = yaml.safe_load(path.read_text())
-    doc["monitor"].update(
-        interval="2s", timeout="2s",
-        stream={"interval": "4s", "duration": "3s", "concurrency": 20},
-        links={"interval": "1s", "timeout": "500ms", "probes": 2},
-    )
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return doc["cameras"]
-
-
-class Stack:
-    """The processes this test started; stopped by their own process groups only."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.procs: list[tuple[str, subprocess.Popen, Path]] = []
-
-    def start(self, name: str, cmd: list[str], env: dict | None = None) -> subprocess.Popen:
-        log = self.tmp / f"{name}.log"
-        out = open(log, "wb")
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp,
-                                env={**os.environ, **(env or {})}, start_new_session=True)
-        out.close()
-        self.procs.append((name, proc, log))
-        return proc
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {n} ---\n{log.read_text(errors='replace')[-2500:]}"
-                         for n, _, log in self.procs)
-
-    def stop(self) -> None:
-        for _, proc, _ in reversed(self.procs):
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for _, proc, _ in reversed(self.procs):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=5)
-
-    def check_alive(self) -> None:
-        for name, proc, _ in self.procs:
-            if proc.poll() is not None:
-                pytest.fail(f"{name} exited with {proc.returncode}\n{self.logs()}")
-
-
-async def _wait_http(session: aiohttp.ClientSession, url: str, stack: Stack, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        stack.check_alive()
-        try:
-            async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                if resp.status == 200:
-                    return
-        except (aiohttp.ClientError, asyncio.TimeoutError):
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"{url} not ready after {timeout}s\n{stack.logs()}")
-        await asyncio.sleep(0.25)
-
-
-async def _query(session: aiohttp.ClientSession, prom: str, expr: str) -> list:
-    async with session.post(f"{prom}/api/v1/query", data={"query": expr}) as resp:
-        body = await resp.json()
-    assert body["status"] == "success", (expr, body)
-    return body["data"]["result"]
-
-
-async def _label_values(session: aiohttp.ClientSession, prom: str, query: str) -> list:
-    m = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query)
-    async with session.get(f"{prom}/api/v1/label/{m.group(2)}/values",
-                           params={"match[]": m.group(1)}) as resp:
-        body = await resp.json()
-    return body["data"]
 
 
 async def test_stack_end_to_end(tmp_path):
@@ -214,7 +103,7 @@ async def test_stack_end_to_end(tmp_path):
                 if time.monotonic() > deadline:
                     pytest.fail(f"simulator not READY\n{stack.logs()}")
                 await asyncio.sleep(0.2)
-            cameras = _monitor_config(sim_config)
+            cameras = monitor_config(sim_config)
             police = [c["id"] for c in cameras if "police-hq" in c.get("integrations", [])]
             others = [c["id"] for c in cameras if c["id"] not in police]
             assert len(police) >= 2 and others, "the simulated fleet has no police feeds"
@@ -236,19 +125,19 @@ async def test_stack_end_to_end(tmp_path):
                 f"--storage.path={tmp_path / 'am-data'}", f"--web.listen-address={am}",
                 "--cluster.listen-address="])
             prom_addr = f"127.0.0.1:{ports['prom']}"
-            _scaled_rules(tmp_path)
+            scaled_rules(tmp_path)
             stack.start("prometheus", [
                 prometheus, f"--config.file={_prometheus_config(tmp_path, monitor, am, prom_addr)}",
                 f"--storage.tsdb.path={tmp_path / 'prom-data'}", f"--web.listen-address={prom_addr}",
                 "--rules.alert.resend-delay=1s"])
             prom = f"http://{prom_addr}"
-            await _wait_http(session, f"http://{monitor}/readyz", stack, 40)
-            await _wait_http(session, f"http://{am}/-/ready", stack, 20)
-            await _wait_http(session, f"{prom}/-/ready", stack, 20)
+            await wait_ok(session, f"http://{monitor}/readyz", stack, 40)
+            await wait_ok(session, f"http://{am}/-/ready", stack, 20)
+            await wait_ok(session, f"{prom}/-/ready", stack, 20)
             # Once both have been seen up, so that "down since" and "last up" have data:
             seen_up = f'cctv_camera_up{{camera=~"{detail_camera}|{others[0]}"}} == 1'
             deadline = time.monotonic() + 20
-            while len(await _query(session, prom, seen_up)) < 2:
+            while len(await query(session, prom, seen_up)) < 2:
                 stack.check_alive()
                 if time.monotonic() > deadline:
                     pytest.fail(f"{detail_camera} and {others[0]} never up\n{stack.logs()}")
@@ -270,8 +159,8 @@ async def test_stack_end_to_end(tmp_path):
             deadline = time.monotonic() + 35
             while True:
                 stack.check_alive()
-                empty = [name for name, expr in checks if not await _query(session, prom, expr)]
-                empty += [name for name, q in variables if not await _label_values(session, prom, q)]
+                empty = [name for name, expr in checks if not await query(session, prom, expr)]
+                empty += [name for name, q in variables if not await label_values(session, prom, q)]
                 if not empty or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(1)

@@ -27,23 +27,16 @@ import aiohttp
 import pytest
 import yaml
 
+from tests.artefacts import DASHBOARDS, load_dashboard, panels, substitute
 from tests.conftest import require
-from tests.test_dashboards import DASHBOARDS, load, panels, substitute
-from tests.test_e2e_stack import (
-    CAMERAS,
-    Stack,
-    _free_port,
-    _label_values,
-    _monitor_config,
-    _query,
-    _scaled_rules,
-    _wait_http,
-)
+from tests.factories import free_port
+from tests.stack import Stack, label_values, monitor_config, query, scaled_rules, wait_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config"
 COMPOSE = ROOT / "docker-compose.yml"
 VM_BIN = "/usr/bin/victoria-metrics"
+CAMERAS = 40
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +116,7 @@ async def test_remote_write_into_victoriametrics_answers_rules_and_dashboards(tm
     stack = Stack(tmp_path)
     try:
         async with aiohttp.ClientSession() as session:
-            ports = {k: _free_port() for k in ("control", "monitor", "prom", "vm")}
+            ports = {k: free_port() for k in ("control", "monitor", "prom", "vm")}
             control = f"http://127.0.0.1:{ports['control']}"
             sim_config = tmp_path / "monitor.yml"
             stack.start("simulator", [
@@ -137,7 +130,7 @@ async def test_remote_write_into_victoriametrics_answers_rules_and_dashboards(tm
                 if time.monotonic() > deadline:
                     pytest.fail(f"simulator not READY\n{stack.logs()}")
                 await asyncio.sleep(0.2)
-            cameras = _monitor_config(sim_config)
+            cameras = monitor_config(sim_config)
             police = [c["id"] for c in cameras if "police-hq" in c.get("integrations", [])]
             others = [c["id"] for c in cameras if c["id"] not in police]
             detail_camera = police[0]
@@ -160,18 +153,18 @@ async def test_remote_write_into_victoriametrics_answers_rules_and_dashboards(tm
             stack.start("monitor", [sys.executable, "-m", "monitor", "run", "-c", str(sim_config),
                                     "--listen", monitor])
             prom_addr = f"127.0.0.1:{ports['prom']}"
-            _scaled_rules(tmp_path)
+            scaled_rules(tmp_path)
             stack.start("prometheus", [
                 prometheus, f"--config.file={_prometheus_config(tmp_path, monitor, prom_addr, vm_addr)}",
                 f"--storage.tsdb.path={tmp_path / 'prom-data'}", f"--web.listen-address={prom_addr}"])
             prom, vm = f"http://{prom_addr}", f"http://{vm_addr}"
-            await _wait_http(session, f"{vm}/health", stack, 20)
-            await _wait_http(session, f"http://{monitor}/readyz", stack, 40)
-            await _wait_http(session, f"{prom}/-/ready", stack, 20)
+            await wait_ok(session, f"{vm}/health", stack, 20)
+            await wait_ok(session, f"http://{monitor}/readyz", stack, 40)
+            await wait_ok(session, f"{prom}/-/ready", stack, 20)
 
             seen_up = f'cctv_camera_up{{camera=~"{detail_camera}|{others[0]}"}} == 1'
             deadline = time.monotonic() + 25
-            while len(await _query(session, vm, seen_up)) < 2:
+            while len(await query(session, vm, seen_up)) < 2:
                 stack.check_alive()
                 if time.monotonic() > deadline:
                     pytest.fail(f"no samples in VictoriaMetrics\n{stack.logs()}")
@@ -185,16 +178,16 @@ async def test_remote_write_into_victoriametrics_answers_rules_and_dashboards(tm
             # -- every dashboard query and variable answered by the store alone
             checks = [(f"{path.name}: {p['title']} [{t['refId']}]",
                        substitute(t["expr"], {"camera": detail_camera}))
-                      for path in DASHBOARDS for p in panels(load(path)) for t in p["targets"]]
+                      for path in DASHBOARDS for p in panels(load_dashboard(path)) for t in p["targets"]]
             variables = [(f"{path.name}: ${v['name']}", substitute(v["query"]["query"], {"camera": detail_camera}))
-                         for path in DASHBOARDS for v in load(path)["templating"]["list"]
+                         for path in DASHBOARDS for v in load_dashboard(path)["templating"]["list"]
                          if v["type"] == "query"]
             assert len(checks) > 30 and variables
             deadline = time.monotonic() + 40
             while True:
                 stack.check_alive()
-                empty = [name for name, expr in checks if not await _query(session, vm, expr)]
-                empty += [name for name, q in variables if not await _label_values(session, vm, q)]
+                empty = [name for name, expr in checks if not await query(session, vm, expr)]
+                empty += [name for name, q in variables if not await label_values(session, vm, q)]
                 if not empty or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(1)
@@ -203,11 +196,11 @@ async def test_remote_write_into_victoriametrics_answers_rules_and_dashboards(tm
             # -- every recording rule Prometheus has a result for, the store has too
             missing, compared = [], []
             for name in _recorded_names():
-                here = await _query(session, prom, f'{{__name__="{name}"}}')
+                here = await query(session, prom, f'{{__name__="{name}"}}')
                 if not here:
                     continue
                 compared.append(name)
-                there = await _query(session, vm, f'{{__name__="{name}"}}')
+                there = await query(session, vm, f'{{__name__="{name}"}}')
                 want = _label_sets(here)
                 got = _label_sets(there, drop=("region",))
                 if not want <= got:
@@ -222,15 +215,15 @@ async def test_remote_write_into_victoriametrics_answers_rules_and_dashboards(tm
 
             # -- the same answer from both for plain counts
             for expr in ("count(cctv_camera_info)", "count(cctv_camera_up == 0) or vector(0)"):
-                a = await _query(session, prom, expr)
-                b = await _query(session, vm, expr)
+                a = await query(session, prom, expr)
+                b = await query(session, vm, expr)
                 assert float(a[0]["value"][1]) == float(b[0]["value"][1]), expr
-            assert float((await _query(session, vm, "count(cctv_camera_info)"))[0]["value"][1]) == CAMERAS
+            assert float((await query(session, vm, "count(cctv_camera_info)"))[0]["value"][1]) == CAMERAS
 
             # -- nothing lost on the way: Prometheus' own account of the queue
-            failed = await _query(session, prom, "sum(prometheus_remote_storage_samples_failed_total)")
-            dropped = await _query(session, prom, "sum(prometheus_remote_storage_samples_dropped_total) or vector(0)")
-            sent = await _query(session, prom, "sum(prometheus_remote_storage_samples_total)")
+            failed = await query(session, prom, "sum(prometheus_remote_storage_samples_failed_total)")
+            dropped = await query(session, prom, "sum(prometheus_remote_storage_samples_dropped_total) or vector(0)")
+            sent = await query(session, prom, "sum(prometheus_remote_storage_samples_total)")
             assert float(failed[0]["value"][1]) == 0 and float(dropped[0]["value"][1]) == 0
             assert float(sent[0]["value"][1]) > 0
 
@@ -238,7 +231,7 @@ async def test_remote_write_into_victoriametrics_answers_rules_and_dashboards(tm
             cpu1, t1 = await _metric(session, vm_metrics, "process_cpu_seconds_total"), time.monotonic()
             assert rows1 > rows0
             rate = (rows1 - rows0) / (t1 - t0)
-            series = await _query(session, vm, "count({__name__=~'.+'})")
+            series = await query(session, vm, "count({__name__=~'.+'})")
             print(f"\nVictoriaMetrics ingested {rate:,.0f} samples/s over {t1 - t0:.0f} s "
                   f"({int(float(series[0]['value'][1])):,} series, {CAMERAS} cameras, 1 s scrapes); "
                   f"CPU {1e6 * (cpu1 - cpu0) / max(1.0, rows1 - rows0):.1f} s per million samples")
