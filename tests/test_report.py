@@ -26,31 +26,70 @@ def t(text: str) -> float:
     return dt.datetime.fromisoformat(text).replace(tzinfo=JKT).timestamp()
 
 
-def camera(cid, provider, **kw):
-    base = dict(id=cid, provider=provider, district="Menteng", zone="city", uplink="",
-                integrations=(), feeds=(), claimed_installed=None)
-    base.update(kw)
-    return NS(**base)
+#: The fixture's configuration, through the real loader: a one-off maintenance window
+#: (with its offset) on A2, A1 in ring one with a police feed, B1 hanging off the police
+#: link, milestones and claimed installation dates.
+CONFIG = """
+timezone: Asia/Jakarta
+integrations:
+  - name: smart-city
+command_centres:
+  - name: police-hq
+    links:
+      - name: primary
+        targets: [tcp://127.0.0.1:9]
+providers:
+  - name: pt-alpha
+    target_cameras: 5
+    sla: 0.995
+    milestones:
+      - {by: 2026-09-30, cameras: 2}
+      - {by: 2026-12-31, cameras: 5}
+  - name: pt-bima
+    target_cameras: 1
+    sla: 0.98
+cameras:
+  - id: A1
+    provider: pt-alpha
+    zone: ring-1
+    rtsp: rtsp://127.0.0.1:554/a1
+    integrations: [smart-city, police-hq]
+    feeds:
+      police-hq: rtsp://127.0.0.1:554/relay/a1
+    claimed_installed: 2026-09-01
+  - id: A2
+    provider: pt-alpha
+    rtsp: rtsp://127.0.0.1:554/a2
+    claimed_installed: 2026-09-01
+  - id: A3
+    provider: pt-alpha
+    rtsp: rtsp://127.0.0.1:554/a3
+    claimed_installed: 2026-10-01
+  - id: B1
+    provider: pt-bima
+    uplink: police-hq/primary
+    rtsp: rtsp://127.0.0.1:554/b1
+maintenance:
+  - name: a2-pole-repair
+    from: 2026-10-10T12:00+07:00
+    to: 2026-10-10T16:00+07:00
+    cameras: [A2]
+"""
 
 
-INVENTORY = NS(
-    timezone="Asia/Jakarta",
-    providers=(
-        NS(name="pt-alpha", sla=0.995, target_cameras=5,
-           milestones=(NS(by=dt.date(2026, 9, 30), cameras=2), NS(by=dt.date(2026, 12, 31), cameras=5))),
-        NS(name="pt-bima", sla=0.98, target_cameras=1, milestones=()),
-    ),
-    command_centres=(NS(name="police-hq"),),
-    cameras=(
-        camera("A1", "pt-alpha", zone="ring-1", integrations=("smart-city", "police-hq"),
-               feeds=(("police-hq", None),), claimed_installed=dt.date(2026, 9, 1)),
-        camera("A2", "pt-alpha", claimed_installed=dt.date(2026, 9, 1)),
-        camera("A3", "pt-alpha", claimed_installed=dt.date(2026, 10, 1)),
-        camera("B1", "pt-bima", uplink="police-hq/primary"),
-    ),
-    maintenance=(NS(start=dt.datetime(2026, 10, 10, 12, 0), end=dt.datetime(2026, 10, 10, 16, 0),
-                    cameras=("A2",)),),
-)
+def _inventory():
+    import tempfile
+    from pathlib import Path
+
+    from monitor.config import load
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fixture.yml"
+        path.write_text(CONFIG)
+        return load(str(path))
+
+
+INVENTORY = _inventory()
 
 
 def outage(ledger, cam, provider, start, end, cause="camera", reason="timeout"):
