@@ -152,6 +152,7 @@ async def run_until(
     app = make_app(daemon.state, daemon.exporter, daemon.reload, problems=daemon.guard.problems)
     limiter = ConnectionLimiter(lambda: None, limits, daemon.metrics.registry)  # type: ignore[arg-type,return-value]
     app.middlewares.insert(0, limiter.middleware)
+    _ledger_pages(daemon, inventory).install(app)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
                            keepalive_timeout=limits.idle_timeout)
     await runner.setup()
@@ -190,6 +191,18 @@ async def run_until(
         if recorder is not None:
             await loop.run_in_executor(None, recorder.ledger.close)
         await runner.cleanup()
+
+
+def _ledger_pages(daemon: Daemon, inventory: Inventory) -> Any:
+    """/reports and the status page's availability strip, read from the ledger."""
+    from .history import target_of
+    from .report.pages import LedgerPages
+
+    try:
+        target = target_of(inventory, daemon.config_path)
+    except ValueError:
+        target = None
+    return LedgerPages(daemon.state, target.target if target else None)
 
 
 async def _start_ledger(daemon: Daemon, inventory: Inventory,

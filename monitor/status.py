@@ -57,6 +57,7 @@ td.wrapok{white-space:normal;max-width:360px}
 .warn{background:#fff4d6}
 .muted{color:#6b7280}
 .ring{background:#b3141b;color:#fff;border-radius:3px;padding:0 4px;font-size:11px}
+.maint{background:#5a6372;color:#fff;border-radius:3px;padding:0 4px;font-size:11px}
 nav a{margin-right:12px;white-space:nowrap}
 """
 
@@ -94,13 +95,15 @@ def _table(head: Iterable[str], rows: list[str], numeric: Iterable[int] = (), cl
     return f'<div class="wrap"><table{attr}><thead><tr>{cells}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 
 
-def _down_row(cs: Any, now: float, where: str = "") -> str:
+def _down_row(cs: Any, now: float, where: str = "", maintenance: str | None = None) -> str:
     cam = cs.camera
     check = cs.failed_check or ""
     result = cs.results.get(check) if check else None
     message = result.message if result is not None else ""
     reason = cs.reason.value if cs.reason is not None else "unknown"
     ring_mark = ' <span class="ring">ring 1</span>' if cam.zone == "ring-1" else ""
+    if maintenance:  # planned work: shown, never held against the provider
+        ring_mark += f' <span class="maint">maintenance: {escape(maintenance)}</span>'
     name = escape(cam.name)
     if where and f"({where})" not in name:  # names often carry their district already
         name = f'{name} <span class="muted">{where}</span>'
@@ -114,9 +117,14 @@ def _down_row(cs: Any, now: float, where: str = "") -> str:
     )
 
 
-def render(state: Any, now: float) -> bytes:
-    """The complete page for `state` at wall-clock time `now` (epoch seconds)."""
+def render(state: Any, now: float, availability: str = "") -> bytes:
+    """The complete page for `state` at wall-clock time `now` (epoch seconds).
+    `availability`: the ledger's per-provider section (monitor.report.pages), when there
+    is a ledger."""
     inv = state.inventory
+    from .maintenance_state import in_maintenance_now
+
+    maint = in_maintenance_now(inv, now) if getattr(inv, "maintenance", ()) else {}
     providers = {p.name: p for p in inv.providers}
     targets_total = sum(p.target_cameras for p in inv.providers)
 
@@ -212,6 +220,7 @@ def render(state: Any, now: float) -> bytes:
         ("provider", "installed / target", "up", "down", "unknown", "up now", "SLA"),
         rows, numeric=(1, 2, 3, 4, 5, 6),
     ))
+    out.append(availability)
 
     # ---- command-centre links
     out.append('<h2 id="links">Command centre links</h2>')
@@ -301,7 +310,8 @@ def render(state: Any, now: float) -> bytes:
             out.append(f'<h3 class="down">Ring one &middot; {len(ring_down):,} down</h3>')
             out.append(_table(
                 head,
-                [_down_row(cs, now, escape(cs.camera.district)) for cs in ring_down[:MAX_RING_ROWS]],
+                [_down_row(cs, now, escape(cs.camera.district), maint.get(cs.camera.id))
+                 for cs in ring_down[:MAX_RING_ROWS]],
                 cls="full",
             ))
             if len(ring_down) > MAX_RING_ROWS:
@@ -317,7 +327,7 @@ def render(state: Any, now: float) -> bytes:
                 if shown >= MAX_DOWN_ROWS:
                     break
                 shown += 1
-                rows.append(_down_row(cs, now))
+                rows.append(_down_row(cs, now, maintenance=maint.get(cs.camera.id)))
             out.append(_table(head, rows, cls="full"))
             if shown >= MAX_DOWN_ROWS:
                 out.append(

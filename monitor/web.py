@@ -34,6 +34,8 @@ EXPORTER_KEY = web.AppKey("exporter", object)
 RELOAD_KEY = web.AppKey("reload", object)
 STATUS_CACHE_KEY = web.AppKey("status_cache", dict)
 PROBLEMS_KEY = web.AppKey("problems", object)
+#: An optional callable returning an HTML section for /status (the ledger's availability).
+STATUS_EXTRA_KEY = web.AppKey("status_extra", object)
 
 
 class ReloadFailed(Exception):
@@ -112,12 +114,12 @@ def _fallback_status(state: State, now: float) -> bytes:
     return page.encode()
 
 
-def _render_status(state: State, now: float) -> bytes:
+def _render_status(state: State, now: float, extra: str = "") -> bytes:
     try:
         from .status import render
     except ImportError:
         return _fallback_status(state, now)
-    return render(state, now)
+    return render(state, now, extra) if extra else render(state, now)
 
 
 async def status(request: web.Request) -> web.Response:
@@ -127,7 +129,8 @@ async def status(request: web.Request) -> web.Response:
     key = (id(state.inventory), state.generation, int(now // 5))
     body = cache.get(key)
     if body is None:
-        body = _render_status(state, now)
+        extra = request.app.get(STATUS_EXTRA_KEY)
+        body = _render_status(state, now, extra() if extra is not None else "")
         cache.clear()
         cache[key] = body
     return web.Response(body=body, content_type="text/html", charset="utf-8", headers=NO_STORE)

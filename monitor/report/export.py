@@ -16,6 +16,7 @@ import signal
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TextIO
 
 from .compute import Report
 
@@ -34,35 +35,50 @@ def _iso(ts: float, report: Report) -> str:
     return dt.datetime.fromtimestamp(ts, report.tz).isoformat(timespec="seconds")
 
 
-def write_outages(report: Report, path: Path) -> int:
+def write_outages(report: Report, path: Path | TextIO) -> int:
+    """outages.csv to a path or an open text file; returns the number of rows."""
+    if not isinstance(path, (str, Path)):
+        return _outages(report, path)
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh)
-        out.writerow(OUTAGE_COLUMNS)
-        for p in report.pieces:
-            out.writerow((p.camera, p.provider, _iso(p.start, report), _iso(p.end, report),
-                          f"{p.end - p.start:.3f}".rstrip("0").rstrip("."), p.reason, p.cause,
-                          p.excluded, p.kind, p.integration, p.check))
+        return _outages(report, fh)
+
+
+def _outages(report: Report, fh: TextIO) -> int:
+    out = csv.writer(fh)
+    out.writerow(OUTAGE_COLUMNS)
+    for p in report.pieces:
+        out.writerow((p.camera, p.provider, _iso(p.start, report), _iso(p.end, report),
+                      f"{p.end - p.start:.3f}".rstrip("0").rstrip("."), p.reason, p.cause,
+                      p.excluded, p.kind, p.integration, p.check))
     return len(report.pieces)
 
 
-def write_providers(report: Report, path: Path) -> None:
+def write_providers(report: Report, path: Path | TextIO) -> None:
+    """providers.csv to a path or an open text file."""
+    if not isinstance(path, (str, Path)):
+        _providers(report, path)
+        return
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh)
-        out.writerow(PROVIDER_COLUMNS)
-        for f in report.providers + [report.total]:
-            avail = f.availability
-            nxt = f.next_milestone
-            out.writerow((
-                f.name, report.start.isoformat(), report.end.isoformat(), f.target, f.claimed,
-                f.configured, f.verified, f.up, f.integrated, f.ring_one, f.ring_one_connected,
-                f.police_feeds, f.police_connected,
-                "" if avail is None else f"{avail:.6f}", f"{f.sla:g}" if f.sla else "",
-                "" if avail is None or not f.sla or f is report.total else ("yes" if avail >= f.sla else "no"),
-                f"{f.eligible_s:.0f}", f"{f.down_s:.0f}", f"{f.by_cause['link']:.0f}",
-                f"{f.by_cause['maintenance']:.0f}", f"{f.by_cause['monitor_down']:.0f}",
-                f"{f.by_cause['feed']:.0f}", f.outages, f"{f.pace_per_week:.2f}",
-                f.forecast.isoformat() if f.forecast else "",
-                nxt.by.isoformat() if nxt else "", nxt.cameras if nxt else ""))
+        _providers(report, fh)
+
+
+def _providers(report: Report, fh: TextIO) -> None:
+    out = csv.writer(fh)
+    out.writerow(PROVIDER_COLUMNS)
+    for f in report.providers + [report.total]:
+        avail = f.availability
+        nxt = f.next_milestone
+        out.writerow((
+            f.name, report.start.isoformat(), report.end.isoformat(), f.target, f.claimed,
+            f.configured, f.verified, f.up, f.integrated, f.ring_one, f.ring_one_connected,
+            f.police_feeds, f.police_connected,
+            "" if avail is None else f"{avail:.6f}", f"{f.sla:g}" if f.sla else "",
+            "" if avail is None or not f.sla or f is report.total else ("yes" if avail >= f.sla else "no"),
+            f"{f.eligible_s:.0f}", f"{f.down_s:.0f}", f"{f.by_cause['link']:.0f}",
+            f"{f.by_cause['maintenance']:.0f}", f"{f.by_cause['monitor_down']:.0f}",
+            f"{f.by_cause['feed']:.0f}", f.outages, f"{f.pace_per_week:.2f}",
+            f.forecast.isoformat() if f.forecast else "",
+            nxt.by.isoformat() if nxt else "", nxt.cameras if nxt else ""))
 
 
 def chromium() -> str | None:

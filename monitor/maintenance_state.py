@@ -1,0 +1,43 @@
+"""Which cameras a maintenance window covers right now, for the exporter
+(`cctv_camera_in_maintenance`), the status page's mark and nothing else.
+
+The scope of each window is resolved once per inventory (a reload makes a new one); at a
+given instant only the windows that are on are looked at (`monitor.maintenance.is_on`, once
+per window), so a scrape costs a dictionary per covered camera, not a scope test per camera.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .maintenance import is_on
+
+_scopes: tuple[int, list[tuple[Any, tuple[str, ...]]]] | None = None
+
+
+def _resolve(inventory: Any) -> list[tuple[Any, tuple[str, ...]]]:
+    global _scopes
+    if _scopes is not None and _scopes[0] == id(inventory):
+        return _scopes[1]
+    windows = getattr(inventory, "maintenance", ()) or ()
+    resolved = [(w, tuple(c.id for c in inventory.cameras if w.covers(c))) for w in windows]
+    _scopes = (id(inventory), resolved)
+    return resolved
+
+
+def covered(inventory: Any) -> set[str]:
+    """Every camera some window covers (on or not): the cameras that get the gauge."""
+    return {cid for _w, ids in _resolve(inventory) for cid in ids}
+
+
+def in_maintenance_now(inventory: Any, now: float | None = None) -> dict[str, str]:
+    """camera id -> the name of the first window on now that covers it."""
+    now = time.time() if now is None else now
+    tz = getattr(inventory, "timezone", None) or "Asia/Jakarta"
+    out: dict[str, str] = {}
+    for window, ids in _resolve(inventory):
+        if ids and is_on(window, now, tz):
+            for cid in ids:
+                out.setdefault(cid, window.name)
+    return out
