@@ -61,6 +61,7 @@ EXPORTED_METRICS = {
     "cctv_provider_cameras",
     "cctv_provider_feeds",
     "cctv_monitor_cameras",
+    "cctv_camera_clock_offset_seconds",
 }
 HISTOGRAMS = {"cctv_monitor_probe_lag_seconds"}
 

@@ -41,6 +41,7 @@ ALERT_NAMES = {
     "MonitorDown",
     "MonitorProbeLag",
     "MonitorConfigReloadFailed",
+    "CameraClockDrift",
 }
 
 
@@ -104,7 +105,7 @@ def test_spec_severities():
                  "MonitorDown"):
         assert sev[name] == "critical", name
     for name in ("CommandCentreLinkDegraded", "CameraDown", "CameraFlapping", "ProviderBelowSLA",
-                 "MonitorProbeLag", "MonitorConfigReloadFailed"):
+                 "MonitorProbeLag", "MonitorConfigReloadFailed", "CameraClockDrift"):
         assert sev[name] == "warning", name
 
 
