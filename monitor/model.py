@@ -171,6 +171,23 @@ class Result:
         return self.reason is Reason.OK
 
 
+#: Checks whose answers carry the camera's clock, most precise first: ONVIF's
+#: GetSystemDateAndTime, then the Date header of RTSP and HTTP answers (1 s resolution).
+CLOCK_SOURCES = ("onvif", "rtsp", "http", "stream")
+
+
+def camera_clock(results: Mapping[str, Result]) -> tuple[float, str] | None:
+    """(camera minus monitor in seconds, the check it came from) from a camera's latest
+    results, or None when no answer carried a usable clock."""
+    for check in CLOCK_SOURCES:
+        r = results.get(check)
+        if r is not None:
+            value = r.detail.get("clock_offset")
+            if value is not None:
+                return value, check
+    return None
+
+
 @dataclass(slots=True)
 class ProbeContext:
     """What the caller hands a probe besides the endpoint.

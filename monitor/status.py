@@ -16,11 +16,18 @@ import time
 from html import escape
 from typing import Any, Iterable
 
+from .model import camera_clock
+
 #: Down-camera rows shown at most: beyond this the page stops being useful on a phone and
 #: the complete list is in /api/cameras.
 MAX_DOWN_ROWS = 5000
 #: Ring-one cameras are listed first, whatever their district: they page someone.
 MAX_RING_ROWS = 1000
+#: A camera clock further than this from the monitor's is listed (CameraClockDrift's
+#: default threshold, cctv:camera_clock_offset_seconds:threshold in config/rules.yml).
+CLOCK_DRIFT_SECONDS = 10.0
+#: Clock rows shown at most, the worst first.
+MAX_CLOCK_ROWS = 200
 
 _CAUSE_LABEL = {
     "ok": "reaching",
@@ -117,6 +124,38 @@ def _down_row(cs: Any, now: float, where: str = "", maintenance: str | None = No
     )
 
 
+def _offset(seconds: float) -> str:
+    sign = "+" if seconds >= 0 else "-"
+    a = abs(seconds)
+    if a < 120:
+        return f"{sign}{a:.0f} s"
+    if a < 7200:
+        return f"{sign}{a / 60:.0f} min"
+    if a < 172800:
+        return f"{sign}{a / 3600:.1f} h"
+    return f"{sign}{a / 86400:.0f} days"
+
+
+def _clock_section(known: int, off: list[tuple[tuple[float, str], Any]]) -> str:
+    parts = ['<h2 id="clocks">Camera clocks</h2>',
+             f"<p>{known:,} cameras told their time; {len(off):,} are more than "
+             f"{CLOCK_DRIFT_SECONDS:.0f} s off the monitor's clock (camera minus monitor; "
+             "from the Date header of their answers, 1 s resolution, or ONVIF).</p>"]
+    if off:
+        off.sort(key=lambda item: -abs(item[0][0]))
+        rows = [
+            f"<tr><td>{escape(cs.camera.id)}</td><td class=\"wrapok\">{escape(cs.camera.name)}</td>"
+            f"<td>{escape(cs.camera.provider)}</td>"
+            f'<td class="n down">{_offset(value)}</td><td>{escape(source)}</td></tr>'
+            for (value, source), cs in off[:MAX_CLOCK_ROWS]
+        ]
+        parts.append(_table(("camera", "name", "provider", "clock", "from"), rows, numeric=(3,)))
+        if len(off) > MAX_CLOCK_ROWS:
+            parts.append(f'<p class="muted">and {len(off) - MAX_CLOCK_ROWS:,} more '
+                         '(cctv_camera_clock_offset_seconds in /metrics).</p>')
+    return "".join(parts)
+
+
 def render(state: Any, now: float, availability: str = "") -> bytes:
     """The complete page for `state` at wall-clock time `now` (epoch seconds).
     `availability`: the ledger's per-provider section (monitor.report.pages), when there
@@ -134,8 +173,15 @@ def render(state: Any, now: float, availability: str = "") -> bytes:
     ring = [0, 0]  # ring-one cameras, ring-one cameras down
     feeds: dict[str, dict[str, int]] = {}  # integration -> cause -> count
     down: list[Any] = []
+    clocks_known = 0
+    clocks_off: list[tuple[tuple[float, str], Any]] = []
     for cs in state.cameras.values():
         cam = cs.camera
+        clock = camera_clock(cs.results)
+        if clock is not None:
+            clocks_known += 1
+            if abs(clock[0]) > CLOCK_DRIFT_SECONDS:
+                clocks_off.append((clock, cs))
         counts = per_provider.get(cam.provider)
         if counts is None:
             counts = per_provider[cam.provider] = [0, 0, 0, 0]
@@ -177,7 +223,7 @@ def render(state: Any, now: float, availability: str = "") -> bytes:
         " &middot; refreshes every 15 s",
         "" if state.ready else " &middot; <b>first round of probes still running</b>",
         '</p></header><main><nav><a href="#links">Links</a><a href="#feeds">Feeds</a>'
-        '<a href="#down">Down cameras</a><a href="/metrics">/metrics</a>'
+        '<a href="#down">Down cameras</a><a href="#clocks">Clocks</a><a href="/metrics">/metrics</a>'
         '<a href="/api/cameras">/api/cameras</a></nav>',
     ]
 
@@ -273,6 +319,9 @@ def render(state: Any, now: float, availability: str = "") -> bytes:
          "feed missing", "not yet probed"),
         rows, numeric=range(1, 8),
     ) if rows else '<p class="muted">No feeds configured.</p>')
+
+    # ---- camera clocks (Date headers of the answers, ONVIF): the worst first
+    out.append(_clock_section(clocks_known, clocks_off))
 
     # ---- down cameras: by provider (counts), then by district (rows)
     out.append(f'<h2 id="down">Down cameras ({down_n:,})</h2>')
