@@ -224,7 +224,6 @@ def json_schema() -> dict[str, Any]:
     top["type"] = ["object", "null"]  # an empty file is a valid one
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
-        "$id": "https://cctv-monitor.invalid/cctv-monitor.schema.json",
         "title": "cctv-monitor configuration",
         **top,
         "definitions": {_def_name(s): _object(s) for s in SECTIONS if s is not TOP},
