@@ -13,6 +13,19 @@ For each fleet size it starts the simulator (all cameras healthy), then
    sends one RTSP OPTIONS, driven like Prometheus drives it (`GET /probe?target=...`) at
    the same probe rate, by a driver on the other CPU.
 
+3. with ``--baseline REV``: the monitor of git revision REV (its ``monitor/`` package from
+   ``git archive``) on the same simulator, right before this checkout's, so a change is
+   measured before and after in one run (ratio current / baseline);
+4. with ``--mix-sizes N,N``: the default Jakarta mix (the simulator's own configuration:
+   rtsp, http with snapshot analysis, the feeds at the smart-city and police integration
+   points, a stream check every 5 min), built up one check at a time so that the CPU per
+   camera per round is broken down by check (the difference between two steps), then the
+   full mix from REV, then the full mix as 2 and 4 shards (``--shards``) on the same core.
+   From the CPU per camera per round: the cameras one core holds at 30 s (at 85 % of it).
+
+    .venv/bin/python tests/bench/bench_scale.py --sizes 20000,100000 --baseline REV \
+        --mix-sizes 5518,20000 --no-blackbox --window 30
+
 CPU comes from /proc/PID/stat of each process (utime + stime), so the driver's and the
 simulator's own costs are not counted against either prober.  Ratios are computed within
 the same run, because these machines are noisy: compare ratios between runs, not seconds.
@@ -253,27 +266,48 @@ async def measure_render(port: int, pid: int) -> dict:
         return out
 
 
-def run_monitor(fleet, n: int, tmp: Path, window: float, interval: str) -> dict:
+def wait_ready(port: int, proc: subprocess.Popen, log: Path, timeout: float) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
+                if r.status == 200:
+                    return
+        except Exception:  # noqa: BLE001 - not up yet
+            if proc.poll() is not None:
+                raise RuntimeError(log.read_text()[-3000:])
+        time.sleep(1)
+    raise RuntimeError(f"monitor not ready after {timeout:.0f}s: {log.read_text()[-2000:]}")
+
+
+def monitor_env(tree: Path) -> dict:
+    """Run the monitor from `tree` (this checkout, or an older revision for a baseline)."""
+    return {**os.environ, "PYTHONPATH": str(tree)}
+
+
+def start_monitors(cfg: Path, tmp: Path, tree: Path, shards: int, tag: str):
+    procs = []
+    for k in range(1, shards + 1):
+        port = free_port()
+        log = tmp / f"monitor-{tag}-{k}.log"
+        cmd = [PY, "-m", "monitor", "run", "-c", str(cfg), "--listen", f"127.0.0.1:{port}",
+               "--log-level", "warning"]
+        if shards > 1:
+            cmd += ["--shard", f"{k}/{shards}"]
+        procs.append((start(cmd, log, cpu=0, env=monitor_env(tree)), port, log))
+    return procs
+
+
+def run_monitor(fleet, n: int, tmp: Path, window: float, interval: str, tree: Path = ROOT,
+                tag: str = "current") -> dict:
     cfg = tmp / "bench.yml"
     write_monitor_config(fleet, cfg, interval)
-    port = free_port()
-    log = tmp / "monitor.log"
-    proc = start([PY, "-m", "monitor", "run", "-c", str(cfg), "--listen", f"127.0.0.1:{port}",
-                  "--log-level", "warning"], log, cpu=0)
+    [(proc, port, log)] = start_monitors(cfg, tmp, tree, 1, tag)
     try:
         # ready = first round done; give it the first interval plus margin
-        deadline = time.monotonic() + 30 + float(interval.rstrip("s")) * 2
-        while time.monotonic() < deadline:
-            try:
-                import urllib.request
-
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except Exception:  # noqa: BLE001 - not up yet
-                if proc.poll() is not None:
-                    raise RuntimeError(log.read_text()[-3000:])
-            time.sleep(1)
+        wait_ready(port, proc, log, 60 + n / 2000 + float(interval.rstrip("s")) * 2)
         time.sleep(3)
         quiet = asyncio.run(measure_monitor(port, proc.pid, window, None))
         scraped = asyncio.run(measure_monitor(port, proc.pid, window, 15.0))
@@ -360,6 +394,180 @@ def run_blackbox(fleet, rate: float, tmp: Path, window: float) -> dict | None:
             "cpu_ms_per_probe": 1000 * cpu / done if done else None}
 
 
+# ------------------------------------------------------------------ the default Jakarta mix
+
+#: The default mix built up one check at a time; CPU per check is the difference between
+#: two consecutive steps (same simulator, same fleet, same run).  The last step is the
+#: simulator's own configuration (`simulate --write-config`): default checks (rtsp, stream
+#: every 5 min, http, snapshot) and the feeds at the smart-city and police integration points.
+MIX_STEPS = (
+    # (name, checks (None: the defaults), feeds, stream check on)
+    ("rtsp", ["rtsp"], False, False),
+    ("http", ["rtsp", "http"], False, False),
+    ("snapshot", ["rtsp", "http", "snapshot"], False, False),
+    ("feeds", ["rtsp", "http", "snapshot"], True, False),
+    ("stream", None, True, True),
+)
+STREAM_INTERVAL = 300.0
+ROUND = 30.0
+
+
+def stream_concurrency(n: int) -> int:
+    """Enough stream slots for n cameras every 5 min at 4 s each, twice over: the simulator's
+    default (50) holds ~3,000 cameras; a bigger city must raise it (docs/configuration.md)."""
+    return max(50, int(n / STREAM_INTERVAL * 5.0 * 2))
+
+
+def write_mix_config(fleet, path: Path, checks: list[str] | None, feeds: bool, stream: bool) -> None:
+    from monitor.simulator.fleet import write_config
+
+    n = len(fleet.cameras)
+    write_config(fleet, path, interval=f"{ROUND:.0f}s",
+                 stream_interval=f"{STREAM_INTERVAL:.0f}s" if stream else "0",
+                 stream_concurrency=stream_concurrency(n))
+    out = []
+    for line in path.read_text().splitlines():
+        if line.startswith("    feeds:") and not feeds:
+            continue
+        out.append(line)
+        if checks is not None and line.startswith("    http: "):
+            out.append(f"    checks: [{', '.join(checks)}]")
+    path.write_text("\n".join(out) + "\n")
+
+
+async def measure_many(ports_pids: list[tuple[int, int]], window: float) -> dict:
+    """CPU (summed over the processes) and probe-start lag (merged) over one window."""
+    async with aiohttp.ClientSession() as s:
+        async def sums(port: int) -> dict:
+            text, _ = await fetch(s, f"http://127.0.0.1:{port}/metrics")
+            return scrape_sums(text.decode())
+
+        before = [await sums(p) for p, _ in ports_pids]
+        cpu0 = [cpu_seconds(pid) for _, pid in ports_pids]
+        t0 = time.monotonic()
+        await asyncio.sleep(window)
+        elapsed = time.monotonic() - t0
+        cpu = sum(cpu_seconds(pid) - c for (_, pid), c in zip(ports_pids, cpu0))
+        after = [await sums(p) for p, _ in ports_pids]
+        render_cpu = 0.0
+        render_wall = 0.0
+        for p, pid in ports_pids:
+            c = cpu_seconds(pid)
+            _, wall = await fetch(s, f"http://127.0.0.1:{p}/metrics", gz=True)
+            render_cpu += cpu_seconds(pid) - c
+            render_wall = max(render_wall, wall)
+
+    def merged(rows: list[dict]) -> dict:
+        out: dict[str, float] = {}
+        for r in rows:
+            for k, v in r.items():
+                out[k] = out.get(k, 0.0) + v
+        return out
+
+    b, a = merged(before), merged(after)
+    return {
+        "elapsed": elapsed, "cpu_s": cpu,
+        "probes": a.get("cctv_probes_total", 0) - b.get("cctv_probes_total", 0),
+        "lag_p50": quantile(b, a, 0.5), "lag_p99": quantile(b, a, 0.99),
+        "backlog_end": a.get("cctv_monitor_probes_backlog", 0.0),
+        "skipped": a.get("cctv_monitor_probes_skipped_total", 0) - b.get("cctv_monitor_probes_skipped_total", 0),
+        "render_gzip_cpu_s": render_cpu, "render_gzip_wall_s": render_wall,
+    }
+
+
+def run_mix_step(fleet, n: int, tmp: Path, window: float, step: tuple, tree: Path,
+                 tag: str, shards: int = 1) -> dict:
+    name, checks, feeds, stream = step
+    cfg = tmp / f"mix-{name}.yml"
+    write_mix_config(fleet, cfg, checks, feeds, stream)
+    procs = start_monitors(cfg, tmp, tree, shards, f"{tag}-{name}")
+    try:
+        for proc, port, log in procs:
+            wait_ready(port, proc, log, 90 + n / 2000)
+        # the first round is bunched by the start (every check due at once on a cold
+        # connection table): measure from the second round on
+        time.sleep(max(3.0, ROUND - 20))
+        m = asyncio.run(measure_many([(port, proc.pid) for proc, port, _ in procs], window))
+        rss = sum(rss_bytes(proc.pid) for proc, _, _ in procs)
+    finally:
+        for proc, _, _ in procs:
+            stop(proc)
+    rounds = n * m["elapsed"] / ROUND
+    m.update(step=name, tree=tag, shards=shards, cameras=n, rss_bytes=rss,
+             cpu_ms_per_camera_round=1000 * m["cpu_s"] / rounds,
+             core_share=m["cpu_s"] / m["elapsed"])
+    # cameras one core holds at 30 s: the CPU a camera costs per round, up to 85 % of the
+    # core (the rest: scrapes, reloads, bursts); the measured lag p99 says whether the
+    # measured load itself was held
+    m["cameras_per_core_30s"] = int(0.85 * ROUND * 1000 / m["cpu_ms_per_camera_round"])
+    print(json.dumps(m), flush=True)
+    return m
+
+
+def start_simulator(n: int, tmp: Path) -> subprocess.Popen:
+    control = free_port()
+    sim_log = tmp / "sim.log"
+    # The simulator runs the same fleet, built by the same function in its own process.
+    sim = start([PY, "-c", SIM_SCRIPT, str(n), str(control)], sim_log, cpu=1)
+    wait_for_line(sim_log, r"READY", sim, timeout=60 + n / 500)
+    for p in [sim.pid, *descendants(sim.pid)]:
+        pin(p, 1)
+    return sim
+
+
+def baseline_tree(rev: str, tmp: Path) -> Path:
+    """The monitor package of an older revision, to measure before and after in one run
+    (REV may also name a directory holding that revision's ``monitor/``)."""
+    if Path(rev, "monitor").is_dir():
+        return Path(rev).resolve()
+    dest = tmp / f"tree-{rev}"
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "monitor"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def mix_main(args, trees: dict[str, Path]) -> list[dict]:
+    rows = []
+    for n in [int(x) for x in args.mix_sizes.split(",") if x]:
+        tmp = Path(tempfile.mkdtemp(prefix=f"cctv-mix-{n}-"))
+        fleet = bench_fleet(n)
+        sim = start_simulator(n, tmp)
+        try:
+            for tag, tree in trees.items():
+                steps = MIX_STEPS if tag == "current" else MIX_STEPS[-1:]
+                for step in steps:
+                    rows.append(run_mix_step(fleet, n, tmp, args.window, step, tree, tag))
+            for shards in [int(x) for x in args.shards.split(",") if x]:
+                rows.append(run_mix_step(fleet, n, tmp, args.window, MIX_STEPS[-1], ROOT,
+                                         "current", shards))
+        finally:
+            stop(sim)
+            shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+def print_mix(rows: list[dict]) -> None:
+    print("\ncameras | revision | shards | mix up to | CPU-ms/camera/round | added by the step | "
+          "lag p50 | lag p99 | core share | cameras/core at 30 s | /metrics CPU s")
+    prev: dict = {}
+    for r in rows:
+        key = (r["cameras"], r["tree"], r["shards"])
+        step_ms = r["cpu_ms_per_camera_round"]
+        added = step_ms - prev[key] if key in prev and r["step"] != "rtsp" else step_ms
+        prev[key] = step_ms
+
+        def f(x, fmt="{:.3f}"):
+            return "-" if x is None else fmt.format(x)
+
+        print(" | ".join([
+            str(r["cameras"]), r["tree"], str(r["shards"]), r["step"], f(step_ms),
+            f(added), f(r["lag_p50"]), f(r["lag_p99"]), f(r["core_share"], "{:.2f}"),
+            str(r["cameras_per_core_30s"]), f(r["render_gzip_cpu_s"]),
+        ]))
+
+
 # ------------------------------------------------------------------ main
 
 # Open cameras (no password): blackbox_exporter cannot answer a Digest challenge, so the
@@ -389,39 +597,49 @@ def main() -> int:
     ap.add_argument("--window", type=float, default=45.0, help="seconds per measurement window")
     ap.add_argument("--interval", default="30s")
     ap.add_argument("--no-blackbox", action="store_true")
+    ap.add_argument("--baseline", default=None, metavar="REV",
+                    help="also run the monitor of git revision REV, in the same run, for ratios")
+    ap.add_argument("--mix-sizes", default="", metavar="N,N",
+                    help="also run the default Jakarta check mix at these fleet sizes")
+    ap.add_argument("--shards", default="2,4", help="shard counts for the mix (on one core)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
+    work = Path(tempfile.mkdtemp(prefix="cctv-bench-trees-"))
+    trees = {"current": ROOT}
+    if args.baseline:
+        trees = {"baseline": baseline_tree(args.baseline, work), "current": ROOT}
     rows = []
-    for n in [int(x) for x in args.sizes.split(",")]:
+    for n in [int(x) for x in args.sizes.split(",") if x]:
         tmp = Path(tempfile.mkdtemp(prefix=f"cctv-bench-{n}-"))
         fleet = bench_fleet(n)
-        control = free_port()
-        sim_log = tmp / "sim.log"
-        # The simulator runs the same fleet, built by the same function in its own process.
-        sim = start([PY, "-c", SIM_SCRIPT, str(n), str(control)], sim_log, cpu=1)
+        sim = start_simulator(n, tmp)
         try:
-            wait_for_line(sim_log, r"READY", sim, timeout=60 + n / 500)
-            for p in [sim.pid, *descendants(sim.pid)]:
-                pin(p, 1)
             sim_cpu0 = tree_cpu_seconds(sim.pid)
             t0 = time.monotonic()
-            mon = run_monitor(fleet, n, tmp, args.window, args.interval)
+            mons = {tag: run_monitor(fleet, n, tmp, args.window, args.interval, tree, tag)
+                    for tag, tree in trees.items()}
             sim_cpu = tree_cpu_seconds(sim.pid) - sim_cpu0
             sim_elapsed = time.monotonic() - t0
+            mon = mons["current"]
             rate = mon["quiet"]["checks_per_s"]
             bb = None if args.no_blackbox else run_blackbox(fleet, rate, tmp, min(args.window, 30))
         finally:
             stop(sim)
-        row = {"cameras": n, "monitor": mon, "blackbox": bb,
-               "simulator_cpu_share": sim_cpu / sim_elapsed}
-        if bb and bb.get("cpu_ms_per_probe") and mon["quiet"]["cpu_ms_per_check"]:
-            row["ratio_cpu_monitor_over_blackbox"] = mon["quiet"]["cpu_ms_per_check"] / bb["cpu_ms_per_probe"]
-        rows.append(row)
-        print(json.dumps(row, indent=1), flush=True)
+        for tag, mon in mons.items():
+            row = {"cameras": n, "revision": args.baseline if tag == "baseline" else "current",
+                   "monitor": mon, "blackbox": bb, "simulator_cpu_share": sim_cpu / sim_elapsed}
+            if bb and bb.get("cpu_ms_per_probe") and mon["quiet"]["cpu_ms_per_check"]:
+                row["ratio_cpu_monitor_over_blackbox"] = mon["quiet"]["cpu_ms_per_check"] / bb["cpu_ms_per_probe"]
+            if tag == "current" and "baseline" in mons and mons["baseline"]["quiet"]["cpu_ms_per_check"]:
+                row["ratio_cpu_current_over_baseline"] = (
+                    mon["quiet"]["cpu_ms_per_check"] / mons["baseline"]["quiet"]["cpu_ms_per_check"])
+            rows.append(row)
+            print(json.dumps(row, indent=1), flush=True)
         shutil.rmtree(tmp, ignore_errors=True)
+    mix = mix_main(args, trees)
 
     print()
-    hdr = ("cameras", "checks/s", "CPU-ms/check", "blackbox CPU-ms/probe", "ratio", "lag p50", "lag p99",
+    hdr = ("cameras", "revision", "checks/s", "CPU-ms/check", "blackbox CPU-ms/probe", "ratio", "lag p50", "lag p99",
            "p99 w/ scrapes", "render s (CPU)", "size MB", "gzip MB", "RSS/camera KB")
     print(" | ".join(hdr))
     for r in rows:
@@ -431,16 +649,19 @@ def main() -> int:
             return "-" if x is None else fmt.format(x)
 
         print(" | ".join([
-            str(r["cameras"]), f(q["checks_per_s"], "{:.0f}"), f(q["cpu_ms_per_check"]),
+            str(r["cameras"]), r["revision"], f(q["checks_per_s"], "{:.0f}"), f(q["cpu_ms_per_check"]),
             f(b.get("cpu_ms_per_probe")), f(r.get("ratio_cpu_monitor_over_blackbox"), "{:.2f}"),
             f(q["lag_p50"]), f(q["lag_p99"]), f(s["lag_p99"]), f(m["render_plain_cpu_s"]),
             f(m["size_plain_bytes"] / 1e6, "{:.1f}"), f(m["size_gzip_bytes"] / 1e6, "{:.1f}"),
             f(m["rss_per_camera_bytes"] / 1024, "{:.1f}"),
         ]))
+    if mix:
+        print_mix(mix)
     out = ROOT / "tests" / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"scale-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    path.write_text(json.dumps(rows, indent=1))
+    path.write_text(json.dumps({"baseline": args.baseline, "rtsp": rows, "mix": mix}, indent=1))
+    shutil.rmtree(work, ignore_errors=True)
     print(f"\nsaved {path}")
     return 0
 
