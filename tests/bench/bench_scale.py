@@ -108,9 +108,10 @@ def pin(pid: int, cpu: int) -> None:
         pass
 
 
-def start(cmd: list[str], log: Path, cpu: int | None = None, **kw) -> subprocess.Popen:
+def start(cmd: list[str], log: Path, cpu: int | None = None, cwd: Path = ROOT,
+          **kw) -> subprocess.Popen:
     fh = open(log, "wb")
-    proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
+    proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=cwd,
                             start_new_session=True, **kw)
     if cpu is not None:
         pin(proc.pid, cpu)
@@ -283,8 +284,14 @@ def wait_ready(port: int, proc: subprocess.Popen, log: Path, timeout: float) -> 
 
 
 def monitor_env(tree: Path) -> dict:
-    """Run the monitor from `tree` (this checkout, or an older revision for a baseline)."""
-    return {**os.environ, "PYTHONPATH": str(tree)}
+    """Run the monitor from `tree` (this checkout, or an older revision for a baseline):
+    `python -m` puts its working directory first on the path, so it runs in `tree` too."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    where = subprocess.run([PY, "-c", "import monitor; print(monitor.__file__)"], cwd=tree,
+                           env=env, capture_output=True, text=True, check=True).stdout.strip()
+    if not where.startswith(str(tree)):
+        raise RuntimeError(f"the monitor from {tree} would import {where}")
+    return env
 
 
 def start_monitors(cfg: Path, tmp: Path, tree: Path, shards: int, tag: str):
@@ -296,7 +303,7 @@ def start_monitors(cfg: Path, tmp: Path, tree: Path, shards: int, tag: str):
                "--log-level", "warning"]
         if shards > 1:
             cmd += ["--shard", f"{k}/{shards}"]
-        procs.append((start(cmd, log, cpu=0, env=monitor_env(tree)), port, log))
+        procs.append((start(cmd, log, cpu=0, cwd=tree, env=monitor_env(tree)), port, log))
     return procs
 
 
