@@ -154,3 +154,27 @@ def test_docs_checks_md_is_generated_from_the_catalogue():
         assert f"`{c.name}`" in committed
     for r in Reason:
         assert f"| `{r.value}` |" in committed
+
+
+async def test_a_check_the_catalogue_cannot_run_is_rejected_loudly(caplog):
+    """A name outside the catalogue (a hand-built inventory) is logged once as not
+    scheduled, and the camera's known checks still decide whether it is up."""
+    from monitor.scheduler import Scheduler
+
+    async def answer(endpoint, ctx):
+        return Result(Reason.OK)
+
+    cams = [make_camera(i, checks=("rtsp", "onvif"), feeds=False) for i in range(3)]
+    st = State(make_inventory(cameras=cams, settings=MonitorSettings(interval=0.2, timeout=0.5)))
+    sc = Scheduler(st, probe_lookup=lambda check: answer)
+    await sc.start()
+    try:
+        for _ in range(40):
+            await asyncio.sleep(0.05)
+            if all(cs.up for cs in st.cameras.values()):
+                break
+    finally:
+        await sc.stop()
+    rejected = [r for r in caplog.records if "not scheduled" in r.getMessage()]
+    assert len(rejected) == 1 and "onvif" in rejected[0].getMessage()
+    assert all(cs.up is True and cs.checks == ("rtsp",) for cs in st.cameras.values())
