@@ -1,4 +1,4 @@
-"""`cctv-monitor` (also `python -m monitor`): the command line of SPEC.md.
+"""`cctv-monitor` (also `python -m monitor`): the command line (README.md, "Command line").
 
 Each subcommand's implementation lives in its own module and is imported only when that
 subcommand runs, so `check` stays quick and a broken optional module cannot break the others.

@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Any
 
+import uvloop
 from aiohttp import web
 
 from . import logsetup
@@ -232,14 +233,6 @@ async def _start_ledger(daemon: Daemon, inventory: Inventory,
     return recorder
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="cctv-monitor run")
-    p.add_argument("-c", "--config", required=True)
-    p.add_argument("--listen", default="127.0.0.1:9877")
-    p.add_argument("--log-level", default="info")
-    return p.parse_args(argv)
-
-
 async def _main(args: Any) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -257,20 +250,11 @@ async def _main(args: Any) -> int:
     return 0
 
 
-def main(args: Any = None) -> int:
-    """`cctv-monitor run -c FILE [--listen HOST:PORT] [--log-level LEVEL]`; exit 0 on a
+def main(args: argparse.Namespace) -> int:
+    """`cctv-monitor run` with the arguments monitor.cli parsed; exit 0 on a
     signal-initiated stop, 2 on config errors."""
-    if args is None or isinstance(args, (list, tuple)):
-        args = _parse(list(args if args is not None else sys.argv[1:]))
-    factory = None
     try:
-        import uvloop
-
-        factory = uvloop.new_event_loop
-    except ImportError:
-        pass
-    try:
-        with asyncio.Runner(loop_factory=factory) as runner:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(_main(args))
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else 2

@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import uvloop
+
 from .simulator import fleet as simfleet
 from .simulator.fleet import build_fleet, write_config
 
@@ -245,7 +247,7 @@ def _banner(listen: str, control: str, cameras: int, config: Path, duration: flo
 
 
 async def _demo(args) -> int:
-    from .daemon import run_until  # imported here: a missing daemon must not break `simulate`
+    from .daemon import run_until  # imported on use: `simulate` and `--help` do not load the monitor
 
     duration: float | None = getattr(args, "duration", None)
     listen: str = getattr(args, "listen", None) or "127.0.0.1:9877"
@@ -397,11 +399,6 @@ def main(args) -> int:
 
     logsetup.setup(str(getattr(args, "log_level", None) or "info"),
                    fmt=str(getattr(args, "log_format", None) or "text"))
-    try:
-        import uvloop  # the daemon's loop of choice; the demo runs the daemon in-process
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner:
+    # The daemon's loop: the demo runs the daemon in-process.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(_demo(args))

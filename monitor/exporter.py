@@ -7,7 +7,7 @@ changed and stores them under (family, key).  A scrape then only joins, per metr
 the HELP/TYPE header and the stored lines of every camera (a memcpy-speed str.join), yields
 to the event loop between families, and gzips in a thread when asked to.
 
-Metrics of SPEC.md's table, plus these additions:
+The families (every one, with its labels, in docs/metrics.md), among them:
 
 - ``cctv_feed_state{camera,integration,cause} 1``: why a feed is down (ok | camera_down |
   link_down | feed_missing | unknown), one series per camera and integration

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 
 class Reason(str, enum.Enum):
-    """The closed set of probe outcomes (SPEC.md, "Probe results")."""
+    """The closed set of probe outcomes (docs/checks.md lists which check ends in which)."""
 
     OK = "ok"
     TIMEOUT = "timeout"

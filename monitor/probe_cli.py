@@ -7,11 +7,12 @@ what an operator sees here is what the daemon saw.  Credentials come from the UR
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import sys
 from pathlib import Path
+
+import uvloop
 
 from .checks import JUDGES, PROBE_COMMAND, judge
 from .model import Credentials, MonitorSettings, Result, redact_url, split_credentials
@@ -121,13 +122,7 @@ def main(args) -> int:
     defaults = MonitorSettings(timeout=5.0)
     timeout = args.timeout or PROBE_COMMAND[check].timeout(
         dataclasses.replace(defaults, stream=dataclasses.replace(defaults.stream, duration=duration)))
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        runner = asyncio.run
-    result = runner(probe_once(check, url, creds, timeout, duration, args.verbose))
+    result = uvloop.run(probe_once(check, url, creds, timeout, duration, args.verbose))
     shown = split_credentials(url).url
     print(format_result(check, shown, result, args.verbose))
     return 0 if result.ok else 1

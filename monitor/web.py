@@ -11,7 +11,6 @@ exposition from `monitor.exporter`, the page from `monitor.status`, and a reload
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import logging
 import time
@@ -21,6 +20,7 @@ from aiohttp import web
 
 from .exporter import CONTENT_TYPE, Exporter
 from .state import State
+from .status import render as render_status
 
 log = logging.getLogger("cctv.web")
 
@@ -95,33 +95,6 @@ async def readyz(request: web.Request) -> web.Response:
     return web.Response(status=503, text="not ready: first round in progress\n", headers=NO_STORE)
 
 
-def _fallback_status(state: State, now: float) -> bytes:
-    down = [cs for cs in state.cameras.values() if cs.up is False]
-    rows = "".join(
-        f"<tr><td>{html.escape(cs.camera.id)}</td><td>{html.escape(cs.camera.name)}</td>"
-        f"<td>{html.escape(cs.camera.provider)}</td><td>{html.escape(cs.camera.district)}</td>"
-        f"<td>{html.escape(cs.failed_check or '')}</td>"
-        f"<td>{html.escape(cs.reason.value if cs.reason else '')}</td>"
-        f"<td>{int(now - cs.since)}s</td></tr>"
-        for cs in down[:5000]
-    )
-    page = (
-        "<!doctype html><meta charset=utf-8><title>CCTV monitor</title>"
-        f"<h1>CCTV monitor</h1><p>{len(state.cameras)} cameras, {len(down)} down</p>"
-        "<table><tr><th>camera<th>name<th>provider<th>district<th>check<th>reason<th>down for"
-        f"{rows}</table>"
-    )
-    return page.encode()
-
-
-def _render_status(state: State, now: float, extra: str = "") -> bytes:
-    try:
-        from .status import render
-    except ImportError:
-        return _fallback_status(state, now)
-    return render(state, now, extra) if extra else render(state, now)
-
-
 async def status(request: web.Request) -> web.Response:
     state: State = request.app[STATE_KEY]  # type: ignore[assignment]
     cache: dict = request.app[STATUS_CACHE_KEY]
@@ -130,7 +103,7 @@ async def status(request: web.Request) -> web.Response:
     body = cache.get(key)
     if body is None:
         extra = request.app.get(STATUS_EXTRA_KEY)
-        body = _render_status(state, now, extra() if extra is not None else "")
+        body = render_status(state, now, extra() if extra is not None else "")
         cache.clear()
         cache[key] = body
     return web.Response(body=body, content_type="text/html", charset="utf-8", headers=NO_STORE)

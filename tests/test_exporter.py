@@ -1,4 +1,4 @@
-"""The /metrics exposition: every SPEC.md family, parseable by prometheus_client and promtool,
+"""The /metrics exposition: every documented family, parseable by prometheus_client and promtool,
 one reason series per camera and check, monotonic counters, escaping, no secrets."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Hypothesis generates answers (random bytes, and near-valid RTSP/HTTP answers with broken
 status lines, headers, lengths, SDP and interleaved frames); a loopback server sends them
-to each probe, which must return a Result whose reason is in SPEC.md's closed set, within
+to each probe, which must return a Result whose reason is in the closed set (monitor.model.Reason), within
 its deadline, and never raise.
 """
 

@@ -1,4 +1,4 @@
-"""Every simulated fault ends in the reason SPEC.md names, through the monitor's own probes.
+"""Every simulated fault ends in the reason docs/checks.md names, through the monitor's own probes.
 
 The simulator and the monitor share nothing but the configuration the simulator writes:
 this test serves one camera per fault, loads that configuration with the real loader, and

@@ -3,7 +3,7 @@
 Fifty cameras' streams are checked concurrently (their own budget of 50) while the fast
 rtsp checks go on every 2 s: every stream check ends within its media window, the fast
 checks are not delayed (the lag histogram), the stream faults end in `no_video`, and the
-stream metrics of SPEC.md are exported with plausible values (the simulator sends 10 fps).
+stream metrics of docs/metrics.md are exported with plausible values (the simulator sends 10 fps).
 """
 
 from __future__ import annotations

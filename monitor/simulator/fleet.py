@@ -145,7 +145,7 @@ DEFAULT_FAULT_MIX: dict[str, float] = {
     "feed_missing": 0.02,
 }
 
-#: The published figures (SPEC.md, "Who uses it and why"): 3,517 cameras installed of a
+#: The published figures of Jakarta's network: 3,517 cameras installed of a
 #: 5,518 target by four providers, 2,832 on the smart-city platform, 176 in ring one, 133 of
 #: those connected to the police command centre.  Other fleet sizes scale these shares.
 JAKARTA_CAMERAS = 3517
@@ -460,7 +460,7 @@ def write_config(
     stream_duration: str = "4s",
     stream_concurrency: int = 50,
 ) -> None:
-    """Write the monitor configuration that matches `fleet` (SPEC.md, "Configuration").
+    """Write the monitor configuration that matches `fleet` (keys: docs/configuration.md).
 
     The password goes to `<path>.password` (mode 0600) and is referenced by file name
     relative to the config; cameras playing "wrong_credentials" reference

@@ -34,6 +34,8 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import uvloop
+
 from .base import SimContext, camera_down
 from .centre import IntegrationServer
 from .fleet import FAULTS, SimCamera, SimFleet
@@ -493,13 +495,7 @@ async def serve(fleet: SimFleet, control: tuple[str, int] | None = ("127.0.0.1",
 
 
 def _run(coro) -> Any:
-    try:
-        import uvloop
-
-        factory = uvloop.new_event_loop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        factory = None
-    with asyncio.Runner(loop_factory=factory) as runner:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coro)
 
 
