@@ -75,11 +75,11 @@ async def test_probe_command_names_the_picture(gst_server, path, reason):  # noq
     assert proc.returncode == (0 if reason == "ok" else 1), text
 
 
-async def test_daemon_schedules_the_picture_check_after_the_stream(gst_server):  # noqa: F811
+async def test_daemon_schedules_the_picture_check_after_the_stream(gst_server):
     from monitor.model import MonitorSettings, StreamSettings
     from monitor.scheduler import Scheduler
     from monitor.state import State
-    from tests.test_state import make_camera, make_inventory
+    from tests.factories import make_camera, make_inventory
 
     settings = MonitorSettings(interval=60, timeout=3.0,
                                stream=StreamSettings(interval=4, duration=2.0))
