@@ -39,6 +39,7 @@ LAYERS: dict[str, int | str] = {
     "monitor.state": 2,
     "monitor.config": 2,
     "monitor.maintenance": 2,
+    "monitor.maintenance_state": 2,
     "monitor.shard": 2,
     "monitor.history": 2,
     "monitor.selfmetrics": 2,

@@ -14,7 +14,7 @@ from monitor.report.pages import LedgerPages, strip_html
 from monitor.state import State
 from monitor.status import render
 from monitor.web import make_app
-from tests.test_report import INVENTORY, JKT, ledger_path, t  # noqa: F401 - fixture
+from tests.report_fixture import INVENTORY, JKT, ledger_path, t  # noqa: F401 - fixture
 
 
 async def client_for(ledger):
