@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Protocol
 
 from .checks import CHECKS, active_checks, source
 from .model import Camera, Inventory, LinkResult, Reason, Result
@@ -567,7 +567,3 @@ def _reason(value: str) -> Reason | None:
         return Reason(value) if value else None
     except ValueError:  # a reason a newer version wrote: keep the state, drop the reason
         return None
-
-
-def iter_down(state: State) -> Iterable[CameraState]:
-    return (cs for cs in state.cameras.values() if cs.up is False)

@@ -29,14 +29,6 @@ CLOCK_DRIFT_SECONDS = 10.0
 #: Clock rows shown at most, the worst first.
 MAX_CLOCK_ROWS = 200
 
-_CAUSE_LABEL = {
-    "ok": "reaching",
-    "camera_down": "camera down",
-    "link_down": "link down",
-    "feed_missing": "feed missing",
-    "unknown": "not yet probed",
-}
-
 _CSS = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;background:#f4f6f9}
 header{background:#1d2330;color:#fff;padding:10px 16px}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from ..logsetup import redact
 from ..state import Change, CameraState, State
 from .writer import Ledger, Restored
 
@@ -33,14 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("cctv.history")
 
 _DETAIL_MAX = 300  # a probe message is a short sentence; keep rows small
-
-
-def _redact(text: str) -> str:
-    try:
-        from ..logsetup import redact
-    except ImportError:  # pragma: no cover - logsetup is part of the package
-        return text
-    return redact(text)
 
 
 class Recorder:
@@ -117,7 +110,7 @@ class Recorder:
                 put("first", (ch.subject, provider, ch.at))
         else:
             self._open[key] = ch.state
-            detail = _redact(ch.message)[:_DETAIL_MAX] if ch.message else ""
+            detail = redact(ch.message)[:_DETAIL_MAX] if ch.message else ""
             if ch.kind == "link":
                 cause = ch.state  # down or degraded
             put("open", (ch.kind, ch.subject, ch.integration, provider, ch.at, ch.reason,

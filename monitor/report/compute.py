@@ -212,7 +212,7 @@ def compute(reader: Reader, inventory: Any, start: dt.datetime, end: dt.datetime
             mdown_cache[key] = got
         return got
 
-    windows = [(w, window_intervals(w, t0, t1, tz)) for w in getattr(inventory, "maintenance", ()) or ()]
+    windows = [(w, window_intervals(w, t0, t1, tz)) for w in inventory.maintenance]
     windows = [(w, ivs) for w, ivs in windows if ivs]
 
     # the ledger's rows for the period, grouped by camera (strings interned: a million rows)
