@@ -134,21 +134,60 @@ def redact_url(url: str) -> str:
 # --------------------------------------------------------------------------- results
 
 
+class Detail:
+    """The keys of `Result.detail`.  Probes write with these names and the exporter, the
+    status page and `probe` read with them, so a key cannot drift between writer and reader
+    (tests/test_detail_keys.py runs the probes and compares with `DETAIL_KEYS`)."""
+
+    # rtsp and feed checks (the stream check starts with the same DESCRIBE)
+    CODEC = "codec"  # video codec the SDP announces, e.g. "H264"; None when it does not say
+    WIDTH = "width"  # int pixels, None when the SDP does not say
+    HEIGHT = "height"
+    AUTH = "auth"  # "basic" | "digest" | None: the scheme the camera asked for
+    STATUS = "status"  # last RTSP/HTTP status code
+    CLOCK_OFFSET = "clock_offset"  # camera clock minus ours, seconds (None: no Date header)
+    # stream check
+    PACKETS = "packets"  # RTP packets received in the window
+    LOST = "lost"  # RTP packets missing by sequence number
+    FPS = "fps"  # frames per second (None when no frame was seen)
+    BYTES_PER_SECOND = "bytes_per_second"  # media payload rate
+    KEYFRAME_INTERVAL = "keyframe_interval"  # seconds; None with fewer than two keyframes
+    TRANSPORT = "transport"  # "tcp" | "udp"
+    KEYFRAMES_DECODED = "keyframes_decoded"  # keyframes the picture analysis decoded
+    # http check
+    CONTENT_TYPE = "content_type"  # printable, at most 100 characters
+    BYTES = "bytes"  # body size
+    # snapshot check (and the stream check's picture analysis of its keyframes)
+    LUMINANCE = "luminance"  # mean brightness of the picture, 0..1
+    UNCHANGED = "unchanged"  # consecutive pictures the same
+    DIFFERENCE = "difference"  # fingerprint distance to the previous picture (None: first)
+    UNIFORM = "uniform"  # share of the picture near its dominant colour, 0..1
+
+
+_RTSP_DETAIL = frozenset({Detail.CODEC, Detail.WIDTH, Detail.HEIGHT, Detail.AUTH, Detail.STATUS,
+                          Detail.CLOCK_OFFSET})
+_PICTURE_DETAIL = frozenset({Detail.LUMINANCE, Detail.UNCHANGED, Detail.DIFFERENCE,
+                             Detail.UNIFORM})
+
+#: Per check, the `Result.detail` keys its probe (and post-step) may write.
+DETAIL_KEYS: Mapping[str, frozenset[str]] = {
+    "tcp": frozenset(),
+    "rtsp": _RTSP_DETAIL,
+    "stream": _RTSP_DETAIL | _PICTURE_DETAIL | {
+        Detail.PACKETS, Detail.LOST, Detail.FPS, Detail.BYTES_PER_SECOND,
+        Detail.KEYFRAME_INTERVAL, Detail.TRANSPORT, Detail.KEYFRAMES_DECODED},
+    "http": frozenset({Detail.STATUS, Detail.CONTENT_TYPE, Detail.BYTES, Detail.AUTH,
+                       Detail.CLOCK_OFFSET}),
+    "snapshot": _PICTURE_DETAIL,
+}
+
+
 @dataclass(slots=True)
 class Result:
     """What one probe found.  Exactly one reason; never an exception.
 
-    `detail` carries check-specific facts with these documented keys (all optional):
-
-    - rtsp/feed: "codec" (e.g. "H264"), "width", "height" (ints), "auth" ("basic"|"digest"|None),
-      "status" (last status code)
-    - stream: the rtsp keys plus "packets", "fps", "bytes_per_second",
-      "keyframe_interval" (seconds, None when fewer than two keyframes), "transport"
-      ("tcp"|"udp")
-    - http: "status", "content_type", "bytes"
-    - snapshot: "luminance" (0..1), "unchanged" (consecutive identical fetches), "uniform"
-      (share of the picture near its dominant colour, 0..1)
-    - stream, after the keyframe analysis: the snapshot keys plus "keyframes_decoded"
+    `detail` carries check-specific facts under the keys of `Detail` (all optional); which
+    check may write which key is `DETAIL_KEYS`.
     `phases` holds timings in seconds: "connect", "first_byte", "total" where known.
     `trace` holds human lines of each exchange when the caller asked for them (probe -v).
     `body` holds the image fetched by the http check so that the snapshot check can look at

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.exporter import SelfMetrics
+from monitor.selfmetrics import SelfMetrics
 from monitor.model import Reason, Result, split_credentials
 from monitor.probes.base import run_probe
 from monitor.resources import LocalResourceError, ResourceGuard, local_resource_kind

@@ -61,7 +61,7 @@ import re
 import time
 from urllib.parse import urlsplit
 
-from ..model import Endpoint, ProbeContext, Reason, Result
+from ..model import Detail, Endpoint, ProbeContext, Reason, Result
 from .auth import Authenticator
 from .base import ProbeError
 from .clock import offset as clock_offset
@@ -523,10 +523,10 @@ def _verdict(
 ) -> Result:
     content_type = head.get("content-type")
     detail = {
-        "status": head.status,
-        "content_type": _PRINTABLE.sub("?", content_type[:100]) if content_type else None,
-        "bytes": size,
-        "auth": auth.scheme,
-        "clock_offset": head.clock_offset,
+        Detail.STATUS: head.status,
+        Detail.CONTENT_TYPE: _PRINTABLE.sub("?", content_type[:100]) if content_type else None,
+        Detail.BYTES: size,
+        Detail.AUTH: auth.scheme,
+        Detail.CLOCK_OFFSET: head.clock_offset,
     }
     return Result(reason, message=message, detail=detail, phases=phases, trace=trace)

@@ -93,7 +93,7 @@ from typing import Any
 
 from PIL import Image, ImageChops
 
-from ..model import MonitorSettings, Reason, Result, SnapshotSettings
+from ..model import Detail, MonitorSettings, Reason, Result, SnapshotSettings
 
 #: Smallest fingerprint difference that is a change between two *video keyframes*, by
 #: the same scale classes.  Higher than for JPEG: an H.264 encoder's rate control moves the
@@ -201,9 +201,9 @@ def judge(history: PictureHistory, settings: SnapshotSettings, diff: int | None,
     """The verdict on the history's latest picture (module docstring)."""
     luminance = history.luminance or 0.0
     uniform = history.uniform
-    detail: dict[str, Any] = {"luminance": round(luminance, 4), "unchanged": history.unchanged,
-                              "difference": diff,
-                              "uniform": None if uniform is None else round(uniform, 4)}
+    detail: dict[str, Any] = {Detail.LUMINANCE: round(luminance, 4),
+                              Detail.UNCHANGED: history.unchanged, Detail.DIFFERENCE: diff,
+                              Detail.UNIFORM: None if uniform is None else round(uniform, 4)}
     level = luminance * 255.0
     if level < settings.black_below:
         return Reason.BLACK_IMAGE, f"black picture (mean luminance {level:.0f}/255)", detail
@@ -267,11 +267,11 @@ def analyse_keyframes(codec: str, keyframes: list[bytes], history: PictureHistor
         seen += 1
     elapsed = time.perf_counter() - start
     if not seen:
-        detail = {"keyframes_decoded": 0}
+        detail = {Detail.KEYFRAMES_DECODED: 0}
         return Result(Reason.OK, elapsed, errors[0] if errors else "no keyframe kept",
                       detail, {"total": elapsed})
     reason, message, detail = judge(history, settings, diff, "keyframes")
-    detail["keyframes_decoded"] = seen
+    detail[Detail.KEYFRAMES_DECODED] = seen
     return Result(reason, elapsed, message, detail, {"total": elapsed})
 
 

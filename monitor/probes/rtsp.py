@@ -7,7 +7,7 @@ and the last status.  `describe()` is shared with the stream check.
 
 from __future__ import annotations
 
-from ..model import Endpoint, ProbeContext, Reason, Result
+from ..model import Detail, Endpoint, ProbeContext, Reason, Result
 from . import sdp as sdp_mod
 from .base import ProbeError
 from .rtsp_client import RtspClient
@@ -35,12 +35,12 @@ async def describe(client: RtspClient) -> tuple[sdp_mod.Sdp, str]:
 def video_detail(client: RtspClient, parsed: sdp_mod.Sdp) -> dict:
     video = parsed.video
     return {
-        "codec": video.codec if video else None,
-        "width": video.width if video else None,
-        "height": video.height if video else None,
-        "auth": client.auth.scheme,
-        "status": client.last_status,
-        "clock_offset": client.clock.offset,
+        Detail.CODEC: video.codec if video else None,
+        Detail.WIDTH: video.width if video else None,
+        Detail.HEIGHT: video.height if video else None,
+        Detail.AUTH: client.auth.scheme,
+        Detail.STATUS: client.last_status,
+        Detail.CLOCK_OFFSET: client.clock.offset,
     }
 
 
@@ -63,7 +63,7 @@ async def probe(endpoint: Endpoint, ctx: ProbeContext) -> Result:
     if parsed.video is None:
         return Result(Reason.NO_VIDEO, message="SDP has no video track", detail=detail,
                       phases=client.phases)
-    message = f"{detail['codec'] or 'video'}"
-    if detail["width"] and detail["height"]:
-        message += f" {detail['width']}x{detail['height']}"
+    message = f"{detail[Detail.CODEC] or 'video'}"
+    if detail[Detail.WIDTH] and detail[Detail.HEIGHT]:
+        message += f" {detail[Detail.WIDTH]}x{detail[Detail.HEIGHT]}"
     return Result(Reason.OK, message=message, detail=detail, phases=client.phases)

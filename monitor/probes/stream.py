@@ -46,7 +46,7 @@ import asyncio
 import re
 import time
 
-from ..model import Endpoint, ProbeContext, Reason, Result
+from ..model import Detail, Endpoint, ProbeContext, Reason, Result
 from .base import ProbeError
 from .keyframe import KeyframeCollector, parameter_sets
 from .rtp import RtpStats
@@ -152,15 +152,15 @@ async def _run(client: RtspClient, ctx: ProbeContext, loop: asyncio.AbstractEven
     client.set_frame_sink(None)
     await _teardown(client, play_url, ctx, loop)
 
-    detail.update(
-        packets=stats.packets,
-        fps=_round(stats.fps),
-        bytes_per_second=_round(stats.bytes_per_second),
-        keyframe_interval=_round(stats.keyframe_interval),
-        transport=transport,
-        lost=stats.lost,
-        clock_offset=client.clock.offset,
-    )
+    detail.update({
+        Detail.PACKETS: stats.packets,
+        Detail.FPS: _round(stats.fps),
+        Detail.BYTES_PER_SECOND: _round(stats.bytes_per_second),
+        Detail.KEYFRAME_INTERVAL: _round(stats.keyframe_interval),
+        Detail.TRANSPORT: transport,
+        Detail.LOST: stats.lost,
+        Detail.CLOCK_OFFSET: client.clock.offset,
+    })
     if client.trace is not None:
         client.trace.append(
             f"stream: {stats.packets} packets ({stats.lost} lost, {stats.invalid} invalid), "
