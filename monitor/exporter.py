@@ -7,19 +7,12 @@ changed and stores them under (family, key).  A scrape then only joins, per metr
 the HELP/TYPE header and the stored lines of every camera (a memcpy-speed str.join), yields
 to the event loop between families, and gzips in a thread when asked to.
 
-The families (every one, with its labels, in docs/metrics.md), among them:
-
-- ``cctv_feed_state{camera,integration,cause} 1``: why a feed is down (ok | camera_down |
-  link_down | feed_missing | unknown), one series per camera and integration
-- ``cctv_camera_integration_info{camera,integration} 1``: the integrations a camera is
-  configured for (what the providers promised is connected)
-- ``cctv_link_state{centre,link,state} 1``: up | degraded | down
-- ``cctv_link_rtt_min_seconds``, ``cctv_link_rtt_max_seconds``, ``cctv_link_jitter_seconds``
-- ``cctv_centre_up{centre}``: a command centre is reachable over any link
-- ``cctv_provider_cameras{provider,zone,state}`` (state: configured | up | down | unknown)
-  and ``cctv_provider_feeds{provider,zone,integration,state}`` (state: configured | up):
-  what is really connected per provider and zone, counted at scrape time
-- self metrics (monitor.selfmetrics), appended after the per-camera families.
+The families are declared in monitor/families.py (one entry each: name, type, help,
+labels, level, the Result.detail key read, the number format); this module runs them.  The
+per-camera families of a level are compiled once, at import, into one formatter function
+(see "compiled formatters" below).  Links, centres and providers have few series: they are
+formatted at scrape time, the provider counts walking the cameras with a yield every 20,000.
+docs/metrics.md lists every family; the self metrics (monitor.selfmetrics) follow them.
 """
 
 from __future__ import annotations
@@ -27,65 +20,30 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
+from dataclasses import dataclass
 
-from .checks import CAMERA_CHECKS
-from .model import Result
+from . import families as _families
+from .families import (
+    ALWAYS,
+    CAMERA,
+    CHECK,
+    DETAIL,
+    DROP,
+    FAMILIES,
+    FEED,
+    LINK,
+    ZERO_IF_FAILED,
+    Family,
+    escape,
+    integrations_of,
+)
+from .model import Reason
 from .selfmetrics import SelfMetrics
 from .state import CameraState, State
 
+__all__ = ["CONTENT_TYPE", "Exporter", "escape", "gzip_chunks"]
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-def escape(value: str) -> str:
-    """A label value per the text exposition format: backslash, double quote, newline."""
-    if "\\" in value or '"' in value or "\n" in value:
-        value = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return value
-
-
-def _num(value: float) -> str:
-    if value != value:  # NaN
-        return "NaN"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
-
-
-# (name, type, help) of the per-camera families, in exposition order.
-_CAMERA_FAMILIES: tuple[tuple[str, str, str], ...] = (
-    ("cctv_camera_info", "gauge", "Camera inventory, for joins and maps (always 1)."),
-    ("cctv_camera_integration_info", "gauge", "Integrations a camera is configured for (always 1)."),
-    ("cctv_camera_up", "gauge", "1 when every configured check of the camera passed last round."),
-    ("cctv_camera_last_up_timestamp_seconds", "gauge", "When the camera was last seen up."),
-    ("cctv_camera_state_changes_total", "counter", "Camera up/down flips."),
-    ("cctv_probe_success", "gauge", "Last result of the check (1 passed, 0 failed)."),
-    ("cctv_probe_duration_seconds", "gauge", "Duration of the last probe of the check."),
-    ("cctv_probe_reason", "gauge", "The last reason of the check; one series per camera and check."),
-    ("cctv_probes_total", "counter", "Checks done, whatever their retries."),
-    ("cctv_probe_failures_total", "counter", "Failed checks by reason."),
-    ("cctv_feed_up", "gauge", "The camera's feed reaches that integration point."),
-    ("cctv_feed_state", "gauge", "Why a feed is up or down (always 1; cause label)."),
-    ("cctv_stream_frames_per_second", "gauge", "Frame rate measured by the stream check."),
-    ("cctv_stream_bytes_per_second", "gauge", "Media payload rate during the stream check."),
-    ("cctv_stream_keyframe_interval_seconds", "gauge", "Time between keyframes seen."),
-    ("cctv_stream_info", "gauge", "Codec and size the stream announces (always 1)."),
-    ("cctv_snapshot_luminance_ratio", "gauge", "Mean brightness of the last picture, 0 to 1."),
-    ("cctv_snapshot_unchanged_fetches", "gauge", "Consecutive fetches with the same picture."),
-)
-
-_F = {name: i for i, (name, _t, _h) in enumerate(_CAMERA_FAMILIES)}
-(
-    _INFO, _INTEG, _UP, _LAST_UP, _CHANGES, _SUCCESS, _DURATION, _REASON, _PROBES, _FAILURES,
-    _FEED_UP, _FEED_STATE, _FPS, _BPS, _KEYFRAME, _STREAM_INFO, _LUMA, _UNCHANGED,
-) = range(len(_CAMERA_FAMILIES))
-
-_CAMERA_LEVEL = (_INFO, _INTEG, _UP, _LAST_UP, _CHANGES, _FEED_UP, _FEED_STATE, _FPS, _BPS,
-                 _KEYFRAME, _STREAM_INFO, _LUMA, _UNCHANGED)
-_CHECK_LEVEL = (_SUCCESS, _DURATION, _REASON, _PROBES, _FAILURES)
-
-
-def _header(name: str, typ: str, help_: str) -> str:
-    return f"# HELP {name} {help_}\n# TYPE {name} {typ}\n"
 
 
 class Exporter:
@@ -134,7 +92,10 @@ class Exporter:
         self.state = state
         self.self_metrics = self_metrics or SelfMetrics()
         self.gzip_level = gzip_level
-        self._lines: list[dict] = [dict() for _ in _CAMERA_FAMILIES]
+        # per family of FAMILIES: its stored lines by key (None: formatted at scrape time)
+        self._lines: list[dict | None] = [
+            {} if f.level in (CAMERA, CHECK, DETAIL, FEED) else None for f in FAMILIES]
+        self._checks_seen: set[str] = set()  # every check a camera had, for removals
         self._lab: dict[str, str] = {}  # camera id -> 'camera="<escaped id>"'
         self._render_lock = asyncio.Lock()
         self._provider_cache: tuple | None = None
@@ -153,196 +114,64 @@ class Exporter:
         lines = self._lines
         for cid in removed:
             self._lab.pop(cid, None)
-            for fam in _CAMERA_LEVEL:
-                lines[fam].pop(cid, None)
-            for fam in _CHECK_LEVEL:
-                d = lines[fam]
-                for check in CAMERA_CHECKS:
+            for i in _PER_CAMERA:
+                lines[i].pop(cid, None)
+            for i in _PER_CHECK:
+                d = lines[i]
+                for check in self._checks_seen:
                     d.pop((cid, check), None)
+        changed_set = set(changed)
+        checks_seen = self._checks_seen
         for cid in (*added, *changed):
             cs = cams.get(cid)
             if cs is None:
                 continue
-            cam = cs.camera
             lab = f'camera="{escape(cid)}"'
             self._lab[cid] = lab
-            lat, lon = cam.location if cam.location else ("", "")
-            lines[_INFO][cid] = (
-                f'cctv_camera_info{{{lab},name="{escape(cam.name)}",'
-                f'provider="{escape(cam.provider)}",district="{escape(cam.district)}",'
-                f'zone="{escape(cam.zone)}",lat="{lat}",lon="{lon}",'
-                f'uplink="{escape(cam.uplink)}"}} 1\n'
-            ).encode()
-            integrations = dict.fromkeys((*cam.integrations, *(i for i, _ in cam.feeds)))
-            if integrations:
-                lines[_INTEG][cid] = "".join(
-                    f'cctv_camera_integration_info{{{lab},integration="{escape(i)}"}} 1\n'
-                    for i in integrations
-                ).encode()
-            else:
-                lines[_INTEG].pop(cid, None)
-            if cid in changed:
+            checks_seen.update(cs.checks)
+            _write_inventory(cs, cid, lab, lines)
+            if cid in changed_set:
                 # checks the camera no longer has must lose their series
-                for fam in _CHECK_LEVEL:
-                    d = lines[fam]
-                    for check in CAMERA_CHECKS:
-                        if check not in cs.checks:
-                            d.pop((cid, check), None)
-                if "stream" not in cs.checks:
-                    for fam in (_FPS, _BPS, _KEYFRAME, _STREAM_INFO):
-                        lines[fam].pop(cid, None)
-                if "snapshot" not in cs.checks:
-                    lines[_LUMA].pop(cid, None)
-                    lines[_UNCHANGED].pop(cid, None)
-            self._camera_lines(cs, lab)
+                gone = [c for c in self._checks_seen if c not in cs.checks]
+                for i in _PER_CHECK:
+                    d = lines[i]
+                    for check in gone:
+                        d.pop((cid, check), None)
+                for i in _DETAIL:
+                    if not any(c in cs.checks for c in FAMILIES[i].checks):
+                        lines[i].pop(cid, None)
+            _write_verdict(cs, cid, lab, lines)
             self.camera_feeds(cs)
         self.self_metrics.cameras.set(len(cams))
-
-    def _camera_lines(self, cs: CameraState, lab: str) -> None:
-        lines = self._lines
-        cid = cs.camera.id
-        if cs.up is None:
-            lines[_UP].pop(cid, None)
-        else:
-            lines[_UP][cid] = f"cctv_camera_up{{{lab}}} {1 if cs.up else 0}\n".encode()
-        if cs.last_up is not None:
-            lines[_LAST_UP][cid] = f"cctv_camera_last_up_timestamp_seconds{{{lab}}} {cs.last_up:.3f}\n".encode()
-        lines[_CHANGES][cid] = f"cctv_camera_state_changes_total{{{lab}}} {cs.changes}\n".encode()
 
     def camera_check(self, cs: CameraState, check: str) -> None:
         cid = cs.camera.id
         lab = self._lab.get(cid)
         if lab is None:
             return
-        r: Result = cs.results[check]
-        lines = self._lines
-        key = (cid, check)
-        cl = f'{lab},check="{check}"'
-        reason = r.reason.value
-        lines[_SUCCESS][key] = f"cctv_probe_success{{{cl}}} {1 if reason == 'ok' else 0}\n".encode()
-        lines[_DURATION][key] = f"cctv_probe_duration_seconds{{{cl}}} {r.duration:.6f}\n".encode()
-        lines[_REASON][key] = f'cctv_probe_reason{{{cl},reason="{reason}"}} 1\n'.encode()
-        lines[_PROBES][key] = f"cctv_probes_total{{{cl}}} {cs.probes.get(check, 0)}\n".encode()
-        if reason != "ok":
-            lines[_FAILURES][key] = "".join(
-                f'cctv_probe_failures_total{{{cl},reason="{rs}"}} {n}\n'
-                for (c, rs), n in cs.failures.items()
-                if c == check
-            ).encode()
-        self._camera_lines(cs, lab)
-        if check == "stream":
-            self._stream_lines(cs, lab, r)
-        elif check == "snapshot":
-            d = r.detail
-            lum = d.get("luminance")
-            if lum is not None:
-                lines[_LUMA][cid] = f"cctv_snapshot_luminance_ratio{{{lab}}} {_num(lum)}\n".encode()
-            unchanged = d.get("unchanged")
-            if unchanged is not None:
-                lines[_UNCHANGED][cid] = f"cctv_snapshot_unchanged_fetches{{{lab}}} {_num(unchanged)}\n".encode()
-        elif check == "rtsp" and "stream" not in cs.checks:
-            self._stream_info(cs, lab, r)
-
-    def _stream_lines(self, cs: CameraState, lab: str, r: Result) -> None:
-        lines = self._lines
-        cid = cs.camera.id
-        d = r.detail
-        fps = d.get("fps")
-        bps = d.get("bytes_per_second")
-        if fps is None and not r.ok:
-            fps = 0  # no media flowed: a rate of zero is the truth, not a gap
-        if bps is None and not r.ok:
-            bps = 0
-        if fps is not None:
-            lines[_FPS][cid] = f"cctv_stream_frames_per_second{{{lab}}} {_num(fps)}\n".encode()
-        if bps is not None:
-            lines[_BPS][cid] = f"cctv_stream_bytes_per_second{{{lab}}} {_num(bps)}\n".encode()
-        ki = d.get("keyframe_interval")
-        if ki is not None:
-            lines[_KEYFRAME][cid] = f"cctv_stream_keyframe_interval_seconds{{{lab}}} {_num(ki)}\n".encode()
-        else:
-            lines[_KEYFRAME].pop(cid, None)
-        self._stream_info(cs, lab, r)
-
-    def _stream_info(self, cs: CameraState, lab: str, r: Result) -> None:
-        d = r.detail
-        codec = d.get("codec")
-        if not codec:
-            return  # keep what an earlier answer said rather than flap the info series
-        w, h = d.get("width"), d.get("height")
-        self._lines[_STREAM_INFO][cs.camera.id] = (
-            f'cctv_stream_info{{{lab},codec="{escape(str(codec))}",'
-            f'width="{"" if w is None else int(w)}",height="{"" if h is None else int(h)}"}} 1\n'
-        ).encode()
+        (_WRITE_RESULT.get(check) or _write_result)(cs, check, cs.results[check], cid, lab, self._lines)
 
     def camera_feeds(self, cs: CameraState) -> None:
         cid = cs.camera.id
         lab = self._lab.get(cid)
-        if lab is None:
-            return
-        lines = self._lines
-        if not cs.feeds:
-            lines[_FEED_UP].pop(cid, None)
-            lines[_FEED_STATE].pop(cid, None)
-            return
-        up_lines = []
-        cause_lines = []
-        for name, fs in cs.feeds.items():
-            fl = f'{lab},integration="{escape(name)}"'
-            if fs.up is not None:
-                up_lines.append(f"cctv_feed_up{{{fl}}} {1 if fs.up else 0}\n")
-            cause_lines.append(f'cctv_feed_state{{{fl},cause="{fs.cause}"}} 1\n')
-        lines[_FEED_UP][cid] = "".join(up_lines).encode()
-        lines[_FEED_STATE][cid] = "".join(cause_lines).encode()
+        if lab is not None:
+            _write_feed(cs, cid, lab, self._lines)
 
     # ------------------------------------------------------------- scrape path
 
-    async def _scrape_time_families(self) -> str:
-        """Links, centres and providers: few series, computed from State at scrape time."""
-        state = self.state
-        out: list[str] = []
-        link_rows = []
-        for (centre, link), ls in state.links.items():
-            if ls.result is not None:
-                link_rows.append((f'centre="{escape(centre)}",link="{escape(link)}"', ls.result))
-
-        def family(name: str, typ: str, help_: str, rows: list[str]) -> None:
-            out.append(_header(name, typ, help_))
-            out.extend(rows)
-
-        family("cctv_link_up", "gauge", "The link to a command centre works (up or degraded).",
-               [f"cctv_link_up{{{lab}}} {1 if r.up else 0}\n" for lab, r in link_rows])
-        family("cctv_link_state", "gauge", "Link state: up, degraded or down (always 1).",
-               [f'cctv_link_state{{{lab},state="{escape(r.state)}"}} 1\n' for lab, r in link_rows])
-        for name, attr, help_ in (
-            ("cctv_link_rtt_seconds", "rtt_avg", "Average round-trip time of the last round."),
-            ("cctv_link_rtt_min_seconds", "rtt_min", "Minimum round-trip time of the last round."),
-            ("cctv_link_rtt_max_seconds", "rtt_max", "Maximum round-trip time of the last round."),
-            ("cctv_link_jitter_seconds", "jitter", "Mean difference of consecutive RTTs, last round."),
-        ):
-            family(name, "gauge", help_, [
-                f"{name}{{{lab}}} {_num(getattr(r, attr))}\n"
-                for lab, r in link_rows if getattr(r, attr) is not None
-            ])
-        family("cctv_link_loss_ratio", "gauge", "Share of link probes lost, last round.",
-               [f"cctv_link_loss_ratio{{{lab}}} {_num(r.loss)}\n" for lab, r in link_rows])
-        centre_rows = []
-        for centre in state.inventory.command_centres:
-            up = state.centre_up(centre.name)
-            if up is not None:
-                centre_rows.append(f'cctv_centre_up{{centre="{escape(centre.name)}"}} {1 if up else 0}\n')
-        family("cctv_centre_up", "gauge", "A command centre is reachable over any link.", centre_rows)
-
-        providers = state.inventory.providers
-        family("cctv_provider_target_cameras", "gauge", "Contractual number of cameras.",
-               [f'cctv_provider_target_cameras{{provider="{escape(p.name)}"}} {p.target_cameras}\n'
-                for p in providers])
-        family("cctv_provider_sla_ratio", "gauge", "Contractual uptime.",
-               [f'cctv_provider_sla_ratio{{provider="{escape(p.name)}"}} {_num(p.sla)}\n'
-                for p in providers])
-
-        out.append(await self._provider_counts())
-        return "".join(out)
+    @staticmethod
+    def _scrape_time(fam: Family, ctx: "_ScrapeContext") -> str:
+        """A family of few series (links, centres, providers), formatted from State now."""
+        if fam.level == LINK:
+            lines = []
+            for keylab, r in ctx.links:
+                got = fam.get(r)
+                if got is not None:
+                    lines.append(fam.text(keylab, got))
+            return "".join(lines)
+        # centre and provider families give whole rows: every label is theirs
+        name, fmt, labels = fam.name, _families.FORMATS[fam.fmt], fam.labels
+        return "".join(f"{name}{{{_label_text(labels, row)}}} {fmt(row[-1])}\n" for row in fam.get(ctx))
 
     def _provider_rows(self) -> tuple:
         """What only changes with the inventory: per camera its (provider, zone) slot and
@@ -363,21 +192,23 @@ class Exporter:
                 pz_configured.append(0)
             pz_configured[pzi] += 1
             fslots = []
-            if cam.integrations or cam.feeds:
-                for integration in dict.fromkeys((*cam.integrations, *(i for i, _ in cam.feeds))):
-                    key = (cam.provider, cam.zone, integration)
-                    fi = feed_index.get(key)
-                    if fi is None:
-                        fi = feed_index[key] = len(feed_configured)
-                        feed_configured.append(0)
-                    feed_configured[fi] += 1
-                    if integration in cs.feeds:  # without a feed endpoint it is never "up"
-                        fslots.append((fi, integration))
+            for integration in integrations_of(cam):
+                key = (cam.provider, cam.zone, integration)
+                fi = feed_index.get(key)
+                if fi is None:
+                    fi = feed_index[key] = len(feed_configured)
+                    feed_configured.append(0)
+                feed_configured[fi] += 1
+                if integration in cs.feeds:  # without a feed endpoint it is never "up"
+                    fslots.append((fi, integration))
             rows.append((cs, pzi, tuple(fslots)))
         self._provider_cache = (rows, pz_index, pz_configured, feed_index, feed_configured)
         return self._provider_cache
 
-    async def _provider_counts(self) -> str:
+    async def _scrape_context(self) -> "_ScrapeContext":
+        state = self.state
+        links = [(f'centre="{escape(centre)}",link="{escape(link)}"', ls.result)
+                 for (centre, link), ls in state.links.items() if ls.result is not None]
         rows, pz_index, pz_configured, feed_index, feed_configured = self._provider_rows()
         up = [0] * len(pz_configured)
         down = [0] * len(pz_configured)
@@ -396,21 +227,17 @@ class Exporter:
                         feed_up[fi] += 1
             if n % 20000 == 19999:
                 await asyncio.sleep(0)
-        out = [_header("cctv_provider_cameras", "gauge",
-                       "Cameras per provider and zone: configured, up, down, unknown.")]
+        camera_rows = []
         for (p, z), i in pz_index.items():
-            pl = f'provider="{escape(p)}",zone="{escape(z)}"'
             configured = pz_configured[i]
             for st, n in (("configured", configured), ("up", up[i]), ("down", down[i]),
                           ("unknown", configured - up[i] - down[i])):
-                out.append(f'cctv_provider_cameras{{{pl},state="{st}"}} {n}\n')
-        out.append(_header("cctv_provider_feeds", "gauge",
-                           "Camera feeds per provider, zone and integration: configured, up."))
+                camera_rows.append((p, z, st, n))
+        feed_rows = []
         for (p, z, integ), i in feed_index.items():
-            pl = f'provider="{escape(p)}",zone="{escape(z)}",integration="{escape(integ)}"'
-            out.append(f'cctv_provider_feeds{{{pl},state="configured"}} {feed_configured[i]}\n')
-            out.append(f'cctv_provider_feeds{{{pl},state="up"}} {feed_up[i]}\n')
-        return "".join(out)
+            feed_rows.append((p, z, integ, "configured", feed_configured[i]))
+            feed_rows.append((p, z, integ, "up", feed_up[i]))
+        return _ScrapeContext(state, links, camera_rows, feed_rows)
 
     async def render_chunks(self) -> list[bytes]:
         """The exposition as a list of byte chunks, built on the loop with a yield after
@@ -418,8 +245,14 @@ class Exporter:
         t0 = time.perf_counter()
         chunks: list[bytes] = []
         step = self.SLICE
-        for (name, typ, help_), d in zip(_CAMERA_FAMILIES, self._lines):
-            chunks.append(_header(name, typ, help_).encode())
+        ctx = None
+        for fam, d in zip(FAMILIES, self._lines):
+            chunks.append(fam.header)
+            if d is None:
+                if ctx is None:
+                    ctx = await self._scrape_context()
+                chunks.append(self._scrape_time(fam, ctx).encode())
+                continue
             if not d:
                 continue
             # a snapshot of the values: a result recorded during a yield below lands in the
@@ -428,7 +261,6 @@ class Exporter:
             for i in range(0, len(values), step):
                 chunks.append(b"".join(values[i:i + step]))
                 await asyncio.sleep(0)
-        chunks.append((await self._scrape_time_families()).encode())
         self.self_metrics.render_seconds.set(time.perf_counter() - t0)
         chunks.append(self.self_metrics.render())
         return chunks
@@ -452,3 +284,125 @@ def gzip_chunks(chunks: list[bytes], level: int = 1) -> bytes:
     out = [comp.compress(c) for c in chunks]
     out.append(comp.flush())
     return b"".join(out)
+
+
+@dataclass(slots=True)
+class _ScrapeContext:
+    """What the scrape-time families read, gathered once per scrape."""
+
+    state: State
+    links: list  # (formatted centre/link labels, LinkResult)
+    camera_rows: list  # (provider, zone, state, count)
+    feed_rows: list  # (provider, zone, integration, state, count)
+
+
+def _label_text(names: tuple[str, ...], values: tuple) -> str:
+    return ",".join(f'{n}="{escape(str(v))}"' for n, v in zip(names, values))
+
+
+# --------------------------------------------------------------- compiled formatters
+#
+# The per-camera families of a level are compiled into one function that formats all their
+# lines for one key, with each family's value expression and number format inlined: the
+# write path runs once per probe result, and a function call per family and result
+# doubled its cost (tests/bench/bench_exporter.py --baseline).
+
+_FMT_SRC = {"int": "{%s}", "flag": "{1 if %s else 0}", "fixed3": "{%s:.3f}",
+            "fixed6": "{%s:.6f}", "num": "{_num(%s)}"}
+
+
+def _line_src(fam: Family, lab: str, labels: str, value: str) -> str:
+    """Source of an f-string formatting one series of `fam`: key labels from the variable
+    `lab`, the extra label values from the variable `labels` (the value itself for an info
+    family with one extra label, else a tuple indexed from 0), the sample value from the
+    expression `value` (info families: always 1)."""
+    extra = fam.extra_labels
+    single = fam.kind == "info" and len(extra) == 1
+    parts = []
+    for i, n in enumerate(extra):
+        item = labels if single else f"{labels}[{i}]"
+        parts.append(f',{n}="' + (f"{{{item}}}" if n in fam.trusted else f"{{_e({item})}}") + '"')
+    sample = "1" if fam.kind == "info" else _FMT_SRC[fam.fmt] % value
+    return "f'" + fam.name + "{{{" + lab + "}" + "".join(parts) + "}} " + sample + "\\n'"
+
+
+def _family_src(slot: int, fam: Family, key: str, lab: str, ok: str) -> list[str]:
+    put = f"L[{slot}][{key}] = "
+    drop = f"L[{slot}].pop({key}, None)"
+    src = [f"# {fam.name}", f"v = {fam.value}"]
+    if fam.kind == "rows":
+        row = _line_src(fam, lab, "a", "a[-1]")
+        return src + ["if v:", "    t = ''", "    for a in v:", f"        t += {row}",
+                      f"    {put}t.encode()", "else:", f"    {drop}"]
+    if fam.absent == ALWAYS:
+        return src + [f"{put}{_line_src(fam, lab, 'v', 'v')}.encode()"]
+    src += ["if v is not None:", f"    {put}{_line_src(fam, lab, 'v', 'v')}.encode()"]
+    if fam.absent == DROP:
+        src += ["else:", f"    {drop}"]
+    elif fam.absent == ZERO_IF_FAILED:
+        src += [f"elif not {ok}:", f"    {put}{_line_src(fam, lab, 'v', '0')}.encode()"]
+    return src
+
+
+def _compile(name: str, args: str, blocks: list[tuple[str | None, list[str]]],
+             prologue: tuple[str, ...] = ()):
+    body = list(prologue)
+    for guard, lines in blocks:
+        if guard:
+            body.append(f"if {guard}:")
+            body += ["    " + line for line in lines]
+        else:
+            body += lines
+    src = f"def {name}({args}):\n" + "".join(f"    {line}\n" for line in body or ["pass"])
+    namespace = dict(vars(_families), _num=_families.num, _e=escape, _OK=Reason.OK)
+    exec(compile(src, f"<exporter {name}>", "exec"), namespace)  # noqa: S102 - the table's own code
+    fn = namespace[name]
+    fn.source = src  # for a reader in a debugger
+    return fn
+
+
+def _slots(pred) -> list[int]:
+    return [i for i, f in enumerate(FAMILIES) if pred(f)]
+
+
+_PER_CAMERA = _slots(lambda f: f.level in (CAMERA, DETAIL, FEED))
+_PER_CHECK = _slots(lambda f: f.level == CHECK)
+_DETAIL = _slots(lambda f: f.level == DETAIL)
+_write_inventory = _compile("write_inventory", "cs, key, lab, L", [
+    (None, _family_src(i, FAMILIES[i], "key", "lab", "True"))
+    for i in _slots(lambda f: f.level == CAMERA and f.inventory)])
+_write_feed = _compile("write_feed", "cs, key, lab, L", [
+    (None, _family_src(i, FAMILIES[i], "key", "lab", "True"))
+    for i in _slots(lambda f: f.level == FEED)])
+
+
+_write_verdict = _compile("write_verdict", "cs, key, lab, L", [
+    (None, _family_src(i, FAMILIES[i], "key", "lab", "True"))
+    for i in _slots(lambda f: f.level == CAMERA and not f.inventory)])
+
+
+def _detail_guard(fam: Family, check: str) -> str | None:
+    # a fallback source (rtsp for the stream info) counts only while the camera has none of
+    # the checks the family prefers
+    preferred = fam.checks[:fam.checks.index(check)]
+    return " and ".join(f"{c!r} not in cs.checks" for c in preferred) or None
+
+
+def _result_writer(check: str | None):
+    """One check result: its per-check lines, the camera's verdict lines and, for a check
+    that detail families read, theirs."""
+    blocks = [("not ok" if FAMILIES[i].on_failure_only else None,
+               _family_src(i, FAMILIES[i], "ckey", "clab", "ok")) for i in _PER_CHECK]
+    blocks += [(None, _family_src(i, FAMILIES[i], "key", "lab", "True"))
+               for i in _slots(lambda f: f.level == CAMERA and not f.inventory)]
+    if check is not None:
+        blocks += [(_detail_guard(FAMILIES[i], check), _family_src(i, FAMILIES[i], "key", "lab", "ok"))
+                   for i in _DETAIL if check in FAMILIES[i].checks]
+    return _compile(f"write_{check or 'result'}", "cs, check, r, key, lab, L", blocks, (
+        "ok = r.reason is _OK", "d = r.detail", "ckey = (key, check)",
+        "clab = f'{lab},check=\"{check}\"'"))
+
+
+_write_result = _result_writer(None)
+_WRITE_RESULT = {check: _result_writer(check)
+                 for check in dict.fromkeys(c for i in _DETAIL for c in FAMILIES[i].checks)}

@@ -1,16 +1,27 @@
 """Benchmark of the /metrics render (a script, not a test).
 
-    .venv/bin/python tests/bench/bench_exporter.py [--cameras 10000,50000] [--reference]
+    .venv/bin/python tests/bench/bench_exporter.py [--cameras 10000,50000] [--mix all,default]
+        [--baseline GIT-REV] [--reference]
 
-For each fleet size: every camera with all five checks, two integrations (one feed), a mix
-of failure reasons; then it reports
+For each fleet size and check mix:
 
-- the cost of keeping lines current on the write path (us per recorded result),
+- ``all``: every camera with all five checks, two integrations (one feed), a mix of
+  failure reasons;
+- ``default``: the default check mix of a city (rtsp, stream, http with snapshot analysis,
+  no tcp), feeds at both integration points for nine cameras in ten, realistic details and
+  a few per cent of failures;
+
+it reports
+
+- the cost of keeping lines current on the write path (us per recorded result, the
+  exporter's part only: State's own bookkeeping is not counted),
 - render CPU time and wall time, plain and gzip (gzip deflates in a worker thread),
 - the longest event-loop stall during a render, measured by a 1 ms ticker task: the probe
   schedule is never held for longer than that,
 - the exposition size and series count,
-- with --reference, prometheus_client's generic renderer on the same series for a ratio.
+- with --reference, prometheus_client's generic renderer on the same series for a ratio;
+- with --baseline, the same figures for monitor/exporter.py as of that git revision,
+  loaded into this process, measured on the same State, and the ratios current/baseline.
 """
 
 from __future__ import annotations
@@ -18,15 +29,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import logging
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
 
 from monitor.exporter import Exporter  # noqa: E402
+from monitor.families import FAMILIES  # noqa: E402
 from monitor.model import (  # noqa: E402
     Camera,
     CommandCentre,
@@ -47,7 +62,10 @@ CHECKS = ("tcp", "rtsp", "stream", "http", "snapshot")
 FAILS = (Reason.TIMEOUT, Reason.REFUSED, Reason.AUTH_FAILED, Reason.NOT_FOUND)
 
 
-def build(n: int) -> tuple[State, Exporter, float]:
+def build(n: int, mix: str) -> State:
+    """A State with every camera's results recorded (no exporter attached yet)."""
+    default = mix == "default"
+    checks = ("rtsp", "stream", "http", "snapshot") if default else CHECKS
     cams = tuple(
         Camera(
             id=f"JKT-{i:06d}",
@@ -59,9 +77,13 @@ def build(n: int) -> tuple[State, Exporter, float]:
             uplink=f"sw-{i // 40}",
             rtsp=Endpoint(f"rtsp://10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}:554/Streaming/Channels/101"),
             http=Endpoint(f"http://10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}/picture"),
-            checks=CHECKS,
+            checks=checks,
             integrations=("smart-city", "police-hq"),
-            feeds=(("police-hq", Endpoint(f"rtsp://10.20.0.5/relay/{i}")),),
+            feeds=(
+                (("police-hq", Endpoint(f"rtsp://10.20.0.5/relay/{i}")),
+                 ("smart-city", Endpoint(f"rtsp://10.21.0.5/relay/{i}")))
+                if i % 10 else ()
+            ) if default else (("police-hq", Endpoint(f"rtsp://10.20.0.5/relay/{i}")),),
         )
         for i in range(n)
     )
@@ -73,26 +95,61 @@ def build(n: int) -> tuple[State, Exporter, float]:
         cameras=cams,
     )
     st = State(inv)
-    ex = Exporter(st)
     st.record_link("police-hq", "primary", LinkResult("up", Reason.OK, 5, 5, 0.0, 0.001, 0.002, 0.003, 0.0002))
-    stream_detail = {"codec": "H264", "width": 1920, "height": 1080, "fps": 25.0,
-                     "bytes_per_second": 250000.0, "keyframe_interval": 2.0}
-    t0 = time.process_time()
-    recorded = 0
+    stream_detail = {"codec": "H264", "width": 1920, "height": 1080, "auth": "digest", "status": 200,
+                     "packets": 2400, "lost": 0, "fps": 25.0, "bytes_per_second": 250000.0,
+                     "keyframe_interval": 2.0, "transport": "tcp"}
+    rtsp_detail = {"codec": "H264", "width": 1920, "height": 1080, "auth": "digest", "status": 200}
     for i, cam in enumerate(cams):
-        for check in CHECKS:
+        for check in checks:
             if check == "stream":
-                r = Result(Reason.OK, 4.0, detail=dict(stream_detail))
+                r = Result(Reason.OK, 4.0, detail=dict(stream_detail, fps=25.0 - i % 7 * 0.01))
             elif check == "snapshot":
-                r = Result(Reason.OK, 0.001, detail={"luminance": 0.41, "unchanged": 0})
+                r = Result(Reason.OK, 0.001, detail={"luminance": 0.41 + i % 50 * 0.001,
+                                                     "unchanged": 0, "difference": 4.2})
+            elif check == "rtsp":
+                reason = FAILS[i % 4] if i % (33 if default else 10) == 0 else Reason.OK
+                r = Result(reason, 0.0123 + i % 13 * 1e-4, detail=dict(rtsp_detail) if default else {})
             else:
-                r = Result(FAILS[i % 4] if i % 10 == 0 and check == "rtsp" else Reason.OK, 0.0123)
+                r = Result(Reason.OK, 0.0123)
             st.record_result(cam.id, check, r)
-            recorded += 1
-        st.record_feed(cam.id, "police-hq", Result(Reason.OK if i % 7 else Reason.NOT_FOUND, 0.02))
-        recorded += 1
-    per_result = (time.process_time() - t0) / recorded
-    return st, ex, per_result
+        for integration, _ in cam.feeds:
+            st.record_feed(cam.id, integration, Result(Reason.OK if i % 7 else Reason.NOT_FOUND, 0.02))
+    return st
+
+
+def write_path(st: State, exporter_class, rounds: int = 3) -> tuple:
+    """Attach a new exporter, then replay every recorded result through its write path;
+    the best of `rounds` replays (the machine is shared: the minimum is the cost)."""
+    ex = exporter_class(st)
+    best = float("inf")
+    for _ in range(rounds):
+        gc.collect()
+        gc.disable()
+        t0 = time.process_time()
+        n = 0
+        for cs in st.cameras.values():
+            for check in cs.results:
+                ex.camera_check(cs, check)
+                n += 1
+            if cs.feeds:
+                ex.camera_feeds(cs)
+                n += 1
+        best = min(best, (time.process_time() - t0) / n)
+        gc.enable()
+    return ex, best
+
+
+def load_baseline(rev: str):
+    """monitor/exporter.py as of `rev`, as a module of this process's monitor package."""
+    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:monitor/exporter.py"],
+                         check=True, capture_output=True, text=True).stdout
+    spec = importlib.util.spec_from_loader("monitor._baseline_exporter", loader=None)
+    mod = importlib.util.module_from_spec(spec)
+    mod.__package__ = "monitor"
+    sys.modules[spec.name] = mod
+    exec(compile(src, f"{rev}:monitor/exporter.py", "exec"), mod.__dict__)
+    return mod.Exporter
 
 
 async def measure(ex: Exporter, use_gzip: bool, rounds: int = 5) -> dict:
@@ -137,8 +194,8 @@ def reference(st: State, ex: Exporter) -> float:
     from prometheus_client.parser import text_string_to_metric_families
 
     text = "".join(
-        f"# HELP {n} x\n# TYPE {n} {t}\n" + b"".join(d.values()).decode()
-        for (n, t, _h), d in zip(__import__("monitor.exporter", fromlist=["x"])._CAMERA_FAMILIES, ex._lines)
+        f"# HELP {f.name} x\n# TYPE {f.name} {f.type}\n" + b"".join(d.values()).decode()
+        for f, d in zip(FAMILIES, ex._lines) if d is not None
     )
     families: list[Metric] = list(text_string_to_metric_families(text))
 
@@ -156,6 +213,8 @@ def reference(st: State, ex: Exporter) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cameras", default="10000,50000")
+    ap.add_argument("--mix", default="all", help="all, default, or both comma-separated")
+    ap.add_argument("--baseline", metavar="GIT-REV", help="also measure exporter.py of that revision")
     ap.add_argument("--reference", action="store_true")
     ap.add_argument("--uvloop", action="store_true")
     args = ap.parse_args()
@@ -165,23 +224,39 @@ def main() -> int:
         import uvloop
 
         factory = uvloop.new_event_loop
-    for n in (int(x) for x in args.cameras.split(",")):
-        st, ex, per_result = build(n)
-        with asyncio.Runner(loop_factory=factory) as runner:
-            plain = runner.run(measure(ex, False))
-            gz = runner.run(measure(ex, True))
-            text = runner.run(ex.render())
-        series = sum(1 for line in text.split(b"\n") if line and not line.startswith(b"#"))
-        print(f"{n:>6} cameras, {series:,} series, write path {per_result * 1e6:.1f} us/result")
-        for name, m in (("plain", plain), ("gzip", gz)):
-            print(f"    {name:5s}: render CPU {m['cpu'] * 1000:7.1f} ms, wall {m['wall'] * 1000:7.1f} ms, "
-                  f"max loop stall {m['stall'] * 1000:5.1f} ms, {m['size'] / 1e6:6.1f} MB")
-        if args.reference:
-            ref = reference(st, ex)
-            print(f"    prometheus_client generate_latest on the same series: {ref * 1000:.0f} ms CPU "
-                  f"({ref / plain['cpu']:.0f}x the plain render)")
-        del st, ex
-        gc.collect()
+    variants = [("current", Exporter)]
+    if args.baseline:
+        variants.insert(0, (f"baseline {args.baseline}", load_baseline(args.baseline)))
+    for mix in args.mix.split(","):
+        for n in (int(x) for x in args.cameras.split(",")):
+            st = build(n, mix)
+            figures = {}
+            for label, cls in variants:
+                ex, per_result = write_path(st, cls)
+                with asyncio.Runner(loop_factory=factory) as runner:
+                    plain = runner.run(measure(ex, False))
+                    gz = runner.run(measure(ex, True))
+                    text = runner.run(ex.render())
+                series = sum(1 for line in text.split(b"\n") if line and not line.startswith(b"#"))
+                print(f"{n:>6} cameras, mix {mix}, {label}: {series:,} series, "
+                      f"write path {per_result * 1e6:.2f} us/result")
+                for name, m in (("plain", plain), ("gzip", gz)):
+                    print(f"    {name:5s}: render CPU {m['cpu'] * 1000:7.1f} ms, wall {m['wall'] * 1000:7.1f} ms, "
+                          f"max loop stall {m['stall'] * 1000:5.1f} ms, {m['size'] / 1e6:6.1f} MB")
+                figures[label] = (per_result, plain["cpu"], gz["cpu"])
+                if args.reference:
+                    ref = reference(st, ex)
+                    print(f"    prometheus_client generate_latest on the same series: {ref * 1000:.0f} ms CPU "
+                          f"({ref / plain['cpu']:.0f}x the plain render)")
+                st._listeners.remove(ex)
+                del ex, text
+                gc.collect()
+            if len(figures) == 2:
+                (_, base), (_, cur) = figures.items()
+                print(f"    current/baseline: write path {cur[0] / base[0]:.2f}, "
+                      f"plain render {cur[1] / base[1]:.2f}, gzip render {cur[2] / base[2]:.2f}")
+            del st
+            gc.collect()
     return 0
 
 
