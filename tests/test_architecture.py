@@ -43,6 +43,7 @@ LAYERS: dict[str, int | str] = {
     "monitor.shard": 2,
     "monitor.history": 2,
     "monitor.selfmetrics": 2,
+    "monitor.families": 2,
     # 3: scheduling
     "monitor.scheduler": 3,
     "monitor.links": 3,
