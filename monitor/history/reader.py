@@ -66,7 +66,13 @@ class Reader:
 
     def outages(self, start: float, end: float, kinds: tuple[str, ...] = ("camera", "feed", "link"),
                 batch: int = 50_000) -> Iterator[Outage]:
-        """Every episode that overlaps [start, end), in start order (unclipped)."""
+        """Every episode that overlaps [start, end), unclipped, in no particular order."""
+        for row in self.outage_rows(start, end, kinds, batch):
+            yield Outage(*row)
+
+    def outage_rows(self, start: float, end: float, kinds: tuple[str, ...] = ("camera", "feed", "link"),
+                    batch: int = 50_000) -> Iterator[tuple]:
+        """As `outages`, as plain tuples in Outage's field order (a million of them)."""
         beats = self.heartbeats()
         marks = ", ".join("?" for _ in kinds)
         # PostgreSQL: a server-side cursor, so a million rows are not all in memory at once
@@ -74,8 +80,8 @@ class Reader:
         cur.execute(sql(
             "SELECT kind, subject, integration, provider, start_ts, end_ts, reason, cause, "
             "check_name, detail, instance FROM outages "
-            f"WHERE start_ts < ? AND (end_ts IS NULL OR end_ts > ?) AND kind IN ({marks}) "
-            "ORDER BY start_ts", self.dialect), (end, start, *kinds))
+            f"WHERE start_ts < ? AND (end_ts IS NULL OR end_ts > ?) AND kind IN ({marks})",
+            self.dialect), (end, start, *kinds))
         while True:
             rows = cur.fetchmany(batch)
             if not rows:
@@ -86,8 +92,8 @@ class Reader:
                     e = beats.get(inst, s)
                     if e <= start:
                         continue
-                yield Outage(kind, subject, integ, provider, float(s), float(e), reason, cause,
-                             check, detail, inst, is_open)
+                yield (kind, subject, integ, provider, float(s), float(e), reason, cause,
+                       check, detail, inst, is_open)
         cur.close()
         if self.dialect == "postgres":
             self.conn.rollback()

@@ -219,12 +219,13 @@ def compute(reader: Reader, inventory: Any, start: dt.datetime, end: dt.datetime
     strings: dict[str, str] = {}
     cam_rows: dict[str, list[tuple]] = defaultdict(list)
     feed_rows: dict[str, list[tuple]] = defaultdict(list)
-    for o in reader.outages(t0, t1, ("camera", "feed")):
-        if o.subject not in presence:
+    for kind, subject, integ, _p, s, e, reason, cause, check, _d, _i, _o in reader.outage_rows(
+            t0, t1, ("camera", "feed")):
+        if subject not in presence:
             continue
-        row = (o.start, o.end, _intern(strings, o.reason), _intern(strings, o.cause),
-               _intern(strings, o.check), _intern(strings, o.integration))
-        (cam_rows if o.kind == "camera" else feed_rows)[o.subject].append(row)
+        row = (s, e, _intern(strings, reason), _intern(strings, cause),
+               _intern(strings, check), _intern(strings, integ))
+        (cam_rows if kind == "camera" else feed_rows)[subject].append(row)
     step(0.4)
     firsts = reader.first_answers()
 
@@ -336,6 +337,12 @@ def _cut(pieces: list[Piece], camera: str, prov: str, kind: str, s: float, e: fl
          cause: str, check: str, integ: str, pres: Intervals, mdown: Intervals, maint: Intervals,
          is_link: bool) -> None:
     """List one outage, cut at the period, the camera's presence and its exclusions."""
+    if not mdown and not maint and len(pres) == 1:  # the common case: one piece, clipped
+        a, b = max(s, pres[0][0]), min(e, pres[0][1])
+        if a < b:
+            pieces.append(Piece(camera, prov, kind, a, b, reason, cause, check,
+                                "link" if is_link else "", integ))
+        return
     ivs = intersect([(s, e)], pres)
     for label, excl in (("monitor_down", mdown), ("maintenance", maint)):
         if not ivs:
