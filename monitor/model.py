@@ -153,15 +153,15 @@ class Detail:
     BYTES_PER_SECOND = "bytes_per_second"  # media payload rate
     KEYFRAME_INTERVAL = "keyframe_interval"  # seconds; None with fewer than two keyframes
     TRANSPORT = "transport"  # "tcp" | "udp"
-    KEYFRAMES_DECODED = "keyframes_decoded"  # keyframes the picture analysis decoded
     # http check
     CONTENT_TYPE = "content_type"  # printable, at most 100 characters
     BYTES = "bytes"  # body size
-    # snapshot check (and the stream check's picture analysis of its keyframes)
+    # snapshot and picture checks (a picture of the http check, keyframes of the stream check)
     LUMINANCE = "luminance"  # mean brightness of the picture, 0..1
     UNCHANGED = "unchanged"  # consecutive pictures the same
     DIFFERENCE = "difference"  # fingerprint distance to the previous picture (None: first)
     UNIFORM = "uniform"  # share of the picture near its dominant colour, 0..1
+    KEYFRAMES_DECODED = "keyframes_decoded"  # picture check: keyframes decoded this round
 
 
 _RTSP_DETAIL = frozenset({Detail.CODEC, Detail.WIDTH, Detail.HEIGHT, Detail.AUTH, Detail.STATUS,
@@ -169,16 +169,17 @@ _RTSP_DETAIL = frozenset({Detail.CODEC, Detail.WIDTH, Detail.HEIGHT, Detail.AUTH
 _PICTURE_DETAIL = frozenset({Detail.LUMINANCE, Detail.UNCHANGED, Detail.DIFFERENCE,
                              Detail.UNIFORM})
 
-#: Per check, the `Result.detail` keys its probe (and post-step) may write.
+#: Per check (monitor.checks), the `Result.detail` keys its probe or post-step may write.
 DETAIL_KEYS: Mapping[str, frozenset[str]] = {
     "tcp": frozenset(),
     "rtsp": _RTSP_DETAIL,
-    "stream": _RTSP_DETAIL | _PICTURE_DETAIL | {
-        Detail.PACKETS, Detail.LOST, Detail.FPS, Detail.BYTES_PER_SECOND,
-        Detail.KEYFRAME_INTERVAL, Detail.TRANSPORT, Detail.KEYFRAMES_DECODED},
+    "stream": _RTSP_DETAIL | {Detail.PACKETS, Detail.LOST, Detail.FPS, Detail.BYTES_PER_SECOND,
+                              Detail.KEYFRAME_INTERVAL, Detail.TRANSPORT},
+    "picture": _PICTURE_DETAIL | {Detail.KEYFRAMES_DECODED},
     "http": frozenset({Detail.STATUS, Detail.CONTENT_TYPE, Detail.BYTES, Detail.AUTH,
                        Detail.CLOCK_OFFSET}),
     "snapshot": _PICTURE_DETAIL,
+    "feed": _RTSP_DETAIL,
 }
 
 

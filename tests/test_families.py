@@ -13,6 +13,12 @@ def test_every_camera_check_feeds_the_families_it_declares():
         assert got == {*checks.CHECK_FAMILIES, *check.families}, name
 
 
+def test_every_check_has_its_detail_keys_declared():
+    from monitor.model import DETAIL_KEYS
+
+    assert set(DETAIL_KEYS) == {*checks.CHECKS, checks.FEED.name}
+
+
 def test_per_check_families_are_the_catalogues():
     assert {f.name for f in FAMILIES if f.level == CHECK} == set(checks.CHECK_FAMILIES)
 
