@@ -187,7 +187,7 @@ _CAM, _CAM_CHECK, _CAM_INTEG, _LINK = ("camera",), ("camera", "check"), ("camera
 FAMILIES: tuple[Family, ...] = (
     Family("cctv_camera_info", GAUGE, "Camera inventory, for joins and maps (always 1).", CAMERA,
            (*_CAM, "name", "provider", "district", "zone", "lat", "lon", "uplink"),
-           "_camera_info(cs)", kind="info", inventory=True),
+           "_camera_info(cs)", kind="info", absent=ALWAYS, inventory=True),
     Family("cctv_camera_integration_info", GAUGE,
            "Integrations a camera is configured for (always 1).", CAMERA, _CAM_INTEG,
            "[(i, 1) for i in integrations_of(cs.camera)]", kind="rows", fmt=INT,
@@ -264,7 +264,7 @@ assert len(BY_NAME) == len(FAMILIES)
 #: Where a label's value comes from, for docs/metrics.md.
 LABELS = {
     "camera": "camera id from the inventory",
-    "check": "check name (tcp, rtsp, stream, http, snapshot)",
+    "check": "check name (monitor.checks)",
     "reason": "probe reason, one of the closed set (monitor.model.Reason)",
     "integration": "integration point the feed must reach (a command centre or platform)",
     "cause": "ok, camera_down, link_down, feed_missing or unknown",
