@@ -115,7 +115,8 @@ class _Cameras(_Values):
         pair = get("provider")
         if pair is not None and not null(pair[1]):
             provider = self.required_text(pair[1], f"{path}.provider") or ""
-            if provider and self.too_long(pair[1], f"{path}.provider", provider, MAX_LABEL):
+            if len(provider) > MAX_LABEL and self.too_long(pair[1], f"{path}.provider",
+                                                           provider, MAX_LABEL):
                 provider = ""
             elif provider and provider not in providers:
                 hint = self.hint(provider, providers) if providers else \
@@ -157,7 +158,8 @@ class _Cameras(_Values):
             ipath = f"{path}.integrations"
             for index, inode in enumerate(self.items(pair[1], ipath)):
                 name = self.required_text(inode, f"{ipath}[{index}]")
-                if name is None or self.too_long(inode, f"{ipath}[{index}]", name, MAX_LABEL):
+                if name is None or len(name) > MAX_LABEL and self.too_long(
+                        inode, f"{ipath}[{index}]", name, MAX_LABEL):
                     continue
                 if name not in integrations:
                     self.err(inode, f"{ipath}[{index}]",
