@@ -91,6 +91,11 @@ BUDGETS: dict[str, Budget] = {
                limit=lambda s: s.stream.concurrency,
                interval=lambda s, c: s.stream.interval,
                phase="\x00stream"),
+        Budget("onvif", "onvif checks, on `onvif.interval` (hourly by default, 0 = off), "
+               "`stream.concurrency` at once",
+               limit=lambda s: s.stream.concurrency,
+               interval=lambda s, c: s.onvif.interval,
+               phase="\x00onvif"),
     )
 }
 
@@ -161,6 +166,13 @@ PICTURE = Check(
     after="stream", post=probes.PICTURE_STEP,
     timeout_doc="none of its own (pure CPU, in a pool of decoding threads)",
     memory=True)
+ONVIF = Check(
+    "onvif", "the ONVIF device service answers GetDeviceInformation (manufacturer, model, "
+    "firmware, serial) with WS-UsernameToken digest, and GetSystemDateAndTime (its clock)",
+    fields=("onvif",), schemes=_HTTP, default=True, budget="onvif",
+    reasons=_NETWORK | _ANSWERS, probe=probes.ONVIF,
+    families=("cctv_camera_device_info", "cctv_camera_clock_offset_seconds",
+              "cctv_inventory_duplicate_devices"))
 HTTP = Check(
     "http", "the snapshot URL answers 2xx with a picture",
     fields=("http",), schemes=_HTTP, default=True,
@@ -175,7 +187,8 @@ SNAPSHOT = Check(
     memory=True)
 
 #: Every camera check, in display order (config listings, pages, the exporter).
-CHECKS: dict[str, Check] = {c.name: c for c in (TCP, RTSP, STREAM, PICTURE, HTTP, SNAPSHOT)}
+CHECKS: dict[str, Check] = {c.name: c for c in (TCP, RTSP, STREAM, PICTURE, HTTP, SNAPSHOT,
+                                                 ONVIF)}
 CAMERA_CHECKS: tuple[str, ...] = tuple(CHECKS)
 
 FEED = Check(

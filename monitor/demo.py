@@ -37,6 +37,9 @@ DEMO_INTERVAL = "15s"
 DEMO_TIMEOUT = "4s"
 DEMO_STREAM_DURATION = 3  # seconds of video per stream check
 DEMO_STREAM_CONCURRENCY = 100
+#: Device identity and clocks through ONVIF: hourly in production, every 2 minutes in the
+#: demo so that models, firmware and the duplicate device show within minutes.
+DEMO_ONVIF_INTERVAL = "2m"
 
 
 def demo_stream_interval(cameras: int) -> int:
@@ -279,7 +282,8 @@ async def _demo(args) -> int:
         stream_interval = demo_stream_interval(cameras)
         write_config(fleet, config, interval=DEMO_INTERVAL, timeout=DEMO_TIMEOUT,
                      stream_interval=f"{stream_interval}s", stream_duration=f"{DEMO_STREAM_DURATION}s",
-                     stream_concurrency=DEMO_STREAM_CONCURRENCY)
+                     stream_concurrency=DEMO_STREAM_CONCURRENCY,
+                     onvif_interval=DEMO_ONVIF_INTERVAL)
         print(f"starting the simulator ({cameras:,} cameras on 127.{fleet.base_net}.x.y) ...", flush=True)
         await simulator.start(timeout=60 + cameras / 500)
         _check_same_fleet(config, tmp / "simulator.yml")

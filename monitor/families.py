@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .model import Detail
+from .model import Detail, camera_clock
 
 GAUGE, COUNTER = "gauge", "counter"
 CAMERA, CHECK, DETAIL, FEED, LINK, CENTRE, PROVIDER = (
@@ -167,6 +167,25 @@ def _stream_info(d: dict) -> tuple | None:
     return (str(codec), "" if w is None else str(int(w)), "" if h is None else str(int(h)))
 
 
+def _clock(cs) -> float | None:
+    clock = camera_clock(cs.results)
+    return None if clock is None else clock[0]
+
+
+def _device_info(d: dict) -> tuple | None:
+    if not d.get(Detail.MODEL) and not d.get(Detail.MANUFACTURER):
+        return None
+    return tuple(str(d.get(k) or "") for k in (Detail.MANUFACTURER, Detail.MODEL, Detail.FIRMWARE))
+
+
+def _duplicates(ctx) -> list:
+    devices = getattr(ctx.state, "devices", None)
+    counts = devices.duplicate_counts() if devices is not None else {}
+    names = [p.name for p in ctx.state.inventory.providers]
+    return [(p, counts.get(p, 0)) for p in names] + sorted(
+        (p, n) for p, n in counts.items() if p not in set(names))
+
+
 def _failures(cs, check) -> list:
     return [(rs, n) for (c, rs), n in cs.failures.items() if c == check]
 
@@ -198,6 +217,10 @@ FAMILIES: tuple[Family, ...] = (
            CAMERA, _CAM, "cs.last_up", fmt=FIXED3, absent=KEEP),
     Family("cctv_camera_state_changes_total", COUNTER, "Camera up/down flips.", CAMERA, _CAM,
            "cs.changes", fmt=INT, absent=ALWAYS),
+    Family("cctv_camera_clock_offset_seconds", GAUGE,
+           "Camera clock minus the monitor's: ONVIF, else the Date header of its RTSP/HTTP "
+           "answers (1 s resolution, round trip accounted for).", CAMERA, _CAM, "_clock(cs)",
+           absent=KEEP),
     Family("cctv_probe_success", GAUGE, "Last result of the check (1 passed, 0 failed).", CHECK,
            _CAM_CHECK, "ok", fmt=FLAG, absent=ALWAYS),
     Family("cctv_probe_duration_seconds", GAUGE, "Duration of the last probe of the check.", CHECK,
@@ -229,6 +252,10 @@ FAMILIES: tuple[Family, ...] = (
            DETAIL, _CAM, checks=("snapshot",), key=Detail.LUMINANCE, absent=KEEP),
     Family("cctv_snapshot_unchanged_fetches", GAUGE, "Consecutive fetches with the same picture.",
            DETAIL, _CAM, checks=("snapshot",), key=Detail.UNCHANGED, absent=KEEP),
+    Family("cctv_camera_device_info", GAUGE,
+           "The device the onvif check found: manufacturer, model, firmware (always 1).", DETAIL,
+           (*_CAM, "manufacturer", "model", "firmware"), "_device_info(d)", kind="info",
+           checks=("onvif",), key=Detail.MODEL, absent=KEEP),
     Family("cctv_link_up", GAUGE, "The link to a command centre works (up or degraded).", LINK,
            _LINK, "r.up", fmt=FLAG),
     Family("cctv_link_state", GAUGE, "Link state: up, degraded or down (always 1).", LINK,
@@ -256,6 +283,10 @@ FAMILIES: tuple[Family, ...] = (
     Family("cctv_provider_feeds", GAUGE,
            "Camera feeds per provider, zone and integration: configured, up.", PROVIDER,
            ("provider", "zone", "integration", "state"), "ctx.feed_rows", kind="rows", fmt=INT),
+    Family("cctv_inventory_duplicate_devices", GAUGE,
+           "Configured cameras whose device (ONVIF serial) another configured camera also "
+           "reports: one device counted twice.", PROVIDER, ("provider",), "_duplicates(ctx)",
+           kind="rows", fmt=INT),
 )
 
 BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}
@@ -277,6 +308,9 @@ LABELS = {
     "uplink": "site switch or PoP the camera hangs off",
     "codec": "video codec the camera announces", "width": "picture width, pixels",
     "height": "picture height, pixels",
+    "manufacturer": "device manufacturer, as its ONVIF service says",
+    "model": "device model, as its ONVIF service says",
+    "firmware": "device firmware version, as its ONVIF service says",
 }
 
 

@@ -162,6 +162,12 @@ class Detail:
     DIFFERENCE = "difference"  # fingerprint distance to the previous picture (None: first)
     UNIFORM = "uniform"  # share of the picture near its dominant colour, 0..1
     KEYFRAMES_DECODED = "keyframes_decoded"  # picture check: keyframes decoded this round
+    # onvif check (GetDeviceInformation; its clock is CLOCK_OFFSET)
+    MANUFACTURER = "manufacturer"  # printable, at most 128 characters, as the device says
+    MODEL = "model"
+    FIRMWARE = "firmware"
+    SERIAL = "serial"
+    HARDWARE_ID = "hardware_id"
 
 
 _RTSP_DETAIL = frozenset({Detail.CODEC, Detail.WIDTH, Detail.HEIGHT, Detail.AUTH, Detail.STATUS,
@@ -180,6 +186,8 @@ DETAIL_KEYS: Mapping[str, frozenset[str]] = {
                        Detail.CLOCK_OFFSET}),
     "snapshot": _PICTURE_DETAIL,
     "feed": _RTSP_DETAIL,
+    "onvif": frozenset({Detail.CLOCK_OFFSET, Detail.MANUFACTURER, Detail.MODEL, Detail.FIRMWARE,
+                        Detail.SERIAL, Detail.HARDWARE_ID}),
 }
 
 
@@ -258,6 +266,11 @@ class StreamSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OnvifSettings:
+    interval: float = 3600.0  # the onvif check's own slow round; 0 = off
+
+
+@dataclass(frozen=True, slots=True)
 class SnapshotSettings:
     frozen_after: int = 3  # identical fetches in a row before a picture is frozen
     black_below: int = 16  # mean luminance (0-255) under which a picture is black
@@ -292,6 +305,7 @@ class MonitorSettings:
     snapshot: SnapshotSettings = SnapshotSettings()
     links: LinkSettings = LinkSettings()
     reload: ReloadSettings = ReloadSettings()
+    onvif: OnvifSettings = OnvifSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,6 +360,7 @@ class Camera:
     uplink: str = ""  # site switch / PoP the camera hangs off, for mass-outage grouping
     rtsp: Endpoint | None = None
     http: Endpoint | None = None
+    onvif: Endpoint | None = None  # the ONVIF device service; None: no onvif check
     checks: tuple[str, ...] = ()  # resolved: defaults applied by the loader
     integrations: tuple[str, ...] = ()
     feeds: tuple[tuple[str, Endpoint], ...] = ()  # (integration name, endpoint)

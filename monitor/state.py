@@ -160,6 +160,11 @@ class State:
                 key = (centre.name, link.name)
                 self.links[key] = LinkState(centre.name, link.name, since=self.started)
                 self._pending_links.add(key)
+        # which device answers at each camera (the onvif check), duplicates across cameras
+        from .devices import DeviceIndex
+
+        self.devices = DeviceIndex(self.cameras)
+        self._listeners.append(self.devices)
 
     # ------------------------------------------------------------------ read API
 

@@ -148,6 +148,26 @@ def _clock_section(known: int, off: list[tuple[tuple[float, str], Any]]) -> str:
     return "".join(parts)
 
 
+def _duplicates_section(state: Any) -> str:
+    devices = getattr(state, "devices", None)
+    pairs = devices.duplicates() if devices is not None else []
+    if not pairs:
+        return ""
+    cams = state.cameras
+    rows = []
+    for serial, a, b in pairs[:MAX_CLOCK_ROWS]:
+        ca, cb = cams.get(a), cams.get(b)
+        rows.append(
+            f"<tr><td>{escape(serial)}</td><td>{escape(a)}</td>"
+            f'<td class="wrapok">{escape(ca.camera.name if ca else "")}</td><td>{escape(b)}</td>'
+            f'<td class="wrapok">{escape(cb.camera.name if cb else "")}</td>'
+            f"<td>{escape(ca.camera.provider if ca else '')}</td></tr>")
+    return ('<h2 id="duplicates" class="down">One device, two cameras</h2>'
+            f"<p>{len(pairs):,} pairs of configured cameras answer with the same device "
+            "serial number (ONVIF): one device counted twice in the inventory.</p>"
+            + _table(("serial", "camera", "name", "same device as", "name", "provider"), rows))
+
+
 def render(state: Any, now: float, availability: str = "") -> bytes:
     """The complete page for `state` at wall-clock time `now` (epoch seconds).
     `availability`: the ledger's per-provider section (monitor.report.pages), when there
@@ -314,6 +334,7 @@ def render(state: Any, now: float, availability: str = "") -> bytes:
 
     # ---- camera clocks (Date headers of the answers, ONVIF): the worst first
     out.append(_clock_section(clocks_known, clocks_off))
+    out.append(_duplicates_section(state))
 
     # ---- down cameras: by provider (counts), then by district (rows)
     out.append(f'<h2 id="down">Down cameras ({down_n:,})</h2>')

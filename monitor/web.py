@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from .exporter import CONTENT_TYPE, Exporter
+from .model import camera_clock
 from .state import State
 from .status import render as render_status
 
@@ -117,9 +118,10 @@ def _bad_request(message: str) -> web.Response:
     return web.json_response({"error": message}, status=400, headers=NO_STORE)
 
 
-def camera_json(cs: Any) -> dict[str, Any]:
+def camera_json(cs: Any, devices: Any = None) -> dict[str, Any]:
     cam = cs.camera
-    return {
+    clock = camera_clock(cs.results)
+    out = {
         "id": cam.id,
         "name": cam.name,
         "provider": cam.provider,
@@ -137,7 +139,18 @@ def camera_json(cs: Any) -> dict[str, Any]:
             name: {"up": fs.up, "cause": fs.cause, "since": round(fs.since, 3)}
             for name, fs in cs.feeds.items()
         },
+        # camera minus monitor (seconds) and where it was read: onvif, rtsp, http, stream
+        "clock_offset": None if clock is None else clock[0],
+        "clock_source": None if clock is None else clock[1],
     }
+    if devices is not None:
+        identity = devices.identity(cam.id)
+        if identity is not None:
+            out["device"] = identity
+            # other configured cameras whose device reports the same serial: one device
+            # counted twice in the inventory
+            out["duplicate_of"] = devices.duplicate_of(cam.id)
+    return out
 
 
 async def api_cameras(request: web.Request) -> web.Response:
@@ -161,6 +174,7 @@ async def api_cameras(request: web.Request) -> web.Response:
     zone = query.get("zone")
     parts: list[str] = []
     batch: list[dict[str, Any]] = []
+    devices = getattr(state, "devices", None)
     # encode in slices with a yield between them: 50,000 cameras are ~0.3 s of dict and JSON
     # work that must not hold the probe schedule in one piece
     for n, cs in enumerate(list(state.cameras.values()), 1):
@@ -171,7 +185,7 @@ async def api_cameras(request: web.Request) -> web.Response:
             and (zone is None or cam.zone == zone)
             and (down is None or (cs.up is False) == down)
         ):
-            batch.append(camera_json(cs))
+            batch.append(camera_json(cs, devices))
         if n % 2000 == 0:
             if batch:
                 parts.append(json.dumps(batch, separators=(",", ":"))[1:-1])

@@ -163,6 +163,19 @@ d.panel("timeseries", "Share up by provider", [
 d.panel("timeseries", "Cameras down by district", [
     tgt('sum by (district) (camera:cctv_camera_up:with_info{provider=~"$provider",district=~"$district",zone=~"$zone"} == bool 0)', "{{district}}")],
     w=12, h=8, field=ts_field(stack=True), options=TS())
+d.panel("table", "Device models and firmware", [
+    tgt(f'count by (manufacturer, model, firmware) (cctv_camera_device_info * on (camera) group_left () cctv_camera_info{{{SEL}}})',
+        instant=True, fmt="table")],
+    w=12, h=8, options={**TABLE_OPTS, "sortBy": [{"displayName": "cameras", "desc": True}]},
+    desc="Cameras per manufacturer, model and firmware, as their ONVIF device service says (the onvif check): old firmware to patch, models out of contract.",
+    transformations=[{"id": "organize", "options": {
+        "excludeByName": {"Time": True},
+        "renameByName": {"Value": "cameras"}}}])
+d.panel("stat", "Camera clocks off, one device counted twice", [
+    tgt(f'count(abs(cctv_camera_clock_offset_seconds * on (camera) group_left () cctv_camera_info{{{SEL}}}) > 10) or vector(0)', "clocks > 10 s off"),
+    tgt('sum(cctv_inventory_duplicate_devices{provider=~"$provider"}) or vector(0)', "cameras sharing a device")],
+    w=12, h=8, options=STAT(),
+    desc="Cameras whose clock is more than 10 s from the monitor's (CameraClockDrift), and configured cameras whose ONVIF serial another camera also reports (one device counted twice; pairs on /status).")
 d.save("fleet-overview.json")
 
 # ------------------------------------------------------------------ command-centre links
@@ -314,6 +327,12 @@ d.panel("timeseries", "Snapshot luminance", [tgt(f'cctv_snapshot_luminance_ratio
         desc="Mean brightness of the last picture; near 0 is a black picture.")
 d.panel("timeseries", "Identical snapshots in a row", [tgt(f'cctv_snapshot_unchanged_fetches{C}', "unchanged")],
         w=8, h=8, field=ts_field(fill=0), options=TS(), desc="Consecutive fetches with the same picture (frozen when it reaches snapshot.frozen_after).")
+d.panel("timeseries", "Camera clock offset", [tgt(f'cctv_camera_clock_offset_seconds{C}', "camera minus monitor")],
+        w=8, h=8, unit="s", field=ts_field(fill=0), options=TS(),
+        desc="The camera's clock minus the monitor's, from ONVIF or the Date header of its answers (1 s resolution); CameraClockDrift fires beyond 10 s for 30 min.")
+d.panel("table", "Device (ONVIF)", [tgt(f'cctv_camera_device_info{C}', instant=True, fmt="table")],
+        w=16, h=8, options=TABLE_OPTS, desc="Manufacturer, model and firmware the camera's ONVIF device service reports.",
+        transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True, "__name__": True, "job": True, "instance": True}}}])
 d.panel("table", "Feeds at integration points", [tgt(f'cctv_feed_state{C}', instant=True, fmt="table")],
         w=24, h=6, options=TABLE_OPTS,
         transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True, "__name__": True, "job": True, "instance": True}}}])

@@ -62,6 +62,8 @@ EXPORTED_METRICS = {
     "cctv_provider_feeds",
     "cctv_monitor_cameras",
     "cctv_camera_clock_offset_seconds",
+    "cctv_camera_device_info",
+    "cctv_inventory_duplicate_devices",
 }
 HISTOGRAMS = {"cctv_monitor_probe_lag_seconds"}
 

@@ -161,7 +161,7 @@ INVALID: list[tuple[str, str, str]] = [
      "c.yml:10:5: cameras[0]: a camera needs rtsp: or http: (or both)"),
     ("unknown check", cams("  - id: A\n    rtsp: rtsp://10.0.0.1/x\n    checks: [rtps]\n"),
      "c.yml:12:14: cameras[0].checks[0]: unknown check 'rtps' (did you mean 'rtsp'?); "
-     "checks are tcp, rtsp, stream, picture, http, snapshot"),
+     "checks are tcp, rtsp, stream, picture, http, snapshot, onvif"),
     ("check without its URL",
      cams("  - id: A\n    rtsp: rtsp://10.0.0.1/x\n    checks: [rtsp, snapshot]\n"),
      "c.yml:12:20: cameras[0].checks[1]: check 'snapshot' needs http:"),

@@ -13,7 +13,7 @@ import pytest
 
 from monitor import checks
 from monitor.checks import BUDGETS, CAMERA_CHECKS, CHECKS, FEED, ICMP, LINK, PROBE_COMMAND
-from monitor.model import MonitorSettings, Reason, Result, StreamSettings
+from monitor.model import Endpoint, MonitorSettings, OnvifSettings, Reason, Result, StreamSettings
 from monitor.state import State
 from tests.factories import make_camera, make_inventory
 
@@ -43,8 +43,8 @@ def test_checks_are_listed_in_catalogue_order_and_resolve_from_any_key():
     assert CAMERA_CHECKS == tuple(CHECKS)
     assert checks.check_for("feed:police-hq") is FEED
     assert checks.check_for("stream") is CHECKS["stream"]
-    with pytest.raises(KeyError, match="unknown check 'onvif'"):
-        checks.check_for("onvif")
+    with pytest.raises(KeyError, match="unknown check 'ptz'"):
+        checks.check_for("ptz")
     assert checks.needs("tcp") == ("rtsp", "http")
     assert checks.needs("snapshot") == ("http",)
     assert "rtsps" in checks.schemes("stream") and "icmp" in checks.schemes("icmp")
@@ -83,8 +83,11 @@ async def test_every_declared_check_is_scheduled_and_recorded():
 
     for name in CAMERA_CHECKS:
         settings = MonitorSettings(interval=0.2, timeout=0.5,
-                                   stream=StreamSettings(interval=0.2, duration=0.1))
-        st = State(make_inventory(cameras=[make_camera(0, checks=(name,))], settings=settings))
+                                   stream=StreamSettings(interval=0.2, duration=0.1),
+                                   onvif=OnvifSettings(interval=0.2))
+        onvif = Endpoint("http://127.0.0.1:9/onvif/device_service")
+        st = State(make_inventory(cameras=[make_camera(0, checks=(name,), onvif=onvif)],
+                                  settings=settings))
         sc = Scheduler(st, probe_lookup=lambda check: answer, link_probe=up_link)
         await sc.start()
         try:

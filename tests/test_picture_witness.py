@@ -37,11 +37,13 @@ EXPECTED = {
 
 async def _check(server: str, path: str):
     stream = await run_probe(get_probe("stream"), split_credentials(f"rtsp://{server}{path}"),
-                             8.0, trace=[], stream_duration=2.5)
+                             9.0, trace=[], stream_duration=3.0)
     assert stream.reason is Reason.OK, (path, stream.message, stream.trace)
-    assert stream.keyframes and len(stream.keyframes) == 3, (path, stream.trace)
+    # a keyframe every half second: at least two in the window even on a loaded machine
+    # (x265 can fall behind its frame rate), so a still picture is frozen from the second
+    assert stream.keyframes and len(stream.keyframes) >= 2, (path, stream.trace)
     picture = await analyse_keyframes_async(stream.detail["codec"], stream.keyframes,
-                                            PictureHistory(), SnapshotSettings())
+                                            PictureHistory(), SnapshotSettings(frozen_after=2))
     return stream, picture
 
 
@@ -52,9 +54,9 @@ async def test_pictures_from_gstreamer(gst_server):
     assert verdicts == EXPECTED, {p: pic.detail for p, (_, pic) in zip(paths, got)}
     for path, (stream, picture) in zip(paths, got):
         assert stream.detail["codec"] == ("H265" if path.startswith("/h265") else "H264")
-        assert picture.detail["keyframes_decoded"] == 3
+        assert picture.detail["keyframes_decoded"] == len(stream.keyframes)
     still = dict(zip(paths, got))["/still"][1]
-    assert still.detail["unchanged"] == 2 and "3 keyframes in a row" in still.message
+    assert still.detail["unchanged"] >= 1 and "keyframes in a row" in still.message
     moving = dict(zip(paths, got))["/moving"][1]
     assert moving.detail["uniform"] < 0.3 and moving.detail["unchanged"] == 0
 
@@ -64,7 +66,7 @@ async def test_pictures_from_gstreamer(gst_server):
 async def test_probe_command_names_the_picture(gst_server, path, reason):  # noqa: F811
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "monitor", "probe", f"rtsp://{gst_server}{path}", "--check",
-        "stream", "--duration", "2.5", "-v",
+        "stream", "--duration", "3.5", "-v",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": ROOT})
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
@@ -82,7 +84,8 @@ async def test_daemon_schedules_the_picture_check_after_the_stream(gst_server):
     from tests.factories import make_camera, make_inventory
 
     settings = MonitorSettings(interval=60, timeout=3.0,
-                               stream=StreamSettings(interval=4, duration=2.0))
+                               stream=StreamSettings(interval=4, duration=3.0),
+                               snapshot=SnapshotSettings(frozen_after=2))
     cams = [make_camera(i, checks=("stream", "picture"), feeds=False,
                         rtsp=split_credentials(f"rtsp://{gst_server}{path}"))
             for i, path in enumerate(("/still", "/grey", "/h265"))]

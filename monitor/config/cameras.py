@@ -139,18 +139,22 @@ class _Cameras(_Values):
             http = self.url(pair[1], f"{path}.http", HTTP_SCHEMES, creds)
         if not has_rtsp and not has_http:
             self.err(node, path, "a camera needs rtsp: or http: (or both)")
+        onvif = None
+        has_onvif = (pair := get("onvif")) is not None and not null(pair[1])
+        if has_onvif:
+            onvif = self.url(pair[1], f"{path}.onvif", HTTP_SCHEMES, creds)
 
         pair = get("checks")
         if pair is None or null(pair[1]):
             # The catalogue's rule, once per combination of URLs a camera has.
-            present = (has_rtsp, has_http)
+            present = (has_rtsp, has_http, has_onvif)
             checks = self.check_lists.get(present)
             if checks is None:
-                fields = {f for f, has in zip(("rtsp", "http"), present) if has}
+                fields = {f for f, has in zip(("rtsp", "http", "onvif"), present) if has}
                 checks = self.check_lists[present] = list(
                     default_checks(fields, self.settings_now))
         else:
-            checks = self.checks(pair[1], f"{path}.checks", has_rtsp, has_http)
+            checks = self.checks(pair[1], f"{path}.checks", has_rtsp, has_http, has_onvif)
 
         own: list[str] = []
         pair = get("integrations")
@@ -200,6 +204,7 @@ class _Cameras(_Values):
             uplink=values.get("uplink", ""),
             rtsp=rtsp,
             http=http,
+            onvif=onvif,
             checks=tuple(checks),
             integrations=tuple(own),
             feeds=tuple(feeds),
@@ -235,7 +240,8 @@ class _Cameras(_Values):
         if username is None:
             return None
         return Credentials(username, password or "")
-    def checks(self, node: Node, path: str, has_rtsp: bool, has_http: bool) -> list[str]:
+    def checks(self, node: Node, path: str, has_rtsp: bool, has_http: bool,
+               has_onvif: bool = False) -> list[str]:
         wanted: set[str] = set()
         nodes = self.items(node, path)
         if not nodes and node.__class__ is SequenceNode:
@@ -254,7 +260,8 @@ class _Cameras(_Values):
                 self.err(cnode, cpath, f"{check!r} is listed twice")
                 continue
             fields = needs(check)
-            if not any(f == "rtsp" and has_rtsp or f == "http" and has_http for f in fields):
+            present = {"rtsp": has_rtsp, "http": has_http, "onvif": has_onvif}
+            if not any(present.get(f) for f in fields):
                 if not (has_rtsp or has_http):
                     continue  # the camera already has its own "needs rtsp: or http:" error
                 self.err(cnode, cpath,

@@ -154,6 +154,12 @@ LINKS = Section("monitor.links", "Command-centre links, probed on their own shor
         "degraded.", 0.150),
 ), rules=("timeout must be shorter than interval.",))
 
+ONVIF = Section("monitor.onvif", "Device identity and clock through ONVIF (cameras with an "
+                "onvif: URL), on its own slow round.", (
+    Key("interval", "duration", "How often each camera's ONVIF device service is asked for "
+        "its identity and clock; 0 turns the onvif check off.", 3600.0, zero=True),
+))
+
 RELOAD = Section("monitor.reload", "Guards of a configuration reload (SIGHUP, /-/reload).", (
     Key("max_removed_ratio", "ratio", "Share of the cameras one reload may remove; a reload "
         "removing more is refused unless forced (a vanished include file must not silently "
@@ -171,6 +177,7 @@ MONITOR = Section("monitor", "How and how often the monitor probes; set in one f
     Key("snapshot", "mapping", SNAPSHOT.meaning, section=SNAPSHOT),
     Key("links", "mapping", LINKS.meaning, section=LINKS),
     Key("reload", "mapping", RELOAD.meaning, section=RELOAD),
+    Key("onvif", "mapping", ONVIF.meaning, section=ONVIF),
 ), rules=("timeout must not be longer than interval.",))
 
 MILESTONE = Section("providers[].milestones[]", "A contractual step: cameras installed by a "
@@ -225,13 +232,16 @@ CAMERA = Section("cameras[]", "One camera.", (
     Key("rtsp", "url", "Its RTSP stream; user:password in the URL win over username:.",
         schemes=RTSP_SCHEMES),
     Key("http", "url", "Its snapshot URL (a JPEG).", schemes=HTTP_SCHEMES),
+    Key("onvif", "url", "Its ONVIF device service, e.g. http://host:80/onvif/device_service "
+        "(device identity and clock, WS-UsernameToken digest with the camera's credentials); "
+        "left out: no onvif check.", schemes=HTTP_SCHEMES),
     Key("checks", "checks", "The checks to run (docs/checks.md): " + ", ".join(CAMERA_CHECKS)
         + ".  Left out: " + _default_rule() + " (the stream check only while "
         "monitor.stream.interval is above 0)."),
     Key("integrations", "names", "The integrations that must receive its stream."),
     Key("feeds", "feeds", "Per integration, the relay URL where that integration serves "
         "the stream (probed as the camera's feed).", schemes=FEED_SCHEMES),
-    Key("username", "text", "User for rtsp: and http: URLs that carry none."),
+    Key("username", "text", "User for rtsp:, http: and onvif: URLs that carry none."),
     Key("password", "secret", "Password for those URLs; prefer ${VAR} or password_file."),
     Key("password_file", "text", "A file holding the password (relative to this file): a "
         f"regular file of at most {secretfile.MAX_BYTES // 1024} KiB, read within "
@@ -301,5 +311,5 @@ TOP = Section("", "A configuration file.  Any file may hold any section (an incl
 ))
 
 #: Every section, in the order of the reference.
-SECTIONS = (TOP, MONITOR, STREAM, SNAPSHOT, LINKS, RELOAD, PROVIDER, MILESTONE, INTEGRATION,
+SECTIONS = (TOP, MONITOR, STREAM, SNAPSHOT, LINKS, RELOAD, ONVIF, PROVIDER, MILESTONE, INTEGRATION,
             CENTRE, LINK, CAMERA, HISTORY, MAINTENANCE)

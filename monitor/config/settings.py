@@ -13,12 +13,13 @@ from ..model import (
     HistorySettings,
     LinkSettings,
     MonitorSettings,
+    OnvifSettings,
     ReloadSettings,
     SnapshotSettings,
     StreamSettings,
 )
 from .durations import format_duration
-from .keys import HISTORY, LINKS, MONITOR, RELOAD, SNAPSHOT, STREAM
+from .keys import HISTORY, LINKS, MONITOR, ONVIF, RELOAD, SNAPSHOT, STREAM
 from .tree import _is_null, _kind
 from .values import _Values
 
@@ -69,7 +70,12 @@ class _Settings(_Values):
         if "reload" in f and not _is_null(f["reload"][1]):
             s = self.fields(f["reload"][1], RELOAD.path, RELOAD.names) or {}
             reload = ReloadSettings(**self.scalars(s, RELOAD))
-        return MonitorSettings(stream=stream, snapshot=snapshot, links=links, reload=reload, **v)
+        onvif = OnvifSettings()
+        if "onvif" in f and not _is_null(f["onvif"][1]):
+            s = self.fields(f["onvif"][1], ONVIF.path, ONVIF.names) or {}
+            onvif = OnvifSettings(**self.scalars(s, ONVIF))
+        return MonitorSettings(stream=stream, snapshot=snapshot, links=links, reload=reload,
+                               onvif=onvif, **v)
 
     def history(self) -> HistorySettings:
         found = self.single("history")

@@ -91,6 +91,12 @@ def _snapshot_step() -> Callable[..., Any]:
     return snapshot.post_step
 
 
+def _onvif() -> "ProbeFn":
+    from . import onvif
+
+    return onvif.probe
+
+
 def _picture_step() -> Callable[..., Any]:
     from . import picture
 
@@ -102,6 +108,7 @@ RTSP = Lazy("rtsp", _rtsp)
 STREAM = Lazy("stream", _stream)
 HTTP = Lazy("http", _http)
 ICMP = Lazy("icmp", _icmp)
+ONVIF = Lazy("onvif", _onvif)
 #: ``probe_link(link, settings) -> LinkResult``: a whole command-centre link round.
 LINK = Lazy("link", _link)
 #: The snapshot check's post-step on the http check's answer (monitor.probes.snapshot).
@@ -110,7 +117,7 @@ SNAPSHOT_STEP = Lazy("snapshot", _snapshot_step)
 PICTURE_STEP = Lazy("picture", _picture_step)
 
 #: Prober name -> probe function (``async (Endpoint, ProbeContext) -> Result``).
-PROBERS: dict[str, Lazy] = {p.name: p for p in (TCP, RTSP, STREAM, HTTP, ICMP)}
+PROBERS: dict[str, Lazy] = {p.name: p for p in (TCP, RTSP, STREAM, HTTP, ICMP, ONVIF)}
 
 
 def get_probe(name: str) -> "ProbeFn":

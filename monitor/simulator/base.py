@@ -237,10 +237,15 @@ class SimContext:
         self.streamer = Streamer()
         self.requests = 0  # answered requests, for the control API and benchmarks
         self.snapshot_seq: dict[str, int] = {}  # camera id -> frames served, for live snapshots
+        self.twins: dict[str, str] = {}  # duplicate_device camera -> the camera it duplicates
 
     @classmethod
     def for_fleet(cls, fleet) -> SimContext:
-        return cls(fleet.username, fleet.password, fleet.slow_delay, fleet.flap_period)
+        from .onvif import twins
+
+        ctx = cls(fleet.username, fleet.password, fleet.slow_delay, fleet.flap_period)
+        ctx.twins = twins(fleet.cameras)
+        return ctx
 
     def abort_where(self, pred: Callable[[BaseConn], bool]) -> int:
         """Drop the connections matching `pred` (a camera going down, a link being cut)."""
@@ -382,8 +387,13 @@ class BaseConn(asyncio.Protocol):
             return None
         if len(buf) < total:
             return None
+        if body_len:
+            self.take_body(bytes(buf[head_end + 4:total]))
         del buf[:total]
         return head
+
+    def take_body(self, body: bytes) -> None:
+        """Hook for a request's body (the ONVIF SOAP envelope); most requests have none."""
 
     def skip_frame(self, buf: bytearray) -> bool | None:
         """Hook for non-request data between requests: True dropped some, False none,

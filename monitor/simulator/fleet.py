@@ -34,6 +34,8 @@ FAULTS = (
     "no_keyframe",  # stream sends RTP but never an IDR/SPS/PPS
     "stall",  # stream sends a few packets after PLAY, then nothing
     "feed_missing",  # camera fine, but the integration relay does not carry its feed
+    "clock_skew",  # camera fine, but its clock is minutes to hours off (Date headers, ONVIF)
+    "duplicate_device",  # camera fine, but its ONVIF serial is another camera's: one device twice
 )
 
 
@@ -143,6 +145,8 @@ DEFAULT_FAULT_MIX: dict[str, float] = {
     "no_keyframe": 0.005,
     "stall": 0.005,
     "feed_missing": 0.02,
+    "clock_skew": 0.01,
+    "duplicate_device": 0.001,
 }
 
 #: The published figures of Jakarta's network: 3,517 cameras installed of a
@@ -413,6 +417,8 @@ def _assign_faults(cameras: list[SimCamera], mix: dict[str, float], rng: random.
         if fault in ("healthy", "feed_missing"):
             continue
         count = min(round(mix.get(fault, 0.0) * n), n - position)
+        if fault == "duplicate_device" and mix.get(fault) and n >= 20:
+            count = max(count, 1)  # a small fleet still shows one device configured twice
         for i in order[position : position + count]:
             cameras[i].fault = fault
         position += count
@@ -459,6 +465,7 @@ def write_config(
     stream_interval: str = "5m",
     stream_duration: str = "4s",
     stream_concurrency: int = 50,
+    onvif_interval: str = "1h",
 ) -> None:
     """Write the monitor configuration that matches `fleet` (keys: docs/configuration.md).
 
@@ -484,6 +491,7 @@ def write_config(
         f"  timeout: {timeout}",
         f"  stream: {{interval: {stream_interval}, duration: {stream_duration}, "
         f"concurrency: {stream_concurrency}}}",
+        f"  onvif: {{interval: {onvif_interval}}}",
         "providers:",
     ]
     for p in fleet.providers:
@@ -521,6 +529,7 @@ def write_config(
             f"    uplink: {c.uplink}",
             f"    rtsp: rtsp://{c.ip}:{c.rtsp_port}{c.rtsp_path}",
             f"    http: http://{c.ip}:{c.http_port}{c.http_path}",
+            f"    onvif: http://{c.ip}:{c.http_port}/onvif/device_service",
         ]
         if c.fault == "wrong_credentials":
             out += [f"    username: {username}", f"    password_file: {wrong_name}"]

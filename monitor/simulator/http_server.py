@@ -10,7 +10,7 @@ garbage, 404, 503).  In health mode (a command-centre link) it answers `GET /hea
 
 from __future__ import annotations
 
-from . import media
+from . import media, onvif
 from .base import (
     BaseConn,
     SimContext,
@@ -39,7 +39,8 @@ _STATUS = {
 class HttpProtocol(BaseConn):
     """One HTTP connection to a camera (`cam` set) or to a centre's health endpoint."""
 
-    __slots__ = ("ctx", "cam", "transport", "buf", "last_seen", "owner", "tarpit", "offset")
+    __slots__ = ("ctx", "cam", "transport", "buf", "last_seen", "owner", "tarpit", "offset",
+                 "body")
 
     def __init__(self, ctx: SimContext, cam: SimCamera | None, owner: object = None) -> None:
         self.ctx = ctx
@@ -50,6 +51,10 @@ class HttpProtocol(BaseConn):
         self.last_seen = 0.0
         self.tarpit = False
         self.offset = stable_hash(cam.id) if cam is not None else 0
+        self.body = b""
+
+    def take_body(self, body: bytes) -> None:
+        self.body = body
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -74,10 +79,17 @@ class HttpProtocol(BaseConn):
         close = headers.get("connection", "").lower() == "close" or (
             version == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive"
         )
+        path = request_path(target)
+        body, self.body = self.body, b""
+        if method == "POST" and cam is not None and path.rstrip("/") == onvif.DEVICE_PATH:
+            # ONVIF: WS-Security in the SOAP body, not HTTP authentication
+            code, envelope = onvif.answer(cam, body, self.ctx.username, self.ctx.password,
+                                          self.ctx.twins.get(cam.id))
+            self.reply(code, envelope, "application/soap+xml; charset=utf-8", close=close)
+            return
         if method not in ("GET", "HEAD"):
             self.reply(405, close=close, extra=["Allow: GET, HEAD"])
             return
-        path = request_path(target)
         if cam is None:
             if path == "/health":
                 self.reply(200, b"ok\n", "text/plain", close=close, head=method == "HEAD")
@@ -126,6 +138,8 @@ class HttpProtocol(BaseConn):
             f"Content-Length: {len(body)}",
             "Connection: close" if close else "Connection: keep-alive",
         ]
+        if self.cam is not None:
+            lines.append(onvif.date_header(self.cam))
         if code == 200 and ctype == "image/jpeg":
             lines.append("Cache-Control: no-cache")
         if extra:

@@ -19,7 +19,7 @@ import re
 import struct
 from typing import Callable
 
-from . import media
+from . import media, onvif
 from .base import (
     BaseConn,
     Relay,
@@ -166,6 +166,8 @@ class RtspProtocol(BaseConn):
     def reply(self, code: int, cseq: str, extra: list[str] | None = None, body: bytes = b"",
               close: bool = False, then: Callable[[], None] | None = None) -> None:
         lines = [f"RTSP/1.0 {code} {_STATUS.get(code, 'Error')}", f"CSeq: {cseq}", f"Server: {SERVER_RTSP}"]
+        if self.cam is not None and self.relay is None:
+            lines.append(onvif.date_header(self.cam))  # the camera's own clock
         if extra:
             lines += extra
         if body:
