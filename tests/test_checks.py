@@ -167,7 +167,7 @@ async def test_a_check_the_catalogue_cannot_run_is_rejected_loudly(caplog):
     async def answer(endpoint, ctx):
         return Result(Reason.OK)
 
-    cams = [make_camera(i, checks=("rtsp", "onvif"), feeds=False) for i in range(3)]
+    cams = [make_camera(i, checks=("rtsp", "ptz"), feeds=False) for i in range(3)]
     st = State(make_inventory(cameras=cams, settings=MonitorSettings(interval=0.2, timeout=0.5)))
     sc = Scheduler(st, probe_lookup=lambda check: answer)
     await sc.start()
@@ -179,5 +179,5 @@ async def test_a_check_the_catalogue_cannot_run_is_rejected_loudly(caplog):
     finally:
         await sc.stop()
     rejected = [r for r in caplog.records if "not scheduled" in r.getMessage()]
-    assert len(rejected) == 1 and "onvif" in rejected[0].getMessage()
+    assert len(rejected) == 1 and "ptz" in rejected[0].getMessage()
     assert all(cs.up is True and cs.checks == ("rtsp",) for cs in st.cameras.values())
