@@ -63,12 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--log-level", default="info", choices=LOG_LEVELS)
+    def log_format(p: argparse.ArgumentParser) -> None:
+        # the daemons' logs are the ones shipped to Loki or Elasticsearch
         p.add_argument("--log-format", default="text", choices=LOG_FORMATS,
                        help="text (default), logfmt (Loki) or json (Elasticsearch): "
                        "state changes carry camera, provider, district, check and reason "
                        "as fields")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--log-level", default="info", choices=LOG_LEVELS)
 
     p = sub.add_parser("run", help="the daemon: probe every camera and link, serve /metrics")
     p.add_argument("-c", "--config", required=True, metavar="FILE")
@@ -76,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=_shard, default=None, metavar="K/N",
                    help="probe only shard K of N (rendezvous hashing of camera ids)")
     common(p)
+    log_format(p)
 
     p = sub.add_parser("check", help="validate a configuration (exit 0 valid, 2 invalid)")
     p.add_argument("-c", "--config", required=True, metavar="FILE")
@@ -114,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cameras", type=int, default=3517)
     p.add_argument("--seed", type=int, default=1)
     common(p)
+    log_format(p)
 
     from .report import add_arguments as report_arguments
 
