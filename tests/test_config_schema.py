@@ -247,3 +247,25 @@ def test_generated_files_are_written_by_the_module(tmp_path: Path) -> None:
     assert [Path(p).read_text(encoding="utf-8") for p in written] == [
         reference.markdown(), reference.schema_text()]
     assert textwrap.dedent(reference.markdown()).startswith("# Configuration reference")
+
+
+def test_schema_and_loader_accept_what_import_writes(tmp_path: Path) -> None:
+    from monitor.cli import main
+
+    sheet = tmp_path / "alpha.csv"
+    sheet.write_text(
+        "id,name,district,zone,latitude,longitude,uplink,rtsp,http,username,checks,"
+        "integrations,claimed_installed\n"
+        "JKT-1,Bundaran HI,Menteng,ring-1,-6.195,106.823,sw-1,rtsp://10.2.3.4/ch1,,viewer,"
+        "rtsp stream,smart-city,2016-05-30\n"
+        "0042,Monas,Gambir,city,,,,,http://10.2.3.5/p.jpg,,,,30/06/2016\n",
+        encoding="utf-8")
+    out = tmp_path / "providers" / "alpha.yml"
+    out.parent.mkdir()
+    assert main(["import", str(sheet), "--provider", "pt-alpha", "-o", str(out)]) == 0
+    (tmp_path / "main.yml").write_text(
+        "providers: [{name: pt-alpha}]\nintegrations: [{name: smart-city}]\n"
+        "include: [providers/*.yml]\n", encoding="utf-8")
+    inventory = load(tmp_path / "main.yml", env={})
+    assert [c.id for c in inventory.cameras] == ["JKT-1", "0042"]
+    assert schema_errors(out.read_text(encoding="utf-8")) == []
