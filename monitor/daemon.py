@@ -1,5 +1,6 @@
 """`cctv-monitor run`: the daemon.  Loads the config, runs the scheduler and the web
-endpoints, reloads on SIGHUP and POST /-/reload, and stops cleanly on SIGINT/SIGTERM.
+endpoints, reloads on SIGHUP and POST /-/reload (SIGUSR1 and ?force=1: past the reload
+guards), and stops cleanly on SIGINT/SIGTERM.
 
 A reload reads and validates the files in a worker thread (a 100,000-camera inventory takes
 seconds of YAML), then hands the scheduler the new Inventory; an invalid config keeps the
@@ -24,6 +25,7 @@ from aiohttp import web
 from . import logsetup
 from .exporter import Exporter
 from .model import Inventory
+from .reload_guard import refusal
 from .resources import ResourceGuard, check_descriptor_budget, raise_nofile_limit
 from .scheduler import Scheduler
 from .selfmetrics import SelfMetrics
@@ -90,11 +92,23 @@ class Daemon:
         self.scheduler = Scheduler(self.state, metrics=self.metrics, guard=self.guard)
         self._reload_lock = asyncio.Lock()
 
-    async def reload(self) -> dict[str, Any]:
+    def _prepare(self) -> tuple[Inventory, Any]:
+        from .reloader import load_isolated
+
+        # the running cameras, read in this thread: only a reload changes them, and this
+        # one holds the reload lock
+        running = {cid: cs.camera for cid, cs in list(self.state.cameras.items())}
+        inventory = load_isolated(self.config_path, self.shard, running)
+        return inventory, self.state.plan(inventory)
+
+    async def reload(self, force: bool = False) -> dict[str, Any]:
+        """Reload the configuration; `force` skips the guards of monitor.reload_guard."""
         async with self._reload_lock:
             loop = asyncio.get_running_loop()
             try:
-                inventory = await loop.run_in_executor(None, _load, self.config_path, self.shard)
+                # parse, validate and diff against the running state in a worker thread:
+                # the loop only swaps the result in (State.plan / Scheduler.apply_async)
+                inventory, plan = await loop.run_in_executor(None, self._prepare)
             except Exception as exc:  # noqa: BLE001 - ConfigError, a missing file, bad YAML
                 errors = _issues(exc)
                 self.metrics.reload_ok.set(0)
@@ -107,8 +121,16 @@ class Daemon:
                 self.metrics.reload_ok.set(0)
                 log.error("reload refused, keeping the old configuration: %s", too_many)
                 raise ReloadFailed([too_many])
-            added, removed, changed = self.scheduler.apply(inventory)
-            _freeze_heap()
+            refused = [] if force else refusal(self.state.inventory, inventory, len(plan.removed))
+            if refused:
+                self.metrics.reload_ok.set(0)
+                for line in refused:
+                    log.error("reload refused, keeping the old configuration: %s", line)
+                raise ReloadFailed(refused)
+            added, removed, changed = await self.scheduler.apply_async(inventory, plan)
+            # out of the collector's reach like at start; no gc.collect() first: a full
+            # collection over a 100,000-camera heap holds the loop for a second
+            gc.freeze()
             self.metrics.reload_ok.set(1)
             self.metrics.reload_ts.set(time.time())
             summary = {
@@ -161,10 +183,10 @@ async def run_until(
     site = GuardedSite(runner, host, port, limiter)
     hup_tasks: set[asyncio.Task] = set()
 
-    def on_hup() -> None:
+    def on_hup(force: bool = False) -> None:
         async def go() -> None:
             with contextlib.suppress(ReloadFailed):
-                await daemon.reload()
+                await daemon.reload(force=force)
 
         task = loop.create_task(go())
         hup_tasks.add(task)
@@ -177,6 +199,8 @@ async def run_until(
         _freeze_heap()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, on_hup)
+            # SIGUSR1: a reload past the guards of monitor.reload_guard (the operator's "yes")
+            loop.add_signal_handler(signal.SIGUSR1, on_hup, True)
         log.info(
             "monitoring %d cameras and %d links; listening on http://%s:%d/",
             len(inventory.cameras), len(daemon.state.links), host, port,
@@ -186,6 +210,7 @@ async def run_until(
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGHUP)
+            loop.remove_signal_handler(signal.SIGUSR1)
         for task in list(hup_tasks):
             task.cancel()
         await daemon.scheduler.stop()

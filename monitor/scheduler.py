@@ -108,6 +108,7 @@ class Scheduler:
     """
 
     TICK = 0.002  # dispatcher wakeup granularity (seconds)
+    MAX_BATCH = 256  # jobs dispatched per wakeup at most
 
     def __init__(
         self,
@@ -203,8 +204,39 @@ class Scheduler:
         """Hand the scheduler a reloaded inventory: unchanged cameras keep their schedule and
         state, new ones are added, removed ones retire (their in-flight probes finish and
         their results are dropped by State)."""
+        added, removed, changed, reschedule = self._swap(inventory, None, True)
+        if self._started:
+            self._schedule_cameras(reschedule)
+            self._after_schedule(inventory)
+        return added, removed, changed
+
+    #: cameras scheduled (or told to the listeners) per loop step by apply_async
+    SLICE = 500
+
+    async def apply_async(self, inventory: Inventory,
+                          plan: Any = None) -> tuple[list[str], list[str], list[str]]:
+        """apply() for a large fleet: `plan` (State.plan, built in a worker thread) is swapped
+        in in one short step, then the new and changed cameras are scheduled and the
+        listeners (exporter) told in slices of SLICE cameras with a yield between them, so
+        that no step holds the loop for long (measured: tests/bench/bench_reload.py)."""
+        added, removed, changed, reschedule = self._swap(inventory, plan, False)
+        for i in range(0, len(reschedule), self.SLICE):
+            if self._started and self.inventory is inventory:
+                self._schedule_cameras(reschedule[i:i + self.SLICE])
+            await asyncio.sleep(0)
+        if self._started:
+            self._after_schedule(inventory)
+        longest = max(len(added), len(removed), len(changed))
+        for i in range(0, longest, self.SLICE):
+            part = slice(i, i + self.SLICE)
+            self.state.notify_inventory_changed(added[part], removed[part], changed[part])
+            await asyncio.sleep(0)
+        return added, removed, changed
+
+    def _swap(self, inventory: Inventory, plan: Any,
+              notify: bool) -> tuple[list[str], list[str], list[str], list[Camera]]:
         old = self.inventory
-        added, removed, changed = self.state.apply(inventory)
+        added, removed, changed = self.state.apply(inventory, plan=plan, notify=notify)
         self.inventory = inventory
         s, os_ = inventory.settings, old.settings
         for name, b in BUDGETS.items():
@@ -213,25 +245,25 @@ class Scheduler:
                              for b in BUDGETS.values())
         if timing_changed:
             retire = list(self._jobs)
-            reschedule = [c for c in inventory.cameras]
+            reschedule = list(inventory.cameras)
         else:
             retire = removed + changed
-            cmap = inventory.camera_map()
-            reschedule = [cmap[cid] for cid in (*added, *changed)]
+            cameras = self.state.cameras
+            reschedule = [cameras[cid].camera for cid in (*added, *changed)]
         for cid in retire:
             for job in self._jobs.pop(cid, ()):
                 job.dead = True
-        if self._started:
-            self._schedule_cameras(reschedule)
-            self._links.sync(inventory)
-            for budget in self._budgets.values():
-                self._drain(budget)
-            self._arm()
+        return added, removed, changed, reschedule
+
+    def _after_schedule(self, inventory: Inventory) -> None:
+        self._links.sync(inventory)
+        for budget in self._budgets.values():
+            self._drain(budget)
+        self._arm()
         if len(self._heap) > 4 * max(16, len(self._jobs) * 2):
             # many reloads leave many dead entries: compact once they dominate
             self._heap = [e for e in self._heap if not e[2].dead]
             heapq.heapify(self._heap)
-        return added, removed, changed
 
     # ------------------------------------------------------------------ the heap
 
@@ -312,8 +344,11 @@ class Scheduler:
         heap = self._heap
         now = self._last_fire = loop.time()
         limit = now + 0.0005  # call_at may wake within the clock resolution of the due time
+        # at most MAX_BATCH jobs per wakeup: after a stall (a reload, a scrape) the catch-up
+        # is spread over a few loop iterations instead of one long one
+        budget = self.MAX_BATCH
         try:
-            while heap and heap[0][0] <= limit:
+            while heap and heap[0][0] <= limit and budget > 0:
                 due, seq, job = heap[0]
                 if job.dead:
                     heapq.heappop(heap)
@@ -323,6 +358,7 @@ class Scheduler:
                     nxt += ((now - nxt) // job.interval + 1) * job.interval
                 heapq.heapreplace(heap, (nxt, seq, job))
                 self._due(job, due)
+                budget -= 1
         except Exception:  # noqa: BLE001 - a bug here must not silently stop all probing
             log.exception("scheduler dispatch failed")
         finally:
@@ -430,11 +466,11 @@ class Scheduler:
     MAX_DROPPED = 3
 
     def _disturbed(self, cid: str, check: str, started: float, timeout: float) -> bool:
-        """Whether a failed probe overlapped a stall of the event loop long enough to have
-        cut its window or deadline (a tenth of its timeout); such a verdict is not the
+        """Whether a failed probe overlapped a stall of the event loop (ResourceGuard.STALL)
+        that may have cut its media window or eaten its deadline; such a verdict is not the
         camera's and is dropped, up to MAX_DROPPED rounds in a row."""
         stalled = self.guard.stalled_during(started, self._loop.time())  # type: ignore[union-attr]
-        if stalled < max(self.guard.STALL, timeout / 10):
+        if stalled < self.guard.STALL:
             return False
         key = (cid, check)
         n = self._dropped.get(key, 0)

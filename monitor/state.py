@@ -31,10 +31,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from .checks import CHECKS, active_checks, source
 from .model import Camera, Inventory, LinkResult, Reason, Result
+
+if TYPE_CHECKING:
+    from .reload_plan import ReloadPlan
 
 log = logging.getLogger("cctv.state")
 
@@ -313,82 +316,84 @@ class State:
         if self.centre_up(centre) != old_centre:
             self._recause_centre(centre, now)
 
-    def apply(self, inventory: Inventory, now: float | None = None) -> tuple[list[str], list[str], list[str]]:
-        """Swap in a reloaded inventory.  Returns (added, removed, changed) camera ids.
+    def plan(self, inventory: Inventory, now: float | None = None) -> "ReloadPlan":
+        """The O(cameras) part of a reload, safe in a worker thread (monitor.reload_plan)."""
+        from .reload_plan import make_plan
 
-        Kept cameras keep their results and counters (so counters stay monotonic); a
-        changed camera keeps them too, minus the results of checks it no longer has."""
-        now = time.time() if now is None else now
-        old_cameras = self.cameras
-        new_cameras: dict[str, CameraState] = {}
-        added: list[str] = []
-        changed: list[str] = []
+        return make_plan(self, inventory, time.time() if now is None else now)
+
+    def apply(self, inventory: Inventory, now: float | None = None,
+              plan: "ReloadPlan | None" = None,
+              notify: bool = True) -> tuple[list[str], list[str], list[str]]:
+        """Swap in a reloaded inventory.  Returns (added, removed, changed) camera ids.
+        Kept cameras keep their results and counters (so counters stay monotonic); a changed
+        camera keeps them too, minus the results of checks it no longer has.  `plan` (from
+        plan(), built in a worker thread) makes this step short; with notify=False the
+        caller tells the listeners (notify_inventory_changed), in slices if it likes."""
+        if plan is None or plan.inventory is not inventory:
+            plan = self.plan(inventory, now)
+        now = plan.now
         self.inventory = inventory
-        self._build_maps(inventory)
-        for camera in inventory.cameras:
-            cs = old_cameras.get(camera.id)
-            if cs is None:
-                new_cameras[camera.id] = self._new_camera_state(camera, now)
-                if not self._ready:
-                    self._pending.add(camera.id)
-                added.append(camera.id)
-                continue
-            checks = active_checks(camera.checks, inventory.settings)
-            if cs.camera != camera or cs.checks != checks:
-                cs.camera = camera
-                cs.checks = checks
-                for check in list(cs.results):
-                    if check not in checks:
-                        del cs.results[check]
-                for check in list(cs.memory):
-                    if check not in checks:
-                        del cs.memory[check]
-                self._sync_feeds(cs, now)
-                changed.append(camera.id)
-            new_cameras[camera.id] = cs
-        removed = [cid for cid in old_cameras if cid not in new_cameras]
-        for cid in removed:
+        self._integration_centre, self._centre_feeds = plan.integration_centre, plan.centre_feeds
+        if not self._ready:
+            self._pending.update(plan.added)
+        for cid in plan.removed:
             self._pending.discard(cid)
-        self.cameras = new_cameras
+        changed: list[str] = []
+        for cs, camera, checks in plan.changed:
+            cs.camera = camera
+            cs.checks = checks
+            for check in list(cs.results):
+                if check not in checks:
+                    del cs.results[check]
+            for check in list(cs.memory):
+                if check not in checks:
+                    del cs.memory[check]
+            self._sync_feeds(cs, now)
+            changed.append(camera.id)
+        self.cameras = plan.cameras
         for cid in changed:
-            cs = new_cameras[cid]
-            self._evaluate(cs, now, None)
+            self._evaluate(plan.cameras[cid], now, None)
         old_links = self.links
         self.links = {}
-        for centre in inventory.command_centres:
-            for link in centre.links:
-                key = (centre.name, link.name)
-                self.links[key] = old_links.get(key) or LinkState(centre.name, link.name, since=now)
-        for key in old_links:
-            if key not in self.links:
-                self._pending_links.discard(key)
-        for key, ls in self.links.items():
-            if ls.result is None and not self._ready:
-                self._pending_links.add(key)
-        # feed causes depend on links and integrations, both of which may have changed
-        for cs in self.cameras.values():
+        for key in plan.links:
+            self.links[key] = old_links.get(key) or LinkState(key[0], key[1], since=now)
+        self._pending_links.difference_update(k for k in old_links if k not in self.links)
+        self._pending_links.update(
+            k for k, ls in self.links.items() if ls.result is None and not self._ready)
+        # feed causes depend on links and integrations: all cameras when those changed
+        recause = self.cameras.values() if plan.rewired else (self.cameras[c] for c in changed)
+        for cs in recause:
             if cs.feeds:
                 self._recause_feeds(cs, now, notify=False)
         self.generation += 1
+        if notify:
+            self.notify_inventory_changed(plan.added, plan.removed, changed)
+        return plan.added, plan.removed, changed
+
+    def notify_inventory_changed(self, added: list[str], removed: list[str],
+                                 changed: list[str]) -> None:
         for listener in self._listeners:
             listener.inventory_changed(added, removed, changed)
-        return added, removed, changed
 
     # ------------------------------------------------------------------ internals
 
     def _build_maps(self, inventory: Inventory) -> None:
-        self._integration_centre = {
-            i.name: i.centre for i in inventory.integrations if i.centre
-        }
+        self._integration_centre, self._centre_feeds = self._maps(inventory)
+
+    @staticmethod
+    def _maps(inventory: Inventory) -> tuple[dict[str, str], dict[str, set[str]]]:
+        integration_centre = {i.name: i.centre for i in inventory.integrations if i.centre}
         # every command centre is an integration of the same name (model.Integration)
         for centre in inventory.command_centres:
-            self._integration_centre.setdefault(centre.name, centre.name)
-        self._centre_feeds = {}
+            integration_centre.setdefault(centre.name, centre.name)
+        centre_feeds: dict[str, set[str]] = {}
         for camera in inventory.cameras:
             for integration, _endpoint in camera.feeds:
-                centre = self._integration_centre.get(integration)
+                centre = integration_centre.get(integration)
                 if centre:
-                    self._centre_feeds.setdefault(centre, set()).add(camera.id)
+                    centre_feeds.setdefault(centre, set()).add(camera.id)
+        return integration_centre, centre_feeds
 
     def _new_camera_state(self, camera: Camera, now: float) -> CameraState:
         checks = active_checks(camera.checks, self.inventory.settings)

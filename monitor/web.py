@@ -200,13 +200,40 @@ async def api_cameras(request: web.Request) -> web.Response:
     )
 
 
+#: Content types a browser may send cross-origin without a preflight ("simple requests"):
+#: a reload carrying one of them may come from a hostile page, so it is refused.
+_SIMPLE_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _cross_origin(request: web.Request) -> str | None:
+    """Why a reload request looks like it came from a web page of another site, if it does."""
+    site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if site and site not in ("same-origin", "none"):
+        return f"Sec-Fetch-Site: {site}"
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        host = request.headers.get("Host", "")
+        if origin.lower() == "null" or origin.split("://", 1)[-1].lower() != host.lower():
+            return "Origin is not this server"
+    ctype = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if ctype in _SIMPLE_TYPES:
+        return f"Content-Type {ctype} (send none, or application/json)"
+    return None
+
+
 async def reload(request: web.Request) -> web.Response:
     reload_fn: Reload | None = request.app[RELOAD_KEY]  # type: ignore[assignment]
     if reload_fn is None:
-        return web.json_response({"status": "error", "errors": ["reload is not available"]},
-                                 status=503, headers=NO_STORE)
+        return web.json_response({"status": "error", "errors": ["reload is disabled"]},
+                                 status=403, headers=NO_STORE)
+    why = _cross_origin(request)
+    if why is not None:
+        log.warning("reload request refused: looks cross-origin (%s)", why)
+        return web.json_response({"status": "error", "errors": [f"refused: {why}"]},
+                                 status=403, headers=NO_STORE)
+    force = request.query.get("force", "").strip().lower() in ("1", "true", "yes")
     try:
-        summary = await reload_fn()
+        summary = await (reload_fn(force=True) if force else reload_fn())  # type: ignore[call-arg]
     except ReloadFailed as exc:
         return web.json_response({"status": "error", "errors": exc.errors}, status=400,
                                  headers=NO_STORE)

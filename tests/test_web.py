@@ -183,8 +183,12 @@ async def test_reload_ok_and_bad_keeps_the_old_config(tmp_path, caplog):
         assert gauge(metrics) == 0
         assert CANARY not in metrics and CANARY not in str(body)
 
+        # removing a third of the fleet is refused unless forced
         write_config(cfg, 2)
         r = await client.post("/-/reload")
+        assert r.status == 400 and "max_removed_ratio" in str(await r.json())
+        assert len(d.state.cameras) == 3
+        r = await client.post("/-/reload?force=1")
         assert r.status == 200 and (await r.json())["removed"] == 1
         assert gauge(await (await client.get("/metrics")).text()) == 1
         for path in ("/api/cameras", "/status"):

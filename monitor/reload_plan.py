@@ -1,0 +1,59 @@
+"""The part of a reload that is proportional to the fleet, computed off the event loop.
+
+``make_plan`` compares a freshly loaded Inventory with the running State in a worker thread:
+which cameras are new (their CameraState built here), removed, or changed (new camera
+definition or checks), and the maps State keeps for feed causes.  It only reads the State
+(the reload lock makes sure nothing else swaps it meanwhile) and builds new objects;
+``State.apply`` then swaps the plan in with work proportional to the changes, not to the
+fleet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .checks import active_checks
+from .model import Camera, Inventory
+from .state import CameraState, State
+
+
+@dataclass
+class ReloadPlan:
+    inventory: Inventory
+    now: float
+    cameras: dict[str, CameraState]
+    added: list[str]
+    removed: list[str]
+    changed: list[tuple[CameraState, Camera, tuple[str, ...]]]  # (state, new camera, checks)
+    integration_centre: dict[str, str]
+    centre_feeds: dict[str, set[str]]
+    links: list[tuple[str, str]]
+    rewired: bool  # the integration -> centre map or the set of links changed
+
+
+def make_plan(state: State, inventory: Inventory, now: float) -> ReloadPlan:
+    old_cameras = state.cameras
+    new_cameras: dict[str, CameraState] = {}
+    added: list[str] = []
+    changed: list[tuple[CameraState, Camera, tuple[str, ...]]] = []
+    settings = inventory.settings
+    for camera in inventory.cameras:
+        checks = active_checks(camera.checks, settings)
+        cs = old_cameras.get(camera.id)
+        if cs is None:
+            cs = CameraState(camera=camera, checks=checks, since=now)
+            state._sync_feeds(cs, now)
+            new_cameras[camera.id] = cs
+            added.append(camera.id)
+            continue
+        # `is`: the reloader hands back the running object for an unchanged camera
+        if cs.checks != checks or (cs.camera is not camera and cs.camera != camera):
+            changed.append((cs, camera, checks))
+        new_cameras[camera.id] = cs
+    removed = [cid for cid in old_cameras if cid not in new_cameras]
+    integration_centre, centre_feeds = State._maps(inventory)
+    links = [(c.name, link.name) for c in inventory.command_centres for link in c.links]
+    rewired = (integration_centre != state._integration_centre
+               or set(links) != set(state.links))
+    return ReloadPlan(inventory, now, new_cameras, added, removed, changed,
+                      integration_centre, centre_feeds, links, rewired)
