@@ -182,3 +182,8 @@ def test_inventory_records_what_each_include_pattern_matched() -> None:
         ("extra/*.yml", ("extra/x.yml",)),
         ("solo.yml", ("solo.yml",)),
     )
+
+
+@pytest.mark.timeout(60)
+def test_a_device_as_the_configuration_is_refused_unread() -> None:
+    assert issues_of("/dev/zero") == ["/dev/zero:1:1: -: not a regular file (a device)"]

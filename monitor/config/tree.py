@@ -12,6 +12,7 @@ import difflib
 import glob
 import os
 import re
+import stat
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -327,6 +328,12 @@ class _Reader:
         self.files.append(file)
         try:
             with open(file, "rb") as fh:
+                # A device never ends (/dev/zero) or is no configuration; a FIFO is read to
+                # its end, as ``check -c <(generate-config)`` wants.
+                mode = os.fstat(fh.fileno()).st_mode
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                    self.err(None, "-", "not a regular file (a device)", file=file)
+                    return
                 data = fh.read()
         except OSError as exc:
             self.err(None, "-", f"cannot read the file: {exc.strerror or exc}", file=file)
