@@ -23,11 +23,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .maintenance_state import covered, in_maintenance_now
 from .model import Detail, camera_clock
 
 GAUGE, COUNTER = "gauge", "counter"
 CAMERA, CHECK, DETAIL, FEED, LINK, CENTRE, PROVIDER = (
     "camera", "check", "detail", "feed", "link", "centre", "provider")
+#: Per camera but computed at scrape time, from the clock rather than from results (the
+#: cameras a maintenance window covers).
+CAMERA_NOW = "camera_now"
 
 #: What a missing value (None) does to the family's line of that camera.
 KEEP = "keep"  # the last known line stays (an answer that does not say is not news)
@@ -39,6 +43,7 @@ ALWAYS = "always"  # never missing
 KEY_LABELS = {
     CAMERA: ("camera",), CHECK: ("camera", "check"), DETAIL: ("camera",),
     FEED: ("camera",), LINK: ("centre", "link"), CENTRE: ("centre",), PROVIDER: ("provider",),
+    CAMERA_NOW: ("camera",),
 }
 
 
@@ -70,7 +75,7 @@ FORMATS: dict[str, Callable[[Any], str]] = {
 
 #: The names a family's `value` expression may use, per level.
 ARGS = {CAMERA: ("cs",), CHECK: ("cs", "check", "r", "ok"), DETAIL: ("d",), FEED: ("cs",),
-        LINK: ("r",), CENTRE: ("ctx",), PROVIDER: ("ctx",)}
+        LINK: ("r",), CENTRE: ("ctx",), PROVIDER: ("ctx",), CAMERA_NOW: ("ctx",)}
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,15 @@ def _failures(cs, check) -> list:
     return [(rs, n) for (c, rs), n in cs.failures.items() if c == check]
 
 
+def _maintenance_rows(ctx) -> list:
+    """(camera, 1 while a window is on) for every camera some maintenance window covers."""
+    inventory = ctx.state.inventory
+    if not inventory.maintenance:
+        return []
+    on = in_maintenance_now(inventory)
+    return [(cid, cid in on) for cid in sorted(covered(inventory))]
+
+
 def _centre_rows(ctx) -> list:
     rows = []
     for centre in ctx.state.inventory.command_centres:
@@ -272,6 +286,10 @@ FAMILIES: tuple[Family, ...] = (
            "r.loss"),
     Family("cctv_centre_up", GAUGE, "A command centre is reachable over any link.", CENTRE,
            ("centre",), "_centre_rows(ctx)", kind="rows", fmt=FLAG),
+    Family("cctv_camera_in_maintenance", GAUGE,
+           "1 while a maintenance window covers the camera (0 outside it); only cameras "
+           "some window covers.", CAMERA_NOW, _CAM, "_maintenance_rows(ctx)", kind="rows",
+           fmt=FLAG),
     Family("cctv_provider_target_cameras", GAUGE, "Contractual number of cameras.", PROVIDER,
            ("provider",), "[(p.name, p.target_cameras) for p in ctx.state.inventory.providers]",
            kind="rows", fmt=INT),

@@ -13,22 +13,25 @@ from typing import Any
 
 from .maintenance import is_on
 
-_scopes: tuple[int, list[tuple[Any, tuple[str, ...]]]] | None = None
+# The last inventory and its resolved scopes.  The inventory itself is kept (not its id(),
+# which a later inventory may reuse once this one is freed).
+_scopes: tuple[Any, list[tuple[Any, tuple[str, ...]]], set[str]] | None = None
 
 
-def _resolve(inventory: Any) -> list[tuple[Any, tuple[str, ...]]]:
+def _resolve(inventory: Any) -> tuple[list[tuple[Any, tuple[str, ...]]], set[str]]:
     global _scopes
-    if _scopes is not None and _scopes[0] == id(inventory):
-        return _scopes[1]
+    if _scopes is not None and _scopes[0] is inventory:
+        return _scopes[1], _scopes[2]
     windows = getattr(inventory, "maintenance", ()) or ()
     resolved = [(w, tuple(c.id for c in inventory.cameras if w.covers(c))) for w in windows]
-    _scopes = (id(inventory), resolved)
-    return resolved
+    every = {cid for _w, ids in resolved for cid in ids}
+    _scopes = (inventory, resolved, every)
+    return resolved, every
 
 
 def covered(inventory: Any) -> set[str]:
     """Every camera some window covers (on or not): the cameras that get the gauge."""
-    return {cid for _w, ids in _resolve(inventory) for cid in ids}
+    return _resolve(inventory)[1]
 
 
 def in_maintenance_now(inventory: Any, now: float | None = None) -> dict[str, str]:
@@ -36,7 +39,7 @@ def in_maintenance_now(inventory: Any, now: float | None = None) -> dict[str, st
     now = time.time() if now is None else now
     tz = getattr(inventory, "timezone", None) or "Asia/Jakarta"
     out: dict[str, str] = {}
-    for window, ids in _resolve(inventory):
+    for window, ids in _resolve(inventory)[0]:
         if ids and is_on(window, now, tz):
             for cid in ids:
                 out.setdefault(cid, window.name)

@@ -28,6 +28,7 @@ ALERTS = CONFIG / "alerts.yml"
 EXPORTED_METRICS = {
     "cctv_camera_info",
     "cctv_camera_up",
+    "cctv_camera_in_maintenance",
     "cctv_probe_success",
     "cctv_probe_duration_seconds",
     "cctv_probe_reason",

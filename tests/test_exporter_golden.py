@@ -10,11 +10,13 @@ A change to the exposition is deliberate only: regenerate the file with
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 from pathlib import Path
 
 from monitor.exporter import Exporter
 from monitor.model import (
+    MaintenanceWindow,
     Camera,
     CommandCentre,
     Endpoint,
@@ -68,6 +70,14 @@ def inventory(cams) -> Inventory:
             CommandCentre("traffic", (Link("fibre", (Endpoint("tcp://127.0.0.1:12"),)),)),
         ),
         cameras=tuple(cams),
+        # one window always on (the whole of every day) for camera 1, one long past for the
+        # Gambir district: cctv_camera_in_maintenance 1 and 0, whatever the day of the run
+        maintenance=(
+            MaintenanceWindow("pole-works", weekdays=tuple(range(7)), between=(0, 1440),
+                              cameras=("JKT-0001",)),
+            MaintenanceWindow("gambir-2016", start=dt.datetime(2016, 1, 1, tzinfo=dt.timezone.utc),
+                              end=dt.datetime(2016, 1, 2, tzinfo=dt.timezone.utc), districts=("Gambir",)),
+        ),
     )
 
 
