@@ -6,21 +6,61 @@ Families: ``cctv_monitor_probe_lag_seconds``, ``cctv_monitor_probes_in_flight``,
 ``cctv_monitor_probes_backlog``, ``cctv_monitor_probes_skipped_total``,
 ``cctv_monitor_config_last_reload_successful``,
 ``cctv_monitor_config_last_reload_success_timestamp_seconds``, ``cctv_monitor_cameras``,
-``cctv_monitor_metrics_render_seconds``, and the process_* collector.
+``cctv_monitor_metrics_render_seconds``, ``cctv_monitor_build_info`` and the process_*
+collector.  docs/metrics.md lists them with the ones other modules add to the registry.
 """
 
 from __future__ import annotations
 
+import asyncio
+import platform
 import re
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily
+
+from .version import version
 
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 _SAMPLE_NAME = re.compile(rb"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def event_loop_name() -> str:
+    """The implementation of the running event loop: "uvloop" or "asyncio" ("none" outside
+    a loop, e.g. when the docs are generated)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return "none"
+    return "uvloop" if type(loop).__module__.partition(".")[0] == "uvloop" else "asyncio"
+
+
+class BuildInfo:
+    """``cctv_monitor_build_info{version,python,implementation,event_loop} 1``, as every
+    Prometheus exporter has a ``*_build_info``: what runs, for joins (``* on(instance)
+    group_left(version)``) and for spotting a fleet of shards on mixed versions.  A
+    collector, so that the event loop is the one serving the scrape."""
+
+    NAME = "cctv_monitor_build_info"
+    LABELS = ("version", "python", "implementation", "event_loop")
+    HELP = ("The monitor's version, Python version and implementation, and event loop "
+            "(always 1).")
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        registry.register(self)
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return [GaugeMetricFamily(self.NAME, self.HELP, labels=self.LABELS)]
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self.NAME, self.HELP, labels=self.LABELS)
+        family.add_metric([version(), platform.python_version(),
+                           platform.python_implementation(), event_loop_name()], 1)
+        yield family
 
 
 class SelfMetrics:
@@ -64,6 +104,7 @@ class SelfMetrics:
             "CPU-side wall time of the previous /metrics render.",
             registry=r,
         )
+        BuildInfo(r)
         self.reload_ok.set(1)
         self.reload_ts.set(time.time())
 
