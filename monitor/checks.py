@@ -150,14 +150,15 @@ RTSP = Check(
     "rtsp", "RTSP OPTIONS and DESCRIBE (with auth) answer, and the SDP offers video",
     fields=("rtsp",), schemes=_RTSP, default=True,
     reasons=_NETWORK | _ANSWERS | {R.NO_VIDEO}, probe=probes.RTSP,
-    families=("cctv_stream_info",), cli_default=_RTSP)
+    families=("cctv_stream_info", "cctv_camera_clock_offset_seconds"), cli_default=_RTSP)
 STREAM = Check(
     "stream", "RTP media flows for `stream.duration` seconds, with keyframes",
     fields=("rtsp",), schemes=_RTSP, default=True, budget="stream",
     reasons=_NETWORK | _ANSWERS | {R.NO_VIDEO}, probe=probes.STREAM,
     timeout=_stream_timeout, timeout_doc="`stream.duration` + `monitor.timeout`",
     families=("cctv_stream_frames_per_second", "cctv_stream_bytes_per_second",
-              "cctv_stream_keyframe_interval_seconds", "cctv_stream_info"))
+              "cctv_stream_keyframe_interval_seconds", "cctv_stream_info",
+              "cctv_camera_clock_offset_seconds"))
 PICTURE = Check(
     "picture", "the stream check's keyframes (H.264, H.265) are neither black, uniform nor "
     "frozen: decoded off the event loop, judged like snapshots (no second request)",
@@ -176,7 +177,8 @@ ONVIF = Check(
 HTTP = Check(
     "http", "the snapshot URL answers 2xx with a picture",
     fields=("http",), schemes=_HTTP, default=True,
-    reasons=_NETWORK | _ANSWERS | {R.WRONG_CONTENT}, probe=probes.HTTP, cli_default=_HTTP)
+    reasons=_NETWORK | _ANSWERS | {R.WRONG_CONTENT}, probe=probes.HTTP, cli_default=_HTTP,
+    families=("cctv_camera_clock_offset_seconds",))
 SNAPSHOT = Check(
     "snapshot", "the http check's picture is neither black, uniform nor frozen (no second "
     "request)",

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .maintenance_state import covered, in_maintenance_now
-from .model import Detail, camera_clock
+from .model import CLOCK_SOURCES, Detail, camera_clock
 
 GAUGE, COUNTER = "gauge", "counter"
 CAMERA, CHECK, DETAIL, FEED, LINK, CENTRE, PROVIDER = (
@@ -110,6 +110,8 @@ class Family:
     absent: str = DROP
     checks: tuple[str, ...] = ()  # detail level: the checks read, the first one present wins
     key: str | None = None  # detail level: the Result.detail key read
+    #: other levels: the checks whose results the value comes from (families_for_check)
+    reads: tuple[str, ...] = ()
     inventory: bool = False  # camera level: from the inventory only, re-formatted on reload
     on_failure_only: bool = False  # check level: the value only changes when a check fails
     trusted: tuple[str, ...] = ()  # labels whose values come from a closed set: not escaped
@@ -120,6 +122,7 @@ class Family:
         assert self.type in (GAUGE, COUNTER) and self.kind in ("value", "info", "rows")
         assert self.labels[:len(KEY_LABELS[self.level])] == KEY_LABELS[self.level], self.name
         assert (self.level == DETAIL) == bool(self.checks and self.key), self.name
+        assert not (self.reads and self.level in (DETAIL, CHECK)), self.name
         if not self.value:
             object.__setattr__(self, "value", f"d.get({self.key!r})")
         object.__setattr__(self, "header",
@@ -234,7 +237,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("cctv_camera_clock_offset_seconds", GAUGE,
            "Camera clock minus the monitor's: ONVIF, else the Date header of its RTSP/HTTP "
            "answers (1 s resolution, round trip accounted for).", CAMERA, _CAM, "_clock(cs)",
-           absent=KEEP),
+           absent=KEEP, reads=CLOCK_SOURCES),
     Family("cctv_probe_success", GAUGE, "Last result of the check (1 passed, 0 failed).", CHECK,
            _CAM_CHECK, "ok", fmt=FLAG, absent=ALWAYS),
     Family("cctv_probe_duration_seconds", GAUGE, "Duration of the last probe of the check.", CHECK,
@@ -304,7 +307,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("cctv_inventory_duplicate_devices", GAUGE,
            "Configured cameras whose device (ONVIF serial) another configured camera also "
            "reports: one device counted twice.", PROVIDER, ("provider",), "_duplicates(ctx)",
-           kind="rows", fmt=INT),
+           kind="rows", fmt=INT, reads=("onvif",)),
 )
 
 BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}
@@ -334,5 +337,7 @@ LABELS = {
 
 def families_for_check(check: str) -> tuple[Family, ...]:
     """The families a check's results appear in: the per-check families (one series per
-    camera and check, whatever the check) and the detail families that read its result."""
-    return tuple(f for f in FAMILIES if f.level == CHECK or (f.level == DETAIL and check in f.checks))
+    camera and check, whatever the check), the detail families that read its result and the
+    others that say they read it."""
+    return tuple(f for f in FAMILIES
+                 if f.level == CHECK or check in f.reads or (f.level == DETAIL and check in f.checks))

@@ -45,6 +45,8 @@ _ABSENT = {
 
 
 def _source(fam: Family) -> str:
+    if fam.level == CAMERA and fam.reads:
+        return "the first of its " + ", ".join(f"`{c}`" for c in fam.reads) + " results that says"
     if fam.level == CAMERA:
         return "the inventory" if fam.inventory else "the camera's up/down verdict"
     if fam.level == DETAIL:
@@ -53,6 +55,8 @@ def _source(fam: Family) -> str:
         if fallback:
             text += " (" + ", ".join(f"`{c}`" for c in fallback) + " without that check)"
         return text
+    if fam.reads:
+        return _SOURCE[fam.level] + " (" + ", ".join(f"`{c}`" for c in fam.reads) + " results)"
     return _SOURCE[fam.level]
 
 

@@ -230,7 +230,7 @@ def camera_clock(results: Mapping[str, Result]) -> tuple[float, str] | None:
     for check in CLOCK_SOURCES:
         r = results.get(check)
         if r is not None:
-            value = r.detail.get("clock_offset")
+            value = r.detail.get(Detail.CLOCK_OFFSET)
             if value is not None:
                 return value, check
     return None
