@@ -14,6 +14,7 @@ from .checks import CAMERA_CHECKS
 from .families import (
     ALWAYS,
     CAMERA,
+    CAMERA_NOW,
     CENTRE,
     CHECK,
     DETAIL,
@@ -35,6 +36,7 @@ _SOURCE = {
     LINK: "the link's last round",
     CENTRE: "the centre's links",
     PROVIDER: "the inventory and the cameras' verdicts, counted at scrape time",
+    CAMERA_NOW: "the inventory and the clock, at scrape time",
 }
 _ABSENT = {
     ALWAYS: "",
@@ -95,7 +97,7 @@ def _row(name: str, typ: str, labels, meaning: str, source: str) -> str:
 
 def markdown() -> str:
     per_camera = [f for f in FAMILIES if f.level in (CAMERA, CHECK, DETAIL, FEED)]
-    scrape_time = [f for f in FAMILIES if f.level in (LINK, CENTRE, PROVIDER)]
+    scrape_time = [f for f in FAMILIES if f not in per_camera]
     head = "| family | type | labels | meaning | from |\n|---|---|---|---|---|"
     lines = [
         "# Metrics",
@@ -119,8 +121,9 @@ def markdown() -> str:
         if note:
             meaning += f" Unknown: {note}."
         lines.append(_row(f.name, f.type, f.labels, meaning, _source(f)))
-    lines += ["", "## Links, command centres and providers", "",
-              "Few series, computed at each scrape.", "", head]
+    lines += ["", "## Computed at each scrape", "",
+              "Links, command centres, providers and what depends on the time of day.", "",
+              head]
     for f in scrape_time:
         note = _when_unknown(f)
         meaning = f.help + (f" Unknown: {note}." if note else "")
