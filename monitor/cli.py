@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", default="127.0.0.1:9877", type=_listen, metavar="HOST:PORT")
     p.add_argument("--shard", type=_shard, default=None, metavar="K/N",
                    help="probe only shard K of N (rendezvous hashing of camera ids)")
+    p.add_argument("--web.config.file", dest="web_config_file", default=None, metavar="FILE",
+                   help="TLS and Basic auth for every endpoint (Prometheus exporter-toolkit "
+                   "format)")
+    p.add_argument("--web.disable-reload", dest="web_disable_reload", action="store_true",
+                   help="refuse POST /-/reload (SIGHUP still reloads)")
+    p.add_argument("--web.max-connections", dest="web_max_connections", type=int,
+                   default=128, metavar="N",
+                   help="open web connections at most (counted in the descriptor budget)")
     common(p)
     log_format(p)
 

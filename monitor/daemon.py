@@ -31,6 +31,7 @@ from .scheduler import Scheduler
 from .selfmetrics import SelfMetrics
 from .state import State
 from .web import ReloadFailed, make_app
+from .webconfig import BasicAuth, WebConfig, WebConfigError, load_web_config
 from .webserver import ConnectionLimiter, GuardedSite, Limits
 
 log = logging.getLogger("cctv.daemon")
@@ -153,10 +154,20 @@ async def run_until(
     log_level: str = "info",
     shard: tuple[int, int] | None = None,
     log_format: str = "text",
+    web_config_file: str | None = None,
+    enable_reload: bool = True,
+    max_connections: int = 128,
 ) -> None:
     """Run the daemon until `stop` is set.  Config errors: printed, then SystemExit(2)."""
     logsetup.setup(log_level, fmt=log_format)
     loop = asyncio.get_running_loop()
+    web_config = WebConfig()
+    if web_config_file:
+        try:
+            web_config = load_web_config(web_config_file)
+        except WebConfigError as exc:
+            print(f"cctv-monitor: --web.config.file {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     try:
         inventory = await loop.run_in_executor(None, _load, config_path, shard)
     except Exception as exc:  # noqa: BLE001 - every config problem ends the same way
@@ -164,7 +175,7 @@ async def run_until(
             print(logsetup.redact(line), file=sys.stderr)
         raise SystemExit(2) from None
 
-    limits = Limits()
+    limits = Limits(max_connections=max(1, max_connections))
     raise_nofile_limit()
     too_many = check_descriptor_budget(inventory.settings, limits.max_connections)
     if too_many is not None:
@@ -172,7 +183,10 @@ async def run_until(
         raise SystemExit(2)
 
     daemon = Daemon(config_path, inventory, shard, limits)
-    app = make_app(daemon.state, daemon.exporter, daemon.reload, problems=daemon.guard.problems)
+    app = make_app(daemon.state, daemon.exporter, daemon.reload if enable_reload else None,
+                   problems=daemon.guard.problems)
+    if web_config.users:
+        app.middlewares.insert(0, BasicAuth(web_config.users).middleware)
     limiter = ConnectionLimiter(lambda: None, limits, daemon.metrics.registry)  # type: ignore[arg-type,return-value]
     app.middlewares.insert(0, limiter.middleware)
     _ledger_pages(daemon, inventory).install(app)
@@ -180,7 +194,7 @@ async def run_until(
                            keepalive_timeout=limits.idle_timeout)
     await runner.setup()
     host, port = _split_listen(listen)
-    site = GuardedSite(runner, host, port, limiter)
+    site = GuardedSite(runner, host, port, limiter, ssl_context=web_config.ssl_context)
     hup_tasks: set[asyncio.Task] = set()
 
     def on_hup(force: bool = False) -> None:
@@ -202,8 +216,8 @@ async def run_until(
             # SIGUSR1: a reload past the guards of monitor.reload_guard (the operator's "yes")
             loop.add_signal_handler(signal.SIGUSR1, on_hup, True)
         log.info(
-            "monitoring %d cameras and %d links; listening on http://%s:%d/",
-            len(inventory.cameras), len(daemon.state.links), host, port,
+            "monitoring %d cameras and %d links; listening on %s://%s:%d/",
+            len(inventory.cameras), len(daemon.state.links), web_config.scheme, host, port,
         )
         await stop.wait()
         log.info("stopping")
@@ -271,6 +285,9 @@ async def _main(args: Any) -> int:
         getattr(args, "log_level", None) or "info",
         getattr(args, "shard", None),
         getattr(args, "log_format", None) or "text",
+        getattr(args, "web_config_file", None),
+        not getattr(args, "web_disable_reload", False),
+        getattr(args, "web_max_connections", None) or 128,
     )
     return 0
 
