@@ -31,7 +31,11 @@ FILES = {"report.html": "text/html", "providers.csv": "text/csv", "outages.csv":
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 CACHE_MONTHS = 6
 CURRENT_MAX_AGE = 60.0
-STRIP_REFRESH = 300.0
+#: How often the status page's strip is computed again: the last 24 hours every 10
+#: minutes, the last 30 days every hour (at 100,000 cameras a month of ledger is ~30 s of
+#: CPU in a worker thread; the strip must not cost the probes a noticeable share).
+STRIP_DAY_REFRESH = 600.0
+STRIP_MONTH_REFRESH = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,7 @@ class LedgerPages:
         self.target = target
         self.strip: list[ProviderStrip] = []
         self.strip_at = 0.0
+        self._month: dict[str, tuple[float, float | None]] | None = None  # last 30-day figures
         self._cache: OrderedDict[tuple[str, str, str], tuple[float, bytes]] = OrderedDict()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
@@ -172,39 +177,48 @@ class LedgerPages:
 
     # ------------------------------------------------------------------ the status strip
 
-    def compute_strip(self, now: float | None = None) -> list[ProviderStrip]:
-        """Availability per provider over the last 24 hours and 30 days (blocking)."""
+    def _availability(self, days: int, now: float) -> dict[str, tuple[float, float | None]]:
+        """provider -> (SLA, availability over the last `days` days) (blocking)."""
         from ..history.reader import Reader
         from .compute import compute
 
-        now = time.time() if now is None else now
-        tz = self._tz()
-        end = dt.datetime.fromtimestamp(now, tz)
+        end = dt.datetime.fromtimestamp(now, self._tz())
         reader = Reader(self.target)  # type: ignore[arg-type]
         try:
             if not reader.has_schema():
-                return []
-            day = compute(reader, self.state.inventory, end - dt.timedelta(days=1), end, "24h", now=now)
-            month = compute(reader, self.state.inventory, end - dt.timedelta(days=30), end, "30d", now=now)
+                return {}
+            report = compute(reader, self.state.inventory, end - dt.timedelta(days=days), end,
+                             f"{days}d", now=now)
         finally:
             reader.close()
-        by_month = {f.name: f for f in month.providers}
-        return [ProviderStrip(f.name, f.sla, f.availability,
-                              by_month[f.name].availability if f.name in by_month else None)
-                for f in day.providers]
+        return {f.name: (f.sla, f.availability) for f in report.providers}
 
-    async def refresh_strip(self) -> None:
+    def compute_strip(self, now: float | None = None, month: bool = True) -> list[ProviderStrip]:
+        """Availability per provider over the last 24 hours and 30 days (blocking); with
+        month=False the 30 days are the last ones computed."""
+        now = time.time() if now is None else now
+        day = self._availability(1, now)
+        if month or self._month is None:
+            self._month = self._availability(30, now)
+        return [ProviderStrip(name, sla, value, self._month.get(name, (0.0, None))[1])
+                for name, (sla, value) in day.items()]
+
+    async def refresh_strip(self, month: bool = True) -> None:
         loop = asyncio.get_running_loop()
         try:
-            self.strip = await loop.run_in_executor(None, self.compute_strip)
+            self.strip = await loop.run_in_executor(None, self.compute_strip, None, month)
             self.strip_at = time.time()
         except Exception as exc:  # noqa: BLE001 - the page shows the last strip it had
             log.error("availability strip: %s: %s", exc.__class__.__name__, exc)
 
     async def _loop(self) -> None:
+        month_at = 0.0
         while True:
-            await self.refresh_strip()
-            await asyncio.sleep(STRIP_REFRESH)
+            month = time.monotonic() - month_at >= STRIP_MONTH_REFRESH
+            await self.refresh_strip(month)
+            if month:
+                month_at = time.monotonic()
+            await asyncio.sleep(STRIP_DAY_REFRESH)
 
     async def _start(self, app: web.Application) -> None:
         if self.target:
