@@ -266,6 +266,9 @@ async def _start_ledger(daemon: Daemon, inventory: Inventory,
                   logsetup.redact(str(exc)))
         return None
     gap = recorder.restored.down_gap if recorder.restored else None
+    from .history.metrics import LedgerCollector
+
+    LedgerCollector(recorder.ledger, gap, daemon.metrics.registry)
     if gap is not None:
         log.info("monitor was down for %.0fs before this start (recorded as monitor_down)",
                  gap[1] - gap[0])

@@ -207,3 +207,30 @@ def test_retention_durations():
     inv = type("I", (), {"history": type("H", (), {"path": "x.db", "dsn": None, "retention": "400d"})()})()
     assert history.target_of(inv) == history.HistoryTarget("x.db", 400 * 86400.0)
     assert history.target_of(object()) is None
+
+
+def test_refused_writes_are_kept_counted_and_retried(tmp_path, caplog):
+    import time
+
+    from prometheus_client import CollectorRegistry
+
+    from monitor.history.metrics import LedgerCollector
+
+    db = tmp_path / "ledger.sqlite"
+    ledger = Ledger(str(db), "x")
+    ledger.retry_after = 0.1
+    ledger.open()
+    registry = CollectorRegistry()
+    LedgerCollector(ledger, (1000.0, 1030.0), registry)
+    ledger._conn.close()  # the database goes away under the writer
+    ledger.put("open", ("camera", "A", "", "p", 5.0, "timeout", "camera", "rtsp", "", "x"))
+    deadline = time.monotonic() + 10
+    while not rows(db, "SELECT subject FROM outages") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rows(db, "SELECT subject FROM outages") == [("A",)]
+    assert registry.get_sample_value("cctv_monitor_ledger_write_failures_total") >= 1
+    assert registry.get_sample_value("cctv_monitor_ledger_rows_written_total") == 1
+    assert registry.get_sample_value("cctv_monitor_ledger_rows_dropped_total") == 0
+    assert registry.get_sample_value("cctv_monitor_down_seconds") == 30
+    assert sum("ledger: cannot write" in r.getMessage() for r in caplog.records) == 1
+    ledger.close()

@@ -89,7 +89,10 @@ class Ledger:
         self.dialect = ""
         self.rows_written = 0
         self.rows_dropped = 0
-        self.write_errors = 0
+        self.write_errors = 0  # failed attempts in a row (for the log: one line per episode)
+        self.failures_total = 0  # failed attempts ever (the self metric)
+        self.last_commit = 0.0
+        self.retry_after = 5.0  # seconds between attempts while the database refuses
         self._conn: Any = None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -136,6 +139,10 @@ class Ledger:
         self._thread = threading.Thread(target=self._run, name="cctv-ledger", daemon=True)
         self._thread.start()
         return restored
+
+    def pending(self) -> int:
+        """Rows queued and not yet committed (roughly: the thread's batch is not counted)."""
+        return self._queue.qsize()
 
     def put(self, statement: str, params: tuple) -> None:
         """Queue one row (from the event loop): never blocks, never raises."""
@@ -196,7 +203,7 @@ class Ledger:
                 pending = []
                 retry_at = 0.0
             else:
-                retry_at = now + 5.0
+                retry_at = now + self.retry_after
                 if len(pending) > MAX_PENDING:
                     drop = len(pending) - MAX_PENDING
                     self.rows_dropped += drop
@@ -224,6 +231,7 @@ class Ledger:
                 i = j
             cur.execute(self._q(STATEMENTS["heartbeat"]), (now, self.instance))
             self._conn.commit()
+            self.last_commit = now
             if self.write_errors:
                 log.info("ledger: writing again after %d failed attempt(s)", self.write_errors)
                 self.write_errors = 0
@@ -233,6 +241,7 @@ class Ledger:
                 log.error("ledger: cannot write (%s: %s); keeping %d rows and retrying",
                           exc.__class__.__name__, exc, len(rows))
             self.write_errors += 1
+            self.failures_total += 1
             self._reconnect()
             return False
 
