@@ -100,8 +100,58 @@ async def probe_once(check: str, url: str, creds: Credentials | None, timeout: f
     return result
 
 
+def _url_problem(url: str) -> str | None:
+    """Why `url` cannot be probed at all (a usage error), or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if not parts.hostname:
+        return "the URL has no host"
+    return None
+
+
+def _scrub_argv(url: str) -> None:
+    """A password in the URL is in this process's command line, which every local user can
+    read (ps, /proc/PID/cmdline) while the probe runs.  Overwrite the visible command line
+    with the redacted URL (setproctitle rewrites the argv memory the kernel shows; rewriting
+    sys.argv would change nothing outside Python), and say so: the command line was visible
+    until now, and stays in shell history."""
+    try:
+        if _password_of(url) is None:
+            return
+    except ValueError:
+        return
+    try:
+        import setproctitle
+
+        setproctitle.setproctitle(" ".join(
+            redact_url(a) if a == url else a for a in ["cctv-monitor", *sys.argv[1:]]))
+    except ImportError:  # pragma: no cover - a dependency; the warning below still holds
+        pass
+    print("cctv-monitor probe: note: a password in the URL is visible to other local users "
+          "(ps) and kept in shell history; prefer --user with --password-file or "
+          "$CCTV_PASSWORD", file=sys.stderr)
+
+
+def _password_of(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).password
+
+
 def main(args) -> int:
     url: str = args.url
+    _scrub_argv(url)
+    problem = _url_problem(url)
+    if problem is not None:
+        print(f"cctv-monitor probe: {problem}: {redact_url(url)!s}", file=sys.stderr)
+        print("usage: cctv-monitor probe [--check CHECK] URL  (e.g. rtsp://192.0.2.10:554/stream1)",
+              file=sys.stderr)
+        return 2
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     check = args.check or _DEFAULT_CHECK.get(scheme)
     if check is None or scheme not in PROBE_COMMAND[check].schemes:

@@ -212,15 +212,20 @@ async def _teardown(client: RtspClient, url: str, ctx: ProbeContext,
         waiter.cancel()
         return
     sent = time.perf_counter()
-    done, _ = await asyncio.wait([waiter], timeout=wait)
-    if waiter in done and not waiter.cancelled() and waiter.exception() is None:
-        if client.trace is not None:
-            resp = waiter.result()
-            client.trace.append(
-                f"< RTSP/1.0 {resp.status} {resp.phrase} ({(time.perf_counter() - sent) * 1000:.1f} ms)"
-            )
-    elif not waiter.done():
-        waiter.cancel()
+    try:
+        done, _ = await asyncio.wait([waiter], timeout=wait)
+    finally:
+        # cancelled here (shutdown, reload) or timed out: the answer no longer matters, and a
+        # connection failing later must not leave "Future exception was never retrieved"
+        if not waiter.done():
+            waiter.cancel()
+    if waiter.cancelled() or waiter.exception() is not None:
+        return
+    if client.trace is not None:
+        resp = waiter.result()
+        client.trace.append(
+            f"< RTSP/1.0 {resp.status} {resp.phrase} ({(time.perf_counter() - sent) * 1000:.1f} ms)"
+        )
 
 
 def _round(value: float | None) -> float | None:
