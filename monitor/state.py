@@ -105,6 +105,10 @@ class CameraState:
     #: what a check's post-step remembers between rounds (the snapshot check's picture
     #: history), by check name; see State.memory
     memory: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: after a restart, the check a restored-down camera failed and how many of its passing
+    #: results still count as failing: a frozen picture needs `frozen_after` fetches before
+    #: a new process can judge it again, and the stream check runs minutes after the fast ones
+    held: dict[str, int] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -219,6 +223,10 @@ class State:
             if not cs.up:
                 cs.reason = _reason(reason)
                 cs.failed_check = check or None
+                if check in cs.checks:
+                    judged_over_rounds = cs.reason in (Reason.FROZEN_IMAGE,)
+                    cs.held = {check: self.inventory.settings.snapshot.frozen_after
+                               if judged_over_rounds else 1}
         elif kind == "feed":
             cs = self.cameras.get(subject)
             fs = cs.feeds.get(integration) if cs is not None else None
@@ -251,6 +259,13 @@ class State:
         result.keyframes = None  # and the stream's keyframes for the picture analysis
         cs.results[check] = result
         cs.probes[check] = cs.probes.get(check, 0) + 1
+        if cs.held:
+            held = cs.held.get(check)
+            if held is not None:  # restored down: a pass counts once the check can judge
+                if not result.ok or held <= 1:
+                    del cs.held[check]
+                else:
+                    cs.held[check] = held - 1
         if not result.ok:
             key = (check, result.reason.value)
             cs.failures[key] = cs.failures.get(key, 0) + 1
@@ -417,6 +432,9 @@ class State:
         missing = False
         for name in cs.checks:
             r = cs.results.get(name)
+            if name in cs.held:  # restored down and not yet judged again: still down
+                failed = name
+                break
             if r is None:
                 if name not in _OWN_ROUND or not cs.results:
                     missing = True
@@ -425,7 +443,7 @@ class State:
                 break
         if failed is not None:
             up: bool | None = False
-            reason: Reason | None = cs.results[failed].reason
+            reason: Reason | None = cs.reason if failed in cs.held else cs.results[failed].reason
         elif missing:
             up, reason = None, None
         else:

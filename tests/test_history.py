@@ -234,3 +234,42 @@ def test_refused_writes_are_kept_counted_and_retried(tmp_path, caplog):
     assert registry.get_sample_value("cctv_monitor_down_seconds") == 30
     assert sum("ledger: cannot write" in r.getMessage() for r in caplog.records) == 1
     ledger.close()
+
+
+async def test_restart_holds_a_frozen_or_stream_verdict_until_the_check_can_judge(
+        tmp_path, monkeypatch, caplog):
+    """A frozen picture takes frozen_after fetches to see again, and the stream check runs
+    minutes after the fast ones: after a restart neither is a recovery at the first round."""
+    from monitor.model import MonitorSettings, StreamSettings
+
+    db = tmp_path / "ledger.sqlite"
+    clock = Clock(1000.0)
+    settings = MonitorSettings(interval=1.0, timeout=0.5, stream=StreamSettings(interval=300))
+    inv = make_inventory(2, feeds=False, checks=("rtsp", "stream", "http", "snapshot"),
+                         settings=settings)
+    state, rec = await open_run(db, inv, clock, monkeypatch)
+    for cid in state.cameras:
+        for check in ("rtsp", "stream", "http", "snapshot"):
+            state.record_result(cid, check, OK, now=1001.0)
+    state.record_result("JKT-0000", "snapshot", down(Reason.FROZEN_IMAGE, "same picture 3 fetches"), now=1010.0)
+    state.record_result("JKT-0001", "stream", down(Reason.NO_VIDEO, "no keyframe"), now=1010.0)
+    clock.t = 1011.0
+    rec.ledger.close()
+    clock.t = 1100.0
+    state2, rec2 = await open_run(db, inv, clock, monkeypatch)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="cctv.state"):
+        for t in (1101.0, 1102.0):  # fast rounds: rtsp, http and a picture not judged yet
+            for cid in state2.cameras:
+                for check in ("rtsp", "http", "snapshot"):
+                    state2.record_result(cid, check, OK, now=t)
+        assert [r.getMessage() for r in caplog.records] == []
+        assert state2.cameras["JKT-0000"].up is False and state2.cameras["JKT-0001"].up is False
+        state2.record_result("JKT-0000", "snapshot", OK, now=1103.0)  # third fetch: judged
+        state2.record_result("JKT-0001", "stream", OK, now=1130.0)  # the stream round
+    assert [r.getMessage() for r in caplog.records] == [
+        "camera JKT-0000 recovered after 1m33s down", "camera JKT-0001 recovered after 2m00s down"]
+    assert rec2.ledger.flush()
+    assert rows(db, "SELECT subject, start_ts, end_ts FROM outages ORDER BY subject") == [
+        ("JKT-0000", 1010.0, 1103.0), ("JKT-0001", 1010.0, 1130.0)]
+    rec2.ledger.close()
