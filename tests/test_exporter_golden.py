@@ -195,3 +195,38 @@ async def test_an_edit_keeps_the_stream_info_read_from_rtsp():
     st, live = build()
     text = await render_families(live)
     assert b'cctv_stream_info{camera="JKT-0003",codec="H265",width="1280",height="720"} 1' in text
+
+
+async def test_cameras_coming_and_going_during_a_render_never_break_the_exposition():
+    import asyncio
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    st, live = build()
+    live.SLICE = 2  # a yield every two lines: many chances to interleave
+    before = await render_families(live)
+    inv = st.inventory
+    changes = 0
+
+    async def churn() -> None:
+        nonlocal changes
+        for n in range(9, 40):
+            extra = camera(n, checks=("rtsp",))
+            st.apply(dataclasses.replace(inv, cameras=(*inv.cameras, extra)), now=T0 + 100)
+            st.record_result(extra.id, "rtsp", Result(Reason.OK, 0.01), now=T0 + 100)
+            changes += 1
+            await asyncio.sleep(0)
+            st.apply(inv, now=T0 + 100)  # and gone again
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(churn())
+    text = b"".join(await live.render_chunks())
+    await task
+    assert changes
+    samples = [(s.name, tuple(sorted(s.labels.items())))
+               for f in text_string_to_metric_families(text.decode()) for s in f.samples]
+    assert len(samples) == len(set(samples))  # no series twice
+    # every series of the camera set before the churn is there, the extra ones come and go
+    got = set(text.splitlines())
+    assert all(line in got for line in before.splitlines()
+               if b"cctv_provider" not in line and not line.startswith(b"cctv_monitor"))
