@@ -176,7 +176,8 @@ def compute(reader: Reader, inventory: Any, start: dt.datetime, end: dt.datetime
     config_cams = {c.id: c for c in getattr(inventory, "cameras", ())}
     config_providers = {p.name: p for p in getattr(inventory, "providers", ())}
     centres = {c.name for c in getattr(inventory, "command_centres", ())}
-    presence, latest_provider, cam_instances = _presence(reader.inventory_changes(t1), t0, t1)
+    # the future is not on record: a report of the current month measures up to now
+    presence, latest_provider, cam_instances = _presence(reader.inventory_changes(t1), t0, t_end)
     step(0.1)
 
     def provider_of(camera: str) -> str:
@@ -228,6 +229,9 @@ def compute(reader: Reader, inventory: Any, start: dt.datetime, end: dt.datetime
         (cam_rows if kind == "camera" else feed_rows)[subject].append(row)
     step(0.4)
     firsts = reader.first_answers()
+    # "up at the end": as the ledger last knew it (after a stop, the last heartbeat's view)
+    beats = reader.heartbeats().values()
+    t_state = min(t_end, max(beats)) if beats else t_end
 
     pieces: list[Piece] = []
     per_camera: list[CameraFigures] = []
@@ -254,7 +258,7 @@ def compute(reader: Reader, inventory: Any, start: dt.datetime, end: dt.datetime
             else:
                 add_daily(pres, bounds, f.daily_present)
             per_camera.append(CameraFigures(camera, prov, 0.0, present_s, 0))
-            _end_state(f, camera, cfg, pres, firsts, t_end, (), feed_rows.get(camera, ()), centres)
+            _end_state(f, camera, cfg, pres, firsts, t_state, (), feed_rows.get(camera, ()), centres)
             continue
         all_out = clip(merge((r[0], r[1]) for r in rows), t0, t1)
         link_out = clip(merge((r[0], r[1]) for r in rows if r[3] == "link"), t0, t1)
@@ -283,7 +287,7 @@ def compute(reader: Reader, inventory: Any, start: dt.datetime, end: dt.datetime
             f.by_cause["link" if is_link else "feed"] += total(feed_ivs)
             _cut(pieces, camera, prov, "feed", s, e, reason, "link" if is_link else "feed", check,
                  integ, pres, mdown, maint, is_link)
-        _end_state(f, camera, cfg, pres, firsts, t_end, rows, feed_rows.get(camera, ()), centres)
+        _end_state(f, camera, cfg, pres, firsts, t_state, rows, feed_rows.get(camera, ()), centres)
     step(0.9)
 
     for name, f in figures.items():
