@@ -26,6 +26,7 @@ from . import logsetup
 from .exporter import Exporter
 from .model import Inventory
 from .reload_guard import refusal
+from .reloader import issues_of, load_inventory
 from .resources import ResourceGuard, check_descriptor_budget, raise_nofile_limit
 from .scheduler import Scheduler
 from .selfmetrics import SelfMetrics
@@ -35,24 +36,6 @@ from .webconfig import BasicAuth, WebConfig, WebConfigError, load_web_config
 from .webserver import ConnectionLimiter, GuardedSite, Limits
 
 log = logging.getLogger("cctv.daemon")
-
-
-def _load(path: str, shard: tuple[int, int] | None) -> Inventory:
-    from .config import load
-
-    inventory = load(path)
-    if shard is not None:
-        from .shard import select
-
-        inventory = select(inventory, shard[0], shard[1])
-    return inventory
-
-
-def _issues(exc: Exception) -> list[str]:
-    issues = getattr(exc, "issues", None)
-    if issues:
-        return [str(i) for i in issues]
-    return [str(exc) or exc.__class__.__name__]
 
 
 def _freeze_heap() -> None:
@@ -111,7 +94,7 @@ class Daemon:
                 # the loop only swaps the result in (State.plan / Scheduler.apply_async)
                 inventory, plan = await loop.run_in_executor(None, self._prepare)
             except Exception as exc:  # noqa: BLE001 - ConfigError, a missing file, bad YAML
-                errors = _issues(exc)
+                errors = issues_of(exc)
                 self.metrics.reload_ok.set(0)
                 log.error("reload failed, keeping the old configuration: %d error(s)", len(errors))
                 for line in errors[:50]:
@@ -169,9 +152,9 @@ async def run_until(
             print(f"cctv-monitor: --web.config.file {exc}", file=sys.stderr)
             raise SystemExit(2) from None
     try:
-        inventory = await loop.run_in_executor(None, _load, config_path, shard)
+        inventory = await loop.run_in_executor(None, load_inventory, config_path, shard)
     except Exception as exc:  # noqa: BLE001 - every config problem ends the same way
-        for line in _issues(exc):
+        for line in issues_of(exc):
             print(logsetup.redact(line), file=sys.stderr)
         raise SystemExit(2) from None
 

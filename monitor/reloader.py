@@ -19,7 +19,29 @@ import subprocess
 import sys
 from typing import Any, Mapping
 
+from .model import Inventory
+
 SLICE = 500
+
+
+def load_inventory(path: str, shard: tuple[int, int] | None) -> Inventory:
+    """The configuration at `path`, only this shard's cameras when `shard` is given."""
+    from .config import load
+
+    inventory = load(path)
+    if shard is not None:
+        from .shard import select
+
+        inventory = select(inventory, shard[0], shard[1])
+    return inventory
+
+
+def issues_of(exc: Exception) -> list[str]:
+    """The lines `cctv-monitor check` prints for a configuration error."""
+    issues = getattr(exc, "issues", None)
+    if issues:
+        return [str(i) for i in issues]
+    return [str(exc) or exc.__class__.__name__]
 
 
 class LoadFailed(Exception):
@@ -31,13 +53,9 @@ class LoadFailed(Exception):
 def _child(path: str, shard: tuple[int, int] | None) -> tuple[str, Any]:
     """In the child: load and shard, then pickle the cameras in slices."""
     try:
-        from .daemon import _issues, _load
-
-        inventory = _load(path, shard)
+        inventory = load_inventory(path, shard)
     except Exception as exc:  # noqa: BLE001 - every config problem goes back as text
-        from .daemon import _issues
-
-        return "error", _issues(exc)
+        return "error", issues_of(exc)
     cameras = inventory.cameras
     head = pickle.dumps(dataclasses.replace(inventory, cameras=()), pickle.HIGHEST_PROTOCOL)
     parts = [pickle.dumps(cameras[i:i + SLICE], pickle.HIGHEST_PROTOCOL)

@@ -238,7 +238,8 @@ def test_example_config_loads() -> None:
 
 
 def test_simulator_config_loads(tmp_path: Path) -> None:
-    fleet_module = pytest.importorskip("monitor.simulator.fleet")
+    from monitor.simulator import fleet as fleet_module
+
     fleet = fleet_module.build_fleet(cameras=300, seed=3)
     fleet_module.write_config(fleet, tmp_path / "sim.yml")
     inventory = load(tmp_path / "sim.yml", env={})

@@ -61,7 +61,8 @@ async def _probe(check, endpoint):
 
 
 async def test_identity_clock_and_faults(fleet_and_inventory):
-    from monitor.simulator.onvif import clock_skew, serial_of, twins
+    from monitor.simulator.fleet import twins
+    from monitor.simulator.onvif import clock_skew, serial_of
 
     fleet, inventory, _ = fleet_and_inventory
     cams = {c.fault: c for c in fleet.cameras}

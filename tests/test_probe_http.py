@@ -627,7 +627,7 @@ UVLOOP_CASES = [
 
 @pytest.mark.parametrize("case, args", UVLOOP_CASES, ids=[c.__name__.removeprefix("test_") for c, _ in UVLOOP_CASES])
 def test_on_uvloop(case, args, request):
-    uvloop = pytest.importorskip("uvloop")
+    import uvloop
     args = tuple(request.getfixturevalue(a) if a == "self_signed" else a for a in args)
 
     async def checked():

@@ -113,8 +113,8 @@ def test_the_probes_use_the_one_mapping():
                     and id(node) not in compared):
                 offenders.append(f"{path.name}:{node.lineno} Reason.{node.attr}")
     assert not offenders, offenders
-    for module in (http_probe, rtsp_client, link_probe):
-        assert "reason_for_status(" in open(module.__file__, encoding="utf-8").read(), module.__name__
+    for name in ("http", "rtsp_client", "link", "onvif"):
+        assert "reason_for_status(" in (probes_dir / f"{name}.py").read_text(encoding="utf-8"), name
 
 
 # --------------------------------------------------------------------------- TLS
@@ -197,7 +197,7 @@ async def test_https_and_rtsps_refuse_tls_older_than_1_2(tmp_path):
 
 def test_https_and_rtsps_refuse_old_tls_on_uvloop(tmp_path):
     """The daemon runs uvloop, whose TLS transport is its own code."""
-    uvloop = pytest.importorskip("uvloop")
+    import uvloop
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(_refuses_old_tls(str(tmp_path)))
 

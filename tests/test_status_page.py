@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+import monitor.state
+
 from monitor.model import (
     Camera,
     CommandCentre,
@@ -37,9 +39,7 @@ from tests.factories import free_port
 ROOT = Path(__file__).resolve().parent.parent
 EVIL = "<script>alert(1)</script>"
 
-state_mod = pytest.importorskip(
-    "monitor.state", reason="monitor/state.py (the daemon helper's) does not exist yet"
-)
+state_mod = monitor.state
 
 
 def synthetic_state(cameras: int, down_every: int, now: float):

@@ -13,7 +13,8 @@ URL, e.g. ``http://host:80/onvif/device_service``):
    hardware id, in ``detail``.
 
 Reasons: ``auth_required`` / ``auth_failed`` for the ``ter:NotAuthorized`` fault or an
-HTTP 401 (without / with credentials), ``not_found`` for a 404, ``server_error`` for a 5xx,
+HTTP 401 (without / with credentials), other HTTP statuses as every probe reads them
+(`monitor.probes.status_codes`: 403 ``forbidden``, 404 ``not_found``, 5xx ``server_error``),
 ``bad_response`` for another SOAP fault or an answer that is not the device service's;
 connection errors as every probe (`monitor.probes.base`).  The library keeps its own
 aiohttp session per service: it is closed before the probe returns, whatever happens.
@@ -32,6 +33,7 @@ from typing import Any
 
 from ..model import Endpoint, ProbeContext, Reason, Result
 from .base import ProbeError, classify_exception
+from .status_codes import reason_for_status
 
 DEVICE_BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
 #: Identity fields of GetDeviceInformation -> detail keys.
@@ -77,14 +79,19 @@ def _map_error(exc: BaseException, has_credentials: bool) -> tuple[Reason, str]:
         return Reason.BAD_RESPONSE, f"ONVIF SOAP fault: {_text(exc.message) or 'unknown'}"
     if isinstance(exc, TransportError):
         status = exc.status_code
+        if not status:
+            return Reason.BAD_RESPONSE, "ONVIF: HTTP answer without a status"
+        reason = reason_for_status(status, credentials=has_credentials)
+        if reason is Reason.OK:  # a 2xx the SOAP layer could not read
+            reason = Reason.BAD_RESPONSE
         if status == 401:
-            return ((Reason.AUTH_FAILED, "ONVIF: 401 with the configured credentials")
-                    if has_credentials else (Reason.AUTH_REQUIRED, "ONVIF: 401, no credentials"))
-        if status == 404:
-            return Reason.NOT_FOUND, "ONVIF: 404, no device service at this URL"
-        if status and status >= 500:
-            return Reason.SERVER_ERROR, f"ONVIF: HTTP {status}"
-        return Reason.BAD_RESPONSE, f"ONVIF: HTTP {status}"
+            message = ("ONVIF: 401 with the configured credentials" if has_credentials
+                       else "ONVIF: 401, no credentials")
+        elif reason is Reason.NOT_FOUND:
+            message = "ONVIF: 404, no device service at this URL"
+        else:
+            message = f"ONVIF: HTTP {status}"
+        return reason, message
     cause = getattr(exc, "os_error", None) or exc.__cause__
     if isinstance(cause, OSError):
         return classify_exception(cause)

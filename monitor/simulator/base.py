@@ -28,7 +28,7 @@ import time
 import zlib
 from typing import Callable, Protocol
 
-from .fleet import SimCamera
+from .fleet import SimCamera, twins
 
 log = logging.getLogger("monitor.simulator")
 
@@ -241,8 +241,6 @@ class SimContext:
 
     @classmethod
     def for_fleet(cls, fleet) -> SimContext:
-        from .onvif import twins
-
         ctx = cls(fleet.username, fleet.password, fleet.slow_delay, fleet.flap_period)
         ctx.twins = twins(fleet.cameras)
         return ctx

@@ -545,3 +545,17 @@ def write_config(
     tmp = config.with_name(config.name + ".tmp")
     tmp.write_text("\n".join(out), encoding="utf-8")
     os.replace(tmp, config)  # a reader never sees half a config
+
+
+def twins(cameras) -> dict[str, str]:
+    """Each duplicate_device camera -> the nearest earlier camera that is not one: the
+    device it really is."""
+    out: dict[str, str] = {}
+    last: str | None = None
+    for cam in cameras:
+        if cam.fault == "duplicate_device":
+            if last is not None:
+                out[cam.id] = last
+        else:
+            last = cam.id
+    return out

@@ -68,20 +68,6 @@ def device_info(cam, twin: str | None = None) -> dict[str, str]:
             "SerialNumber": serial, "HardwareId": f"{model.split('-')[0]}-{serial[-4:]}"}
 
 
-def twins(cameras) -> dict[str, str]:
-    """Each duplicate_device camera -> the nearest earlier camera that is not one: the
-    device it really is."""
-    out: dict[str, str] = {}
-    last: str | None = None
-    for cam in cameras:
-        if cam.fault == "duplicate_device":
-            if last is not None:
-                out[cam.id] = last
-        else:
-            last = cam.id
-    return out
-
-
 def _tag(name: str, body: bytes) -> bytes | None:
     m = re.search(rb"<(?:[\w-]+:)?" + name.encode() + rb"\b[^>]*>(.*?)</(?:[\w-]+:)?"
                   + name.encode() + rb">", body, re.S)

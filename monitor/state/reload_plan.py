@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .checks import active_checks
-from .model import Camera, Inventory
-from .state import CameraState, State
+from ..checks import active_checks
+from ..model import Camera, Inventory
+from . import CameraState, State
 
 
 @dataclass

@@ -33,8 +33,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from .checks import CHECKS, active_checks, source
-from .model import Camera, Inventory, LinkResult, Reason, Result
+from ..checks import CHECKS, active_checks, source
+from ..model import Camera, Inventory, LinkResult, Reason, Result
 
 if TYPE_CHECKING:
     from .reload_plan import ReloadPlan
@@ -168,7 +168,7 @@ class State:
                 self.links[key] = LinkState(centre.name, link.name, since=self.started)
                 self._pending_links.add(key)
         # which device answers at each camera (the onvif check), duplicates across cameras
-        from .devices import DeviceIndex
+        from ..devices import DeviceIndex
 
         self.devices = DeviceIndex(self.cameras)
         self._listeners.append(self.devices)
