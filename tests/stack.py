@@ -52,6 +52,8 @@ def monitor_config(path: Path) -> list[dict]:
         interval="2s", timeout="2s",
         stream={"interval": "4s", "duration": "3s", "concurrency": 20},
         links={"interval": "1s", "timeout": "500ms", "probes": 2},
+        # the device panels need an ONVIF answer within the test, not within the hour
+        onvif={"interval": "3s"},
     )
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return doc["cameras"]
