@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from datetime import datetime
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DATEFMT = "%Y-%m-%dT%H:%M:%S%z"
@@ -79,9 +80,14 @@ class RedactFilter(logging.Filter):
         return True
 
 
-class _RedactedTraceback:
-    """Formatters that render exc_info themselves (instead of reusing exc_text) still
-    print it through `redact`."""
+class _Structured:
+    """What the logfmt and JSON formatters share: the time in RFC 3339 with milliseconds
+    and a colon in the offset (what Loki and Elasticsearch's default date parser read), and
+    tracebacks printed through `redact` even by formatters that render exc_info themselves
+    instead of reusing exc_text."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
 
     def formatException(self, ei) -> str:  # noqa: N802 - logging's name
         return redact(super().formatException(ei))  # type: ignore[misc]
@@ -96,7 +102,7 @@ def _formatter(fmt: str) -> logging.Formatter:
     if fmt == "logfmt":
         from logfmter import Logfmter
 
-        class LogfmtFormatter(_RedactedTraceback, Logfmter):
+        class LogfmtFormatter(_Structured, Logfmter):
             @classmethod
             def get_extra(cls, record: logging.LogRecord) -> dict:
                 extra = super().get_extra(record)
@@ -111,7 +117,7 @@ def _formatter(fmt: str) -> logging.Formatter:
     if fmt == "json":
         from pythonjsonlogger.json import JsonFormatter
 
-        class JsonLineFormatter(_RedactedTraceback, JsonFormatter):
+        class JsonLineFormatter(_Structured, JsonFormatter):
             pass
 
         return JsonLineFormatter(

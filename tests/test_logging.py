@@ -112,7 +112,8 @@ def test_state_changes_carry_their_fields(fmt):
             if isinstance(want, float) and fmt == "logfmt":
                 got = float(got)
             assert got == want, (event, key, record)
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}", record["ts"]), record
+        # RFC 3339, milliseconds, offset with a colon
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d", record["ts"]), record
         assert record["level"] in {"info", "warning"}
     # the sentence stays the same as in the text format
     assert state[0]["msg"].startswith("camera JKT-0000 down: check http failed: auth_failed (401 from http://viewer:xxxxx@")
