@@ -234,14 +234,13 @@ class RtspClient:
     async def connect(self) -> None:
         max_header, max_body = self.ctx.max_header_bytes, self._max_body
         tls = ssl_context(self.ctx.tls_verify) if self.tls else None
-        step: dict[str, float] = {}
+        # A reconnect keeps the first connection's phases.
+        phases = None if "connect" in self.phases else self.phases
         _, proto = await connect(
-            lambda: _Protocol(max_header, max_body), self.host, self.port, tls=tls, phases=step
+            lambda: _Protocol(max_header, max_body), self.host, self.port, tls=tls, phases=phases
         )
         proto.on_frame = self.on_frame
         self.proto = proto
-        for name, seconds in step.items():  # a reconnect keeps the first connection's phases
-            self.phases.setdefault(name, seconds)
 
     def close(self) -> None:
         if self.proto is not None and self.proto.transport is not None:

@@ -84,7 +84,10 @@ async def connect(
     that keeps its transport writes through TLS.  A failed handshake is ``tls_error``.
     """
     started = time.perf_counter()
-    transport, protocol = await _open(protocol_factory, host, port)
+    if _is_ip_literal(host):  # the common case (cameras by address): no resolver, no extra frame
+        transport, protocol = await asyncio.get_running_loop().create_connection(protocol_factory, host, port)
+    else:
+        transport, protocol = await _resolve_and_open(protocol_factory, host, port)
     if phases is not None:
         phases["connect"] = time.perf_counter() - started
     if tls is not None:
@@ -96,16 +99,14 @@ async def connect(
     return transport, protocol
 
 
-async def _open(protocol_factory: Callable[[], P], host: str, port: int) -> tuple[asyncio.Transport, P]:
-    """TCP connect, trying each resolved address in turn.
+async def _resolve_and_open(protocol_factory: Callable[[], P], host: str, port: int) -> tuple[asyncio.Transport, P]:
+    """TCP connect to a name, trying each resolved address in turn.
 
     Python 3.11's create_connection folds different errors of several addresses into one
     errno-less OSError ("Multiple exceptions"), which would read as `unreachable`; trying the
     addresses ourselves keeps the real errno.
     """
     loop = asyncio.get_running_loop()
-    if _is_ip_literal(host):
-        return await loop.create_connection(protocol_factory, host, port)
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     if not infos:
         raise socket.gaierror(socket.EAI_NONAME, "no address")
