@@ -180,6 +180,13 @@ def _clock(cs) -> float | None:
     return None if clock is None else clock[0]
 
 
+def _cert_expiry(cs) -> float | None:
+    """The earliest notAfter of the certificates the camera's rtsps/https answers showed."""
+    found = [r.detail.get(Detail.TLS_CERT_EXPIRY) for r in cs.results.values()]
+    found = [t for t in found if t is not None]
+    return min(found) if found else None
+
+
 def _device_info(d: dict) -> tuple | None:
     if not d.get(Detail.MODEL) and not d.get(Detail.MANUFACTURER):
         return None
@@ -238,6 +245,10 @@ FAMILIES: tuple[Family, ...] = (
            "Camera clock minus the monitor's: ONVIF, else the Date header of its RTSP/HTTP "
            "answers (1 s resolution, round trip accounted for).", CAMERA, _CAM, "_clock(cs)",
            absent=KEEP, reads=CLOCK_SOURCES),
+    Family("cctv_camera_tls_cert_expiry_seconds", GAUGE,
+           "When the certificate of the camera's rtsps/https answers expires (epoch seconds; "
+           "the earliest when several), read from the handshake the probe does anyway.",
+           CAMERA, _CAM, "_cert_expiry(cs)", absent=KEEP, reads=("rtsp", "stream", "http")),
     Family("cctv_probe_success", GAUGE, "Last result of the check (1 passed, 0 failed).", CHECK,
            _CAM_CHECK, "ok", fmt=FLAG, absent=ALWAYS),
     Family("cctv_probe_duration_seconds", GAUGE, "Duration of the last probe of the check.", CHECK,

@@ -146,6 +146,7 @@ class Detail:
     AUTH = "auth"  # "basic" | "digest" | None: the scheme the camera asked for
     STATUS = "status"  # last RTSP/HTTP status code
     CLOCK_OFFSET = "clock_offset"  # camera clock minus ours, seconds (None: no Date header)
+    TLS_CERT_EXPIRY = "tls_cert_expiry"  # rtsps/https: certificate notAfter, epoch seconds
     # stream check
     PACKETS = "packets"  # RTP packets received in the window
     LOST = "lost"  # RTP packets missing by sequence number
@@ -171,7 +172,7 @@ class Detail:
 
 
 _RTSP_DETAIL = frozenset({Detail.CODEC, Detail.WIDTH, Detail.HEIGHT, Detail.AUTH, Detail.STATUS,
-                          Detail.CLOCK_OFFSET})
+                          Detail.CLOCK_OFFSET, Detail.TLS_CERT_EXPIRY})
 _PICTURE_DETAIL = frozenset({Detail.LUMINANCE, Detail.UNCHANGED, Detail.DIFFERENCE,
                              Detail.UNIFORM})
 
@@ -183,7 +184,7 @@ DETAIL_KEYS: Mapping[str, frozenset[str]] = {
                               Detail.KEYFRAME_INTERVAL, Detail.TRANSPORT},
     "picture": _PICTURE_DETAIL | {Detail.KEYFRAMES_DECODED},
     "http": frozenset({Detail.STATUS, Detail.CONTENT_TYPE, Detail.BYTES, Detail.AUTH,
-                       Detail.CLOCK_OFFSET}),
+                       Detail.CLOCK_OFFSET, Detail.TLS_CERT_EXPIRY}),
     "snapshot": _PICTURE_DETAIL,
     "feed": _RTSP_DETAIL,
     "onvif": frozenset({Detail.CLOCK_OFFSET, Detail.MANUFACTURER, Detail.MODEL, Detail.FIRMWARE,

@@ -65,6 +65,7 @@ EXPORTED_METRICS = {
     "cctv_camera_clock_offset_seconds",
     "cctv_camera_device_info",
     "cctv_inventory_duplicate_devices",
+    "cctv_camera_tls_cert_expiry_seconds",
 }
 HISTOGRAMS = {"cctv_monitor_probe_lag_seconds"}
 

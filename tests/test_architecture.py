@@ -46,6 +46,7 @@ LAYERS: dict[str, int | str] = {
     "monitor.history": 2,
     "monitor.selfmetrics": 2,
     "monitor.families": 2,
+    "monitor.devices": 2,
     # 3: scheduling
     "monitor.scheduler": 3,
     "monitor.links": 3,

@@ -5,6 +5,7 @@ on purpose (garbage, endless headers, truncation, resets, tarpits, Digest verifi
 from __future__ import annotations
 
 import asyncio
+import time
 import base64
 import contextlib
 import hashlib
@@ -128,6 +129,7 @@ async def test_ok_keeps_the_picture_and_reports_detail():
     assert result.reason is Reason.OK, result.message
     assert result.body == JPEG
     offset = result.detail.pop("clock_offset")
+    assert result.detail.pop("tls_cert_expiry") is None  # plain http
     assert result.detail == {"status": 200, "content_type": "image/jpeg", "bytes": len(JPEG), "auth": None}
     # the server's Date (1 s resolution, read as +0.5 s) against our clock: same machine
     assert offset is None or abs(offset) <= 0.6
@@ -571,6 +573,9 @@ async def test_tls_self_signed_ok_without_verification(self_signed):
     assert result.reason is Reason.OK, result.message
     assert result.body == JPEG
     assert "tls" in result.phases
+    # the certificate's notAfter from the same handshake: made for 1 day (openssl -days 1)
+    expiry = result.detail["tls_cert_expiry"]
+    assert expiry is not None and 0 < expiry - time.time() <= 86400 + 60
     assert any(line.startswith("tls: TLSv1.") for line in result.trace)
     assert verified.reason is Reason.TLS_ERROR
     assert "CERTIFICATE_VERIFY_FAILED" in verified.message

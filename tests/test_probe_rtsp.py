@@ -46,7 +46,8 @@ async def test_ok_options_then_describe_on_one_connection():
         result = await run(cam.url)
         assert result.reason is Reason.OK, result.message
         assert result.detail == {"codec": "H264", "width": 1920, "height": 1080, "auth": None,
-                                 "status": 200, "clock_offset": None}  # the fake sends no Date
+                                 "status": 200, "clock_offset": None,  # the fake sends no Date
+                                 "tls_cert_expiry": None}
         assert cam.methods() == ["OPTIONS", "DESCRIBE"]
         assert [r.headers["cseq"] for r in cam.requests] == ["1", "2"]
         assert cam.requests[1].headers["accept"] == "application/sdp"

@@ -42,6 +42,7 @@ ALERT_NAMES = {
     "MonitorProbeLag",
     "MonitorConfigReloadFailed",
     "CameraClockDrift",
+    "CameraTlsCertExpiring",
 }
 
 
@@ -105,7 +106,8 @@ def test_spec_severities():
                  "MonitorDown"):
         assert sev[name] == "critical", name
     for name in ("CommandCentreLinkDegraded", "CameraDown", "CameraFlapping", "ProviderBelowSLA",
-                 "MonitorProbeLag", "MonitorConfigReloadFailed", "CameraClockDrift"):
+                 "MonitorProbeLag", "MonitorConfigReloadFailed", "CameraClockDrift",
+                 "CameraTlsCertExpiring"):
         assert sev[name] == "warning", name
 
 

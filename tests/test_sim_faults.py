@@ -115,3 +115,26 @@ async def test_every_fault_gives_its_reason(fleet_and_inventory):
     expected = {(f, c): r for f, checks in FAULT_EXPECTATIONS.items() for c, r in checks.items()}
     wrong = {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
     assert not wrong, f"(fault, check): (got, expected): {wrong}"
+
+
+async def test_picture_check_on_the_simulated_stream(fleet_and_inventory):
+    """The simulator's keyframes change like a live camera's (alternative IDR frames), so
+    the picture check finds a healthy camera ok and a frozen one frozen."""
+    from monitor.model import MonitorSettings
+    from monitor.probes.picture import post_step
+
+    fleet, inventory = fleet_and_inventory
+    by_fault = {c.fault: c.id for c in fleet.cameras}
+    cams = {c.id: c for c in inventory.cameras}
+    settings = MonitorSettings()
+    got = {}
+    for fault in ("healthy", "frozen"):
+        memory: dict = {}
+        verdict = None
+        for _ in range(3):  # three stream checks: at least three keyframes judged
+            stream = await _probe("stream", cams[by_fault[fault]].rtsp)
+            assert stream.reason is Reason.OK, (fault, stream.message)
+            verdict = await post_step(stream, memory, settings)
+        assert verdict is not None and verdict.detail["keyframes_decoded"] >= 1, (fault, verdict)
+        got[fault] = verdict.reason
+    assert got == {"healthy": Reason.OK, "frozen": Reason.FROZEN_IMAGE}

@@ -66,7 +66,7 @@ from .auth import Authenticator
 from .base import ProbeError
 from .clock import offset as clock_offset
 from .status_codes import reason_for_status
-from .tcp import connect, ssl_context
+from .tcp import cert_not_after, connect, ssl_context
 
 #: Requests sent on one probe at most: the first, the answer to the challenge, one answer
 #: to a stale nonce.  Authenticator's policy gives up before this; it is a backstop.
@@ -86,6 +86,7 @@ class _Conn(asyncio.Protocol):
     def __init__(self, loop: asyncio.AbstractEventLoop, cap: int) -> None:
         self.loop = loop
         self.transport: asyncio.Transport | None = None
+        self.cert_expiry: float | None = None  # https: the certificate's notAfter (epoch s)
         self.buf = bytearray()
         self.pos = 0  # start of unconsumed data in buf
         self.eof = False
@@ -170,7 +171,7 @@ class _Conn(asyncio.Protocol):
 
 
 class _Head:
-    __slots__ = ("version", "status", "reason", "headers", "clock_offset")
+    __slots__ = ("version", "status", "reason", "headers", "clock_offset", "cert_expiry")
 
     def __init__(self, version: tuple[int, int], status: int, reason: str, headers: list[tuple[str, str]]):
         self.version = version
@@ -178,6 +179,7 @@ class _Head:
         self.reason = reason
         self.headers = headers
         self.clock_offset: float | None = None  # camera minus monitor, from Date (clock.py)
+        self.cert_expiry: float | None = None  # https: the certificate's notAfter
 
     def get(self, name: str) -> str | None:
         for key, value in self.headers:
@@ -383,6 +385,8 @@ async def _connect(
         transport, _ = await connect(lambda: conn, host, port, tls=tls, phases=step)
     finally:
         phases.update(step)
+    if tls is not None:
+        conn.cert_expiry = cert_not_after(transport)
     if ctx.trace is not None:
         peer = transport.get_extra_info("peername")
         where = f"{peer[0]}:{peer[1]}" if peer else f"{host}:{port}"
@@ -505,6 +509,7 @@ async def _exchange(conn: _Conn, payload: bytes, max_header_bytes: int) -> _Head
     conn.transport.write(payload)
     head = await _read_head(conn, max_header_bytes)
     head.clock_offset = clock_offset(head.get("date"), sent, time.time())
+    head.cert_expiry = conn.cert_expiry
     return head
 
 
@@ -528,5 +533,6 @@ def _verdict(
         Detail.BYTES: size,
         Detail.AUTH: auth.scheme,
         Detail.CLOCK_OFFSET: head.clock_offset,
+        Detail.TLS_CERT_EXPIRY: head.cert_expiry,
     }
     return Result(reason, message=message, detail=detail, phases=phases, trace=trace)

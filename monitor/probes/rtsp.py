@@ -41,6 +41,7 @@ def video_detail(client: RtspClient, parsed: sdp_mod.Sdp) -> dict:
         Detail.AUTH: client.auth.scheme,
         Detail.STATUS: client.last_status,
         Detail.CLOCK_OFFSET: client.clock.offset,
+        Detail.TLS_CERT_EXPIRY: client.cert_expiry,
     }
 
 

@@ -32,7 +32,7 @@ from .auth import Authenticator
 from .base import ProbeError
 from .clock import ClockReading
 from .status_codes import reason_for_status
-from .tcp import connect, ssl_context
+from .tcp import cert_not_after, connect, ssl_context
 
 #: An SDP is a few hundred bytes; a DESCRIBE body past this is not a camera's SDP.
 MAX_SDP_BYTES = 64 * 1024
@@ -226,6 +226,7 @@ class RtspClient:
         self.udp: list[asyncio.DatagramTransport] = []
         self.last_status: int | None = None
         self.clock = ClockReading()  # the camera's clock from its answers' Date headers
+        self.cert_expiry: float | None = None  # rtsps: the certificate's notAfter (epoch s)
         self._reopened = False
         self._max_body = min(ctx.max_body_bytes, MAX_SDP_BYTES)
 
@@ -236,9 +237,11 @@ class RtspClient:
         tls = ssl_context(self.ctx.tls_verify) if self.tls else None
         # A reconnect keeps the first connection's phases.
         phases = None if "connect" in self.phases else self.phases
-        _, proto = await connect(
+        transport, proto = await connect(
             lambda: _Protocol(max_header, max_body), self.host, self.port, tls=tls, phases=phases
         )
+        if tls is not None and self.cert_expiry is None:
+            self.cert_expiry = cert_not_after(transport)
         proto.on_frame = self.on_frame
         self.proto = proto
 

@@ -156,3 +156,60 @@ async def probe(endpoint: Endpoint, ctx: ProbeContext) -> Result:
         ctx.trace.append(f"< connected ({elapsed * 1000:.1f} ms)")
     return Result(Reason.OK, message="port accepts connections", phases={"connect": elapsed})
 
+
+
+def cert_not_after(transport: asyncio.BaseTransport) -> float | None:
+    """The peer certificate's notAfter (epoch seconds) from the handshake just done, without
+    a second connection; None without TLS or when the certificate does not parse.  Read
+    from the DER (``getpeercert()`` returns nothing when verification is off, as it is for
+    cameras' self-signed certificates)."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    try:
+        der = ssl_object.getpeercert(binary_form=True)
+    except (ValueError, ssl.SSLError):
+        return None
+    return der_not_after(der) if der else None
+
+
+def _tlv(buf: bytes, i: int) -> tuple[int, int, int]:
+    """(tag, start of content, end of content) of the DER element at `i`."""
+    tag, length = buf[i], buf[i + 1]
+    i += 2
+    if length & 0x80:
+        n = length & 0x7F
+        length = int.from_bytes(buf[i:i + n], "big")
+        i += n
+    if i + length > len(buf):
+        raise ValueError("truncated DER")
+    return tag, i, i + length
+
+
+def der_not_after(der: bytes) -> float | None:
+    """notAfter of an X.509 certificate (RFC 5280 4.1): Certificate ::= SEQUENCE {
+    tbsCertificate SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer,
+    validity SEQUENCE { notBefore, notAfter }, ... }, ... }."""
+    import datetime as dt
+
+    try:
+        _, s, _ = _tlv(der, 0)  # Certificate
+        _, s, _ = _tlv(der, s)  # tbsCertificate
+        tag, _, end = _tlv(der, s)
+        if tag == 0xA0:  # explicit version
+            s = end
+        for _ in range(3):  # serialNumber, signature, issuer
+            _, _, s = _tlv(der, s)
+        _, s, _ = _tlv(der, s)  # validity
+        _, _, s = _tlv(der, s)  # notBefore
+        tag, start, end = _tlv(der, s)  # notAfter
+        text = der[start:end].decode("ascii")
+        if tag == 0x17:  # UTCTime: YYMMDDHHMMSSZ, years 50-99 are 19xx (RFC 5280 4.1.2.5.1)
+            year = int(text[:2])
+            text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
+        elif tag != 0x18:  # GeneralizedTime
+            return None
+        when = dt.datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+        return when.timestamp()
+    except (IndexError, ValueError, UnicodeDecodeError, OverflowError):
+        return None

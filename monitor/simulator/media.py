@@ -2,7 +2,8 @@
 
 Owns `CLIP` (the H.264 access units of assets/clip.h264 parsed at import, packetized once
 per RFC 6184 into RTP payloads: STAP-A for the small parameter sets, single NAL units, FU-A
-for NAL units over `MTU_PAYLOAD`), the SDP a camera answers DESCRIBE with, and the JPEG
+for NAL units over `MTU_PAYLOAD`), `KEYFRAMES` (alternative IDR frames from
+assets/keyframes.h264, so that a live camera's keyframes change like a real one's), the SDP a camera answers DESCRIBE with, and the JPEG
 pools (`snapshots()`): live-looking frames, black frames and what a frozen camera serves.
 
 Everything expensive is done once per process: serving is a dictionary lookup and a
@@ -260,6 +261,27 @@ def load_clip(path: Path = CLIP_PATH, fps: int = 10) -> Clip:
 
 
 CLIP = load_clip()
+
+KEYFRAMES_PATH = ASSETS / "keyframes.h264"
+
+
+def load_keyframes(clip: Clip = CLIP, path: Path = KEYFRAMES_PATH) -> tuple[tuple[bytes, ...], ...]:
+    """RTP payloads of the alternative IDR frames (assets/keyframes.h264: the same test
+    scene one second apart, encoded with the clip's parameter sets).  A live camera's
+    keyframes differ (its clock, anything moving); a camera that restarted the clip at the
+    same IDR every time would look frozen to the picture check.  Frames that do not share
+    the clip's SPS/PPS are left out, so the P-frames that follow still parse."""
+    out = []
+    for frame in access_units(split_annexb(path.read_bytes())):
+        sps = [n for n in frame if n[0] & 0x1F == NAL_SPS]
+        pps = [n for n in frame if n[0] & 0x1F == NAL_PPS]
+        idr = [n for n in frame if n[0] & 0x1F == NAL_IDR]
+        if idr and sps == [clip.sps] and pps == [clip.pps]:
+            out.append(tuple(packetize([clip.sps, clip.pps, *idr])))
+    return tuple(out) or (clip.frames[0],)
+
+
+KEYFRAMES = load_keyframes()
 
 
 # --------------------------------------------------------------------------- snapshots

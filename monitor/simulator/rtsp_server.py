@@ -69,7 +69,7 @@ class RtspProtocol(BaseConn):
     __slots__ = (
         "ctx", "cam", "relay", "transport", "buf", "last_seen", "owner", "feed",
         "session", "channel", "ssrc", "seq", "ts", "frame", "gop", "skip_key",
-        "next_due", "stop_at", "playing", "tarpit",
+        "next_due", "stop_at", "playing", "tarpit", "fixed_key", "variant",
     )
 
     def __init__(self, ctx: SimContext, cam: SimCamera | None, relay: Relay | None = None,
@@ -90,6 +90,8 @@ class RtspProtocol(BaseConn):
         self.frame = 0
         self.gop = 1
         self.skip_key = False
+        self.fixed_key = False
+        self.variant = 0
         self.next_due = 0.0
         self.stop_at = 0.0
         self.playing = False
@@ -267,6 +269,9 @@ class RtspProtocol(BaseConn):
         self.gop = max(1, min(n, round(interval * clip.fps)))
         fault = self.cam.fault if self.cam is not None else "healthy"
         self.skip_key = fault == "no_keyframe"
+        # a live camera's keyframes differ from one to the next; a frozen one's never do
+        self.fixed_key = fault == "frozen"
+        self.variant = stable_hash(self.cam.id) if self.cam is not None else 0
         self.frame = 1 if self.skip_key else 0
         now = asyncio.get_running_loop().time()
         self.next_due = now
@@ -297,6 +302,9 @@ class RtspProtocol(BaseConn):
         while self.next_due <= now:
             self.next_due += step
             payloads = clip.frames[self.frame]
+            if self.frame == 0 and not self.fixed_key:
+                payloads = media.KEYFRAMES[self.variant % len(media.KEYFRAMES)]
+                self.variant += 1
             if self.skip_key:
                 self.frame = self.frame + 1 if self.frame + 1 < len(clip.frames) else 1
             else:
