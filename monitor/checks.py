@@ -172,8 +172,7 @@ ONVIF = Check(
     "firmware, serial) with WS-UsernameToken digest, and GetSystemDateAndTime (its clock)",
     fields=("onvif",), schemes=_HTTP, default=True, budget="onvif",
     reasons=_NETWORK | _ANSWERS, probe=probes.ONVIF,
-    families=("cctv_camera_device_info", "cctv_camera_clock_offset_seconds",
-              "cctv_inventory_duplicate_devices"))
+    families=("cctv_camera_device_info",))
 HTTP = Check(
     "http", "the snapshot URL answers 2xx with a picture",
     fields=("http",), schemes=_HTTP, default=True,

@@ -465,7 +465,9 @@ def write_config(
     stream_interval: str = "5m",
     stream_duration: str = "4s",
     stream_concurrency: int = 50,
-    onvif_interval: str = "1h",
+    # ONVIF hourly in production; every minute here, so that device identity, clocks and
+    # the duplicate device show within a minute of a demo or test run starting
+    onvif_interval: str = "1m",
 ) -> None:
     """Write the monitor configuration that matches `fleet` (keys: docs/configuration.md).
 

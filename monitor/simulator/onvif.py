@@ -26,7 +26,12 @@ import re
 import time
 from xml.sax.saxutils import escape
 
-from .base import stable_hash
+import zlib
+
+
+def stable_hash(text: str) -> int:
+    # the same as base.stable_hash; not imported, since base imports this module
+    return zlib.crc32(text.encode("utf-8"))
 
 DEVICE_PATH = "/onvif/device_service"
 _SKEWS = (125.0, -420.0, 1800.0, -3600.0, 10800.0, -95.0)
