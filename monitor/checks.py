@@ -150,7 +150,8 @@ RTSP = Check(
     "rtsp", "RTSP OPTIONS and DESCRIBE (with auth) answer, and the SDP offers video",
     fields=("rtsp",), schemes=_RTSP, default=True,
     reasons=_NETWORK | _ANSWERS | {R.NO_VIDEO}, probe=probes.RTSP,
-    families=("cctv_stream_info", "cctv_camera_clock_offset_seconds"), cli_default=_RTSP)
+    families=("cctv_stream_info", "cctv_camera_clock_offset_seconds",
+              "cctv_camera_tls_cert_expiry_seconds"), cli_default=_RTSP)
 STREAM = Check(
     "stream", "RTP media flows for `stream.duration` seconds, with keyframes",
     fields=("rtsp",), schemes=_RTSP, default=True, budget="stream",
@@ -158,7 +159,7 @@ STREAM = Check(
     timeout=_stream_timeout, timeout_doc="`stream.duration` + `monitor.timeout`",
     families=("cctv_stream_frames_per_second", "cctv_stream_bytes_per_second",
               "cctv_stream_keyframe_interval_seconds", "cctv_stream_info",
-              "cctv_camera_clock_offset_seconds"))
+              "cctv_camera_clock_offset_seconds", "cctv_camera_tls_cert_expiry_seconds"))
 PICTURE = Check(
     "picture", "the stream check's keyframes (H.264, H.265) are neither black, uniform nor "
     "frozen: decoded off the event loop, judged like snapshots (no second request)",
@@ -172,12 +173,13 @@ ONVIF = Check(
     "firmware, serial) with WS-UsernameToken digest, and GetSystemDateAndTime (its clock)",
     fields=("onvif",), schemes=_HTTP, default=True, budget="onvif",
     reasons=_NETWORK | _ANSWERS, probe=probes.ONVIF,
-    families=("cctv_camera_device_info",))
+    families=("cctv_camera_device_info", "cctv_camera_clock_offset_seconds",
+              "cctv_inventory_duplicate_devices"))
 HTTP = Check(
     "http", "the snapshot URL answers 2xx with a picture",
     fields=("http",), schemes=_HTTP, default=True,
     reasons=_NETWORK | _ANSWERS | {R.WRONG_CONTENT}, probe=probes.HTTP, cli_default=_HTTP,
-    families=("cctv_camera_clock_offset_seconds",))
+    families=("cctv_camera_clock_offset_seconds", "cctv_camera_tls_cert_expiry_seconds"))
 SNAPSHOT = Check(
     "snapshot", "the http check's picture is neither black, uniform nor frozen (no second "
     "request)",
