@@ -132,8 +132,6 @@ async def test_remote_write_into_victoriametrics_answers_rules_and_dashboards(tm
                 await asyncio.sleep(0.2)
             cameras = monitor_config(sim_config)
             police = [c["id"] for c in cameras if "police-hq" in c.get("integrations", [])]
-            others = [c["id"] for c in cameras if c["id"] not in police]
-            detail_camera = police[0]
 
             async def fault(camera: str, kind: str) -> None:
                 async with session.post(f"{control}/control/cameras/{camera}/fault/{kind}") as resp:
@@ -162,15 +160,32 @@ async def test_remote_write_into_victoriametrics_answers_rules_and_dashboards(tm
             await wait_ok(session, f"http://{monitor}/readyz", stack, 40)
             await wait_ok(session, f"{prom}/-/ready", stack, 20)
 
-            seen_up = f'cctv_camera_up{{camera=~"{detail_camera}|{others[0]}"}} == 1'
-            deadline = time.monotonic() + 25
-            while len(await query(session, vm, seen_up)) < 2:
+            async def until_in_store(expr: str, n: int, timeout: float, what: str) -> None:
+                deadline = time.monotonic() + timeout
+                while len(await query(session, vm, expr)) < n:
+                    stack.check_alive()
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"{what}\n{stack.logs()}")
+                    await asyncio.sleep(0.5)
+
+            await until_in_store("cctv_camera_info", CAMERAS, 30, "no samples in VictoriaMetrics")
+            # a police-fed camera and another one, each seen up once, so that "down since"
+            # and "last up" have data once they are faulted (bounded; the first ones up,
+            # because on a loaded machine some first probes time out)
+            seen: dict[str, str] = {}
+            deadline = time.monotonic() + 60
+            while len(seen) < 2:
                 stack.check_alive()
                 if time.monotonic() > deadline:
-                    pytest.fail(f"no samples in VictoriaMetrics\n{stack.logs()}")
+                    pytest.fail(f"no police-fed and other camera up together: {seen}\n{stack.logs()}")
+                for r in await query(session, vm, "max_over_time(cctv_camera_up[10m]) == 1"):
+                    cid = r["metric"]["camera"]
+                    if cid != police[1]:
+                        seen.setdefault("police" if cid in police else "other", cid)
                 await asyncio.sleep(0.5)
+            detail_camera, other_camera = seen["police"], seen["other"]
             await fault(detail_camera, "frozen")
-            await fault(others[0], "down")
+            await fault(other_camera, "down")
             vm_metrics = f"{vm}/metrics"
             rows0 = await _metric(session, vm_metrics, "vm_rows_inserted_total", 'type="promremotewrite"')
             cpu0, t0 = await _metric(session, vm_metrics, "process_cpu_seconds_total"), time.monotonic()
