@@ -69,9 +69,6 @@ def _leftovers(marker: str) -> list[str]:
 
 @pytest.mark.integration
 def test_demo_runs_serves_and_cleans_up(tmp_path):
-    for module in ("monitor/daemon.py", "monitor/simulator/server.py"):
-        if not (ROOT / module).exists():
-            pytest.skip(f"{module} does not exist yet")
     port = free_port()
     listen = f"127.0.0.1:{port}"
     duration = 25
@@ -131,9 +128,6 @@ def test_demo_runs_serves_and_cleans_up(tmp_path):
 @pytest.mark.integration
 def test_demo_fails_cleanly_when_the_port_is_taken(tmp_path):
     """The monitor cannot start: exit non-zero, and still no simulator left behind."""
-    for module in ("monitor/daemon.py", "monitor/simulator/server.py"):
-        if not (ROOT / module).exists():
-            pytest.skip(f"{module} does not exist yet")
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
     blocker.listen(1)
@@ -157,8 +151,6 @@ def test_demo_fails_cleanly_when_the_port_is_taken(tmp_path):
 async def test_demo_stops_the_simulator_when_the_monitor_cannot_start(monkeypatch, tmp_path):
     """In-process: the daemon fails after the simulator is up (as with a bad config); the
     demo reports it, returns 1, and the simulator's process group is gone."""
-    if not (ROOT / "monitor/simulator/server.py").exists():
-        pytest.skip("monitor/simulator/server.py does not exist yet")
     import argparse
     import asyncio
 

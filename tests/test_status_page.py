@@ -202,8 +202,6 @@ def test_status_page_in_chromium(tmp_path):
     from tests.conftest import require
 
     chromium = require("chromium")
-    if not (ROOT / "monitor" / "simulator" / "server.py").exists() or not (ROOT / "monitor" / "daemon.py").exists():
-        pytest.skip("the simulator server or the daemon does not exist yet")
     from monitor.demo import pick_base_net
     from monitor.simulator.fleet import BASE_NET_ENV, build_fleet, write_config
 
