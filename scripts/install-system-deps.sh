@@ -5,7 +5,9 @@
 # remote-writes into), headless Chromium for the status page and the report's PDF, iproute2
 # and nftables for the command-centre link tests, a font for the captions ffmpeg draws on
 # test pictures, PostgreSQL for the shared outage ledger, and poppler-utils (pdftoppm) to
-# look at the report's PDF pages.  Idempotent: does nothing when all are present.
+# look at the report's PDF pages, libfaketime (one process's wall clock stepped in the chaos
+# test, never the machine's) and openssl (a throwaway CA for the TLS tests).  Idempotent: does
+# nothing when all are present.
 # Needs root (CI runs as root); without root it says what is missing and exits non-zero.
 set -euo pipefail
 
@@ -19,6 +21,7 @@ PACKAGES=(
   chromium
   iproute2 nftables procps
   postgresql poppler-utils
+  faketime openssl
 )
 
 missing=()
