@@ -156,3 +156,22 @@ def test_html_in_chromium_with_bahasa_labels_and_pdf_pages(ledger_path, tmp_path
 
         for p in pages + [files["report.html"], pdf]:
             shutil.copy(p, os.environ["REPORT_SCREENSHOT_DIR"])
+
+
+def test_progress_bar_on_a_terminal_only():
+    import io
+
+    from monitor.report import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    for stream in (tty, pipe):
+        bar = Progress(stream, width=10)
+        bar(0.5, "ledger")
+        bar(1.0, "done")
+        bar.done()
+    assert "[#####-----]  50% ledger" in tty.getvalue() and tty.getvalue().endswith("\n")
+    assert pipe.getvalue() == ""
