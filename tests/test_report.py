@@ -175,3 +175,42 @@ def test_progress_bar_on_a_terminal_only():
         bar.done()
     assert "[#####-----]  50% ledger" in tty.getvalue() and tty.getvalue().endswith("\n")
     assert pipe.getvalue() == ""
+
+
+def test_an_ha_pair_lists_each_outage_once(tmp_path):
+    """Two instances watching the same cameras (an HA pair) record overlapping outages: the
+    report counts and lists the union once, and monitor_down only where both were down."""
+    from monitor.history.writer import Ledger
+
+    db = tmp_path / "ha.sqlite"
+    start = t("2026-10-01T00:00:00")
+    for name in ("ha-a", "ha-b"):
+        ledger = Ledger(str(db), name, clock=lambda: start - 86400)
+        ledger.open()
+        ledger.put("inventory", (start - 86400, "A1", "pt-alpha", "added", name))
+        ledger.put("first", ("A1", "pt-alpha", start - 86000))
+        ledger.close()
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        rows = [("ha-a", "2026-10-05T10:00:00", "2026-10-05T11:00:00"),
+                ("ha-b", "2026-10-05T10:00:20", "2026-10-05T11:00:40")]
+        for inst, s, e in rows:
+            conn.execute("INSERT INTO outages (kind, subject, provider, start_ts, end_ts, reason, cause, "
+                         "check_name, instance) VALUES ('camera', 'A1', 'pt-alpha', ?, ?, 'timeout', "
+                         "'camera', 'rtsp', ?)", (t(s), t(e), inst))
+        # ha-a was stopped for an hour, ha-b only for ten minutes of it
+        conn.execute("INSERT INTO monitor_down (instance, start_ts, end_ts) VALUES ('ha-a', ?, ?)",
+                     (t("2026-10-07T00:00:00"), t("2026-10-07T01:00:00")))
+        conn.execute("INSERT INTO monitor_down (instance, start_ts, end_ts) VALUES ('ha-b', ?, ?)",
+                     (t("2026-10-07T00:20:00"), t("2026-10-07T00:30:00")))
+        conn.execute("UPDATE instances SET heartbeat = ?", (t("2026-11-02T00:00:00"),))
+    reader = Reader(str(db))
+    report = compute(reader, INVENTORY, *period_of("2026-10", None, None, JKT),
+                     now=t("2026-11-02T00:00:00"))
+    reader.close()
+    alpha = next(f for f in report.providers if f.name == "pt-alpha")
+    assert [(p.camera, p.end - p.start) for p in report.pieces] == [("A1", 3640.0)]
+    assert alpha.down_s == 3640 and alpha.outages == 1
+    assert report.monitor_down_s == 3600  # the union: some instance was down
+    assert alpha.eligible_s == MONTH - 600  # the camera was unwatched only when both were down

@@ -246,7 +246,7 @@ def compute(reader: Reader, inventory: Any, start: dt.datetime, end: dt.datetime
         maint = merge(iv for w, ivs in windows if cfg is not None and window_matches(w, cfg) for iv in ivs)
         mdown = intersect(monitor_down_of(camera), pres)
         maint = subtract(intersect(maint, pres), mdown)
-        rows = cam_rows.get(camera, ())
+        rows = _coalesce(cam_rows.get(camera, ()))
         frows = [r for r in feed_rows.get(camera, ()) if r[3] in ("feed_missing", "link_down")]
         present_s = total(pres)
         f.present_s += present_s
@@ -335,6 +335,22 @@ def compute(reader: Reader, inventory: Any, start: dt.datetime, end: dt.datetime
     step(1.0)
     return Report(start, end, tz, label, days, list(figures.values()), total_f, pieces, worst,
                   total(clip(all_down, t0, t1)), dt.datetime.fromtimestamp(now, tz))
+
+
+def _coalesce(rows: Any) -> Any:
+    """One outage where an HA pair (two instances watching the same camera) recorded two
+    overlapping ones: the earlier row's reason and cause, the union of their times.  One
+    instance never overlaps itself (it closes an outage before it opens the next)."""
+    if len(rows) < 2:
+        return rows
+    out: list[tuple] = []
+    for row in sorted(rows):
+        if out and row[0] < out[-1][1]:
+            if row[1] > out[-1][1]:
+                out[-1] = (out[-1][0], row[1], *out[-1][2:])
+        else:
+            out.append(row)
+    return out
 
 
 def _cut(pieces: list[Piece], camera: str, prov: str, kind: str, s: float, e: float, reason: str,
