@@ -18,6 +18,10 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from tests.pg import postgres_dsn, postgres_server  # noqa: F401 - fixtures
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -27,7 +31,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def rows(db: Path, sql: str) -> list[tuple]:
+def rows(db: Path | str, sql: str) -> list[tuple]:
+    if isinstance(db, str):  # a PostgreSQL DSN
+        import psycopg
+
+        try:
+            with psycopg.connect(db) as conn:
+                return [tuple(r) for r in conn.execute(sql).fetchall()]
+        except psycopg.Error:
+            return []  # not created yet
     try:
         with sqlite3.connect(db) as conn:
             return conn.execute(sql).fetchall()
@@ -53,6 +65,15 @@ def start(cfg: Path, log: Path) -> subprocess.Popen:
 
 
 def test_daemon_kill_9_restart_and_report(tmp_path):
+    run_daemon_kill_9(tmp_path, "path: ledger.sqlite", tmp_path / "ledger.sqlite")
+
+
+@pytest.mark.integration
+def test_daemon_kill_9_restart_and_report_on_postgresql(tmp_path, postgres_dsn):
+    run_daemon_kill_9(tmp_path, f"dsn: {postgres_dsn}", postgres_dsn)
+
+
+def run_daemon_kill_9(tmp_path: Path, history: str, db: Path | str) -> None:
     port = free_port()
     cfg = tmp_path / "monitor.yml"
     cfg.write_text(f"""
@@ -69,9 +90,8 @@ cameras:
     rtsp: rtsp://127.0.0.1:{port}/x
     checks: [tcp]
 history:
-  path: ledger.sqlite
+  {history}
 """)
-    db = tmp_path / "ledger.sqlite"
     first = start(cfg, tmp_path / "first.log")
     try:
         (start_ts,), = wait_for(lambda: rows(db, "SELECT start_ts FROM outages"))
