@@ -70,6 +70,8 @@ def main() -> None:
     config = tmp / "soak.yml"
     write_config(fleet, config, interval=args.interval, timeout="3s", stream_interval="30s",
                  stream_duration="2s", stream_concurrency=50)
+    # tarpit and slow cameras hold a slot for the whole timeout: room for them and the rest
+    config.write_text(config.read_text().replace("monitor:\n", "monitor:\n  concurrency: 1000\n", 1))
     env = {**os.environ, "CCTV_SIM_BASE_NET": str(BASE_NET), "PYTHONPATH": str(ROOT)}
     sim = subprocess.Popen(
         [sys.executable, "-m", "monitor", "simulate", "--cameras", str(args.cameras), "--seed", "4",
