@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import sys
 import time
@@ -141,7 +142,8 @@ async def run_until(
     enable_reload: bool = True,
     max_connections: int = 128,
 ) -> None:
-    """Run the daemon until `stop` is set.  Config errors: printed, then SystemExit(2)."""
+    """Run the daemon until `stop` is set.  Config errors and a --listen address that cannot
+    be bound: printed, then SystemExit(2)."""
     logsetup.setup(log_level, fmt=log_format)
     loop = asyncio.get_running_loop()
     web_config = WebConfig()
@@ -189,9 +191,18 @@ async def run_until(
         hup_tasks.add(task)
         task.add_done_callback(hup_tasks.discard)
 
-    recorder = await _start_ledger(daemon, inventory, shard)
+    recorder = None
     try:
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            # A port in use or an address not on this host is the operator's to fix: one line
+            # naming the address, not a traceback out of the event loop.  Bound before the
+            # ledger opens, so a start that fails here leaves no heartbeat in it.
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            print(f"cctv-monitor: cannot listen on {listen}: {why}", file=sys.stderr)
+            raise SystemExit(2) from None
+        recorder = await _start_ledger(daemon, inventory, shard)
         await daemon.scheduler.start()
         _freeze_heap()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -280,7 +291,7 @@ async def _main(args: Any) -> int:
 
 def main(args: argparse.Namespace) -> int:
     """`cctv-monitor run` with the arguments monitor.cli parsed; exit 0 on a
-    signal-initiated stop, 2 on config errors."""
+    signal-initiated stop, 2 on config errors or a --listen address that cannot be bound."""
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(_main(args))

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -121,3 +123,27 @@ def test_log_format_and_redaction():
     assert level == "INFO" and rest.startswith("cctv.test: probing ")
     assert ts[:4].isdigit() and "T" in ts
     assert logsetup.redact("no userinfo here rtsp://10.0.0.1/x") == "no userinfo here rtsp://10.0.0.1/x"
+
+
+def test_run_on_a_port_in_use_is_one_line_and_exit_2(tmp_path):
+    """A --listen address already taken: one line naming it, no traceback, a non-zero exit,
+    and nothing written to the ledger by a monitor that never started."""
+    cfg = tmp_path / "monitor.yml"
+    write_config(cfg, 1, extra="history:\n  path: ledger.sqlite\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        proc = subprocess.run(
+            [sys.executable, "-m", "monitor", "run", "-c", str(cfg), "--listen", listen],
+            cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+        )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"cctv-monitor: cannot listen on {listen}: Address already in use"], proc.stderr
+    ledger = tmp_path / "ledger.sqlite"
+    if ledger.exists():  # the /reports strip may have looked for it; no start was recorded
+        with contextlib.closing(sqlite3.connect(ledger)) as db:
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+            assert "instances" not in tables or not db.execute("SELECT * FROM instances").fetchall()

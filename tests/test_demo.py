@@ -185,3 +185,22 @@ async def test_demo_stops_the_simulator_when_the_monitor_cannot_start(monkeypatc
     assert not os.path.exists(f"/proc/{pid}") or not _cmdline(str(pid))
     assert not _leftovers(str(tmp_path)), _leftovers(str(tmp_path))
     assert not any(p.name.startswith("cctv-demo-") for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("taken_by_demo_check", [True, False], ids=["in-use", "not-local"])
+def test_demo_cannot_listen_is_one_line(taken_by_demo_check):
+    """A --listen address in use, or one not on this host: one error line naming it and exit 1,
+    no traceback (the address not on this host is found by the daemon's own bind)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        # 192.0.2.1 (TEST-NET-1) is on no interface of a test machine: the bind itself fails
+        listen = f"127.0.0.1:{taken.getsockname()[1]}" if taken_by_demo_check else "192.0.2.1:9877"
+        proc = subprocess.run(
+            [sys.executable, "-m", "monitor", "demo", "--cameras", "3", "--duration", "5",
+             "--listen", listen],
+            cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300,
+        )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert f"cannot listen on {listen}" in proc.stderr, proc.stderr
