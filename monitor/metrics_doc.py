@@ -80,6 +80,10 @@ def _self_families() -> list[tuple[str, str, tuple[str, ...], str]]:
     # what Daemon and run() add to the same registry
     ResourceGuard(metrics.registry)
     ConnectionLimiter(lambda: None, Limits(), metrics.registry)  # type: ignore[arg-type,return-value]
+    from .history.metrics import LedgerCollector
+    from .history.writer import Ledger
+
+    LedgerCollector(Ledger("", "docs"), None, metrics.registry)  # with a ledger (history:)
     out = []
     for fam in metrics.registry.collect():
         name = fam.name + ("_total" if fam.type == "counter" else "")
