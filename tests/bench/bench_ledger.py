@@ -11,6 +11,7 @@
 - report: a month's report (HTML + CSV, no PDF) for `--cameras` cameras and `--outages`
   outage rows on SQLite, in a child process: wall time and peak RSS; and the ledger's size
   per million outage rows.
+- pgsize (with --dsn): the same size on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -237,6 +238,32 @@ def part_report(n: int, outages: int, tmp: Path, runs: int = 3) -> None:
           f"outages.csv {int(csv_size) / 2**20:.0f} MiB, report.html {int(html_size) / 2**20:.1f} MiB")
 
 
+def part_pg_size(dsn: str, outages: int) -> None:
+    """The ledger's size on PostgreSQL per million outage rows (table and indexes)."""
+    import psycopg
+
+    from monitor.history.writer import Ledger
+
+    ledger = Ledger(dsn, "bench")
+    ledger.open()
+    ledger.close()
+    rnd = random.Random(4)
+    t0 = dt.datetime(2026, 10, 1, tzinfo=JKT).timestamp()
+    with psycopg.connect(dsn) as conn:
+        with conn.cursor().copy("COPY outages (kind, subject, integration, provider, start_ts, end_ts, "
+                                "reason, cause, check_name, detail, instance) FROM STDIN") as copy:
+            for _ in range(outages):
+                i = rnd.randrange(100_000)
+                s = t0 + rnd.random() * 31 * 86400
+                copy.write_row(("camera", f"JKT-{i:06d}", "", f"provider-{'abcd'[i % 4]}", s,
+                                s + rnd.expovariate(1 / 1800), "timeout", "camera", "rtsp",
+                                "no answer in 5s", "bench"))
+        conn.commit()
+        size = conn.execute("SELECT pg_total_relation_size('outages')").fetchone()[0]
+    print(f"PostgreSQL: {outages:,} outage rows take {size / 2**20:.0f} MiB "
+          f"= {size / 2**20 / (outages / 1e6):.0f} MiB per million (table and indexes)")
+
+
 def main() -> None:
     # the state-change log is the same with and without the ledger; off, it does not drown
     # the difference (10,000 lines to a terminal take longer than the ledger's rows)
@@ -248,6 +275,7 @@ def main() -> None:
     p.add_argument("--outages", type=int, default=1_000_000)
     p.add_argument("--part", default="changes,burst,report")
     p.add_argument("--runs", type=int, default=3, help="report runs (median)")
+    p.add_argument("--dsn", help="part pgsize: an empty PostgreSQL database to fill")
     args = p.parse_args()
     parts = set(args.part.split(","))
     with tempfile.TemporaryDirectory(prefix="bench-ledger-") as d:
@@ -258,6 +286,8 @@ def main() -> None:
             asyncio.run(part_burst(args.cameras, tmp))
         if "report" in parts:
             part_report(args.cameras, args.outages, tmp, args.runs)
+        if "pgsize" in parts and args.dsn:
+            part_pg_size(args.dsn, args.outages)
 
 
 
