@@ -179,7 +179,8 @@ async def run_until(
                            keepalive_timeout=limits.idle_timeout)
     await runner.setup()
     host, port = _split_listen(listen)
-    site = GuardedSite(runner, host, port, limiter, ssl_context=web_config.ssl_context)
+    site = GuardedSite(runner, host, port, limiter, start_serving=False,
+                       ssl_context=web_config.ssl_context)
     hup_tasks: set[asyncio.Task] = set()
 
     def on_hup(force: bool = False) -> None:
@@ -197,8 +198,8 @@ async def run_until(
             await site.start()
         except OSError as exc:
             # A port in use or an address not on this host is the operator's to fix: one line
-            # naming the address, not a traceback out of the event loop.  Bound before the
-            # ledger opens, so a start that fails here leaves no heartbeat in it.
+            # naming the address, not a traceback out of the event loop.  Bound (not yet
+            # serving) before the ledger opens, so a start that fails here records nothing.
             why = os.strerror(exc.errno) if exc.errno else str(exc)
             print(f"cctv-monitor: cannot listen on {listen}: {why}", file=sys.stderr)
             raise SystemExit(2) from None
@@ -209,6 +210,9 @@ async def run_until(
             loop.add_signal_handler(signal.SIGHUP, on_hup)
             # SIGUSR1: a reload past the guards of monitor.reload_guard (the operator's "yes")
             loop.add_signal_handler(signal.SIGUSR1, on_hup, True)
+        # Served once the state is restored and SIGHUP is handled: a client that sees the
+        # endpoints up may reload at once.
+        await site.serve()
         log.info(
             "monitoring %d cameras and %d links; listening on %s://%s:%d/",
             len(inventory.cameras), len(daemon.state.links), web_config.scheme, host, port,

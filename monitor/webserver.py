@@ -172,12 +172,14 @@ class ConnectionLimiter:
 
 
 class GuardedSite(web.TCPSite):
-    """A TCPSite whose connections go through a ConnectionLimiter."""
+    """A TCPSite whose connections go through a ConnectionLimiter.  With start_serving=False
+    start() only binds (a port in use fails before anything else starts) and serve() accepts."""
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int,
-                 limiter: ConnectionLimiter, **kwargs: Any) -> None:
+                 limiter: ConnectionLimiter, start_serving: bool = True, **kwargs: Any) -> None:
         super().__init__(runner, host, port, **kwargs)
         self.limiter = limiter
+        self.start_serving = start_serving
 
     async def start(self) -> None:
         await web.BaseSite.start(self)
@@ -191,9 +193,14 @@ class GuardedSite(web.TCPSite):
         self._server = await loop.create_server(
             self.limiter.protocol, self._host, self._port, ssl=self._ssl_context,
             backlog=self._backlog, reuse_address=self._reuse_address,
-            reuse_port=self._reuse_port, **kwargs)
+            reuse_port=self._reuse_port, start_serving=self.start_serving, **kwargs)
         if self._server.sockets:
             self._bound_port = self._server.sockets[0].getsockname()[1]
+
+    async def serve(self) -> None:
+        """Accept connections on the socket start() bound."""
+        assert self._server is not None
+        await self._server.start_serving()
 
     async def stop(self) -> None:
         self.limiter.stop()
