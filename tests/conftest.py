@@ -15,6 +15,9 @@ import time
 
 import pytest
 
+#: tests/pg.py's PostgreSQL server, one per session for every module that asks for it
+pytest_plugins = ("tests.pg",)
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

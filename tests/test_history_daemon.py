@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.pg import postgres_dsn, postgres_server  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 

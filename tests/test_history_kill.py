@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.pg import postgres_dsn, postgres_server  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 

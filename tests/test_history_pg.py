@@ -16,7 +16,6 @@ from monitor.report import build
 from monitor.report.compute import period_of
 from monitor.shard import select
 from monitor.state import State
-from tests.pg import postgres_dsn, postgres_server  # noqa: F401 - fixtures
 from tests.factories import make_inventory
 
 pytestmark = pytest.mark.integration
