@@ -4,7 +4,9 @@ spreadsheet to inventory YAML.
 Reads CSV (`,` or `;`, UTF-8 with or without a byte-order mark) and XLSX (openpyxl).  The
 first row names the columns, in English or Indonesian (`id`/`kode`, `name`/`nama`,
 `district`/`kecamatan`, `zone`/`zona`, `latitude`/`lintang`, `longitude`/`bujur`, `uplink`,
-`rtsp`, `http`, `username`, `checks`, `integrations`, `claimed_installed`/`tanggal_pasang`).
+`rtsp`, `http`, `onvif`, `username`, `checks`, `integrations`,
+`claimed_installed`/`tanggal_pasang`).  The URL columns, their schemes and the check names
+are those of the check catalogue (monitor.checks), the same the config loader accepts.
 Every bad row is reported with its row number (as the spreadsheet shows it), column and
 reason; nothing is dropped silently: with any bad row nothing is written (exit 1) unless
 `--skip-bad` is given, and then the count of rows left out is printed too.  A password in a
@@ -27,6 +29,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .checks import CAMERA_CHECKS, CHECKS
+from .config.keys import field_schemes
+
 COLUMNS = {
     "id": ("id", "camera_id", "camera", "kode", "kode_kamera", "id_kamera"),
     "name": ("name", "nama", "nama_kamera", "lokasi"),
@@ -37,6 +42,7 @@ COLUMNS = {
     "uplink": ("uplink", "switch", "pop"),
     "rtsp": ("rtsp", "rtsp_url", "url_rtsp"),
     "http": ("http", "http_url", "url_http", "snapshot"),
+    "onvif": ("onvif", "onvif_url", "url_onvif"),
     "username": ("username", "user", "pengguna"),
     "checks": ("checks", "cek"),
     "integrations": ("integrations", "integrasi"),
@@ -45,8 +51,9 @@ COLUMNS = {
 }
 _ALIASES = {alias: key for key, aliases in COLUMNS.items() for alias in aliases}
 _ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,256}$")  # a metric label: no blanks or controls
-_SCHEMES = {"rtsp": ("rtsp", "rtsps"), "http": ("http", "https")}
-_CHECKS = {"tcp", "rtsp", "stream", "http", "snapshot", "onvif"}
+#: The camera URL fields some check probes, and the schemes each accepts (the config loader's).
+_URL_FIELDS = tuple(dict.fromkeys(f for check in CHECKS.values() for f in check.fields))
+_SCHEMES = {f: field_schemes(f) for f in _URL_FIELDS}
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y/%m/%d")
 
 
@@ -219,7 +226,7 @@ def _row(values: dict[str, Any], cols: dict[str, tuple[str, str]], number: int, 
         except ValueError:
             bad("latitude" if not _is_number(lat) else "longitude",
                 f"not a number: {(lat if not _is_number(lat) else lon)!r}")
-    for key in ("rtsp", "http"):
+    for key in _URL_FIELDS:
         url = _cell(values.get(key))
         if not url:
             continue
@@ -237,16 +244,16 @@ def _row(values: dict[str, Any], cols: dict[str, tuple[str, str]], number: int, 
             bad(key, "the URL carries a password: put it in the environment (${CAM_PASS}) or a password_file")
         else:
             cam[key] = url
-    if "rtsp" not in cam and "http" not in cam and not any(
-            p.column in (cols.get("rtsp", ("rtsp",))[0], cols.get("http", ("http",))[0]) for p in problems):
-        bad("rtsp", "no rtsp or http URL: nothing to probe")
+    if not any(f in cam for f in _URL_FIELDS) and not any(
+            p.column in {cols.get(f, (f,))[0] for f in _URL_FIELDS} for p in problems):
+        bad("rtsp", f"no {', '.join(_URL_FIELDS[:-1])} or {_URL_FIELDS[-1]} URL: nothing to probe")
     user = _cell(values.get("username"))
     if user:
         cam["username"] = user
     checks = _list(_cell(values.get("checks")))
-    unknown = [c for c in checks if c not in _CHECKS]
+    unknown = [c for c in checks if c not in CHECKS]
     if unknown:
-        bad("checks", f"unknown check(s): {', '.join(unknown)} (known: {', '.join(sorted(_CHECKS))})")
+        bad("checks", f"unknown check(s): {', '.join(unknown)} (known: {', '.join(CAMERA_CHECKS)})")
     elif checks:
         cam["checks"] = checks
     integrations = _list(_cell(values.get("integrations")))

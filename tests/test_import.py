@@ -32,7 +32,7 @@ EXPECTED_ERRORS = [
     "row 6, column Lintang (E): -96.1: outside -90..90",
     "row 7, column RTSP (H): the URL carries a password: put it in the environment (${CAM_PASS}) or a password_file",
     "row 8, column Tanggal Pasang (J): not a date: '31/02/2016' (use YYYY-MM-DD or DD/MM/YYYY)",
-    "row 10, column RTSP (H): no rtsp or http URL: nothing to probe",
+    "row 10, column RTSP (H): no rtsp, http or onvif URL: nothing to probe",
     "row 11, column RTSP (H): expected rtsp:// or rtsps://, got http",
 ]
 
@@ -98,3 +98,28 @@ def test_comma_csv_unknown_column_and_not_utf8(tmp_path, capsys):
     assert main(["import", str(good), "--provider", "pt-bima", "-o", "-"]) == 0
     assert yaml.safe_load(capsys.readouterr().out) == {
         "cameras": [{"id": "B-1", "provider": "pt-bima", "rtsp": "rtsp://10.0.0.1/x"}]}
+
+
+def test_url_columns_and_check_names_are_the_catalogues(tmp_path, capsys):
+    """Every camera URL field of the check catalogue is a column (onvif too), with the
+    schemes the config loader accepts, and every catalogue check is a valid name (picture
+    too); an unknown check is named with the catalogue's list."""
+    from monitor.checks import CAMERA_CHECKS
+
+    path = tmp_path / "sheet.csv"
+    path.write_text(
+        "id,onvif,rtsp,checks\n"
+        "JKT-0201,http://10.2.4.1/onvif/device_service,,onvif\n"
+        "JKT-0202,,rtsps://10.2.4.2/live,\"rtsp,stream,picture\"\n"
+        "JKT-0203,rtsp://10.2.4.3/onvif/device_service,,onvif\n"
+        "JKT-0204,,rtsp://10.2.4.4/live,\"rtsp,ping\"\n", encoding="utf-8")
+    out = tmp_path / "cams.yml"
+    assert main(["import", str(path), "--provider", "pt-alpha", "-o", str(out), "--skip-bad"]) == 0
+    err = capsys.readouterr().err
+    assert "row 4, column onvif (B): expected http:// or https://, got rtsp" in err
+    assert f"row 5, column checks (D): unknown check(s): ping (known: {', '.join(CAMERA_CHECKS)})" in err
+    cams = yaml.safe_load(out.read_text(encoding="utf-8"))["cameras"]
+    assert [(c["id"], c.get("onvif"), c.get("rtsp"), c["checks"]) for c in cams] == [
+        ("JKT-0201", "http://10.2.4.1/onvif/device_service", None, ["onvif"]),
+        ("JKT-0202", None, "rtsps://10.2.4.2/live", ["rtsp", "stream", "picture"]),
+    ]

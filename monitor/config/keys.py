@@ -102,14 +102,14 @@ def _ordered(schemes: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(schemes, key=lambda s: (prefer.index(s) if s in prefer else 99, s)))
 
 
-def _field_schemes(field_name: str) -> tuple[str, ...]:
+def field_schemes(field_name: str) -> tuple[str, ...]:
     """The schemes a camera URL field accepts: those every check probing it accepts."""
     sets = [c.schemes for c in catalogue.CHECKS.values() if field_name in c.fields]
     return _ordered(frozenset.intersection(*sets))
 
 
-RTSP_SCHEMES = _field_schemes("rtsp")
-HTTP_SCHEMES = _field_schemes("http")
+RTSP_SCHEMES = field_schemes("rtsp")
+HTTP_SCHEMES = field_schemes("http")
 FEED_SCHEMES = _ordered(catalogue.FEED.schemes)
 LINK_SCHEMES = _ordered(catalogue.LINK.schemes)
 
