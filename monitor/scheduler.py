@@ -136,6 +136,7 @@ class Scheduler:
         self._post = {c.name: c.post for c in CHECKS.values() if c.post is not None}
         self._post.update(post_steps or {})
         self._rejected: set[str] = set()
+        self._plans: dict[str, tuple[Any, tuple]] = {}
         s = self.inventory.settings
         self._budgets = {name: _Budget(b.limit(s)) for name, b in BUDGETS.items()}
         self._heap: list[tuple[float, int, _Job]] = []
@@ -425,7 +426,10 @@ class Scheduler:
                 return
             camera = cs.camera
             s = self.inventory.settings
-            check = catalogue.check_for(key)
+            plan = self._plans.get(key)
+            if plan is None:  # once per key: the hot path does no catalogue look-ups
+                plan = self._plans[key] = (catalogue.check_for(key), catalogue.JUDGES.get(key, ()))
+            check, judges = plan
             if check is FEED:
                 endpoint = dict(camera.feeds).get(key[5:])
             else:
@@ -451,7 +455,7 @@ class Scheduler:
                 return
             judged = [(c, await catalogue.judge(c, result, self.state.memory(cid, c.name), s,
                                                 self._post.get(c.name)))
-                      for c in catalogue.JUDGES.get(key, ()) if c.name in cs.checks]
+                      for c in judges if c.name in cs.checks] if judges else ()
             self.state.record_result(cid, key, result)  # a check not configured is dropped
             for c, verdict in judged:
                 if verdict is not None:
