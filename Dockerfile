@@ -16,7 +16,10 @@ RUN pip install . && rm -rf /src
 # A fixed uid so that mounted inventories and password files can be granted to it.
 RUN groupadd --system --gid 10001 cctv \
  && useradd --system --uid 10001 --gid cctv --no-create-home --home-dir /nonexistent \
-            --shell /usr/sbin/nologin cctv
+            --shell /usr/sbin/nologin cctv \
+ && install -d -o cctv -g cctv -m 0750 /var/lib/cctv-monitor
+# The outage ledger's home: a volume mounted here starts owned by the monitor's user.
+VOLUME /var/lib/cctv-monitor
 USER 10001:10001
 WORKDIR /tmp
 
@@ -27,4 +30,4 @@ EXPOSE 9877
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ.get('CCTV_HEALTHCHECK_URL', 'http://127.0.0.1:9877/-/healthy'), timeout=3)"]
 ENTRYPOINT ["cctv-monitor"]
-CMD ["run", "-c", "/etc/cctv/monitor.yml", "--listen", "0.0.0.0:9877"]
+CMD ["run", "-c", "/etc/cctv/monitor.yml", "--listen", "0.0.0.0:9877", "--ledger", "/var/lib/cctv-monitor/history.sqlite"]

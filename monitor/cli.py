@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--web.max-connections", dest="web_max_connections", type=int,
                    default=128, metavar="N",
                    help="open web connections at most (counted in the descriptor budget)")
+    p.add_argument("--ledger", default=None, metavar="PATH|DSN",
+                   help="the outage ledger: a SQLite file or a postgresql:// DSN; wins over "
+                   "the configuration's history: (for a read-only configuration directory); a DSN's "
+                   "password belongs in $PGPASSWORD or ~/.pgpass, not on the command line")
     common(p)
     log_format(p)
 

@@ -66,8 +66,10 @@ class Daemon:
     """The running pieces and the one reload procedure that SIGHUP and the web share."""
 
     def __init__(self, config_path: str, inventory: Inventory,
-                 shard: tuple[int, int] | None = None, limits: Limits | None = None) -> None:
+                 shard: tuple[int, int] | None = None, limits: Limits | None = None,
+                 ledger: str | None = None) -> None:
         self.config_path = config_path
+        self.ledger = ledger  # `run --ledger`: wins over the configuration's history:
         self.shard = shard
         self.limits = limits or Limits()
         self.metrics = SelfMetrics(f"{shard[0]}/{shard[1]}" if shard else None)
@@ -141,6 +143,7 @@ async def run_until(
     web_config_file: str | None = None,
     enable_reload: bool = True,
     max_connections: int = 128,
+    ledger: str | None = None,
 ) -> None:
     """Run the daemon until `stop` is set.  Config errors and a --listen address that cannot
     be bound: printed, then SystemExit(2)."""
@@ -167,7 +170,7 @@ async def run_until(
         print(f"cctv-monitor: {too_many}", file=sys.stderr)
         raise SystemExit(2)
 
-    daemon = Daemon(config_path, inventory, shard, limits)
+    daemon = Daemon(config_path, inventory, shard, limits, ledger)
     app = make_app(daemon.state, daemon.exporter, daemon.reload if enable_reload else None,
                    problems=daemon.guard.problems)
     if web_config.users:
@@ -237,7 +240,7 @@ def _ledger_pages(daemon: Daemon, inventory: Inventory) -> Any:
     from .report.pages import LedgerPages
 
     try:
-        target = target_of(inventory, daemon.config_path)
+        target = target_of(inventory, daemon.config_path, daemon.ledger)
     except ValueError:
         target = None
     return LedgerPages(daemon.state, target.target if target else None)
@@ -251,7 +254,7 @@ async def _start_ledger(daemon: Daemon, inventory: Inventory,
     from . import history
 
     try:
-        target = history.target_of(inventory, daemon.config_path)
+        target = history.target_of(inventory, daemon.config_path, daemon.ledger)
     except ValueError as exc:
         log.error("ledger off: %s", exc)
         return None
@@ -289,6 +292,7 @@ async def _main(args: Any) -> int:
         getattr(args, "web_config_file", None),
         not getattr(args, "web_disable_reload", False),
         getattr(args, "web_max_connections", None) or 128,
+        getattr(args, "ledger", None),
     )
     return 0
 

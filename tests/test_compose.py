@@ -12,6 +12,7 @@ host name Prometheus and Grafana use resolves to a service in the profiles that 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -240,3 +241,29 @@ def test_commands_parse_with_the_real_cli():
         args = parser.parse_args(svc["command"])
         assert args.command in {"run", "demo"}, name
         assert args.listen.endswith(":9877") and args.listen.startswith("0.0.0.0"), name
+
+
+def test_every_run_keeps_its_ledger_on_a_writable_volume():
+    """The configuration directory is mounted read-only, so a ledger next to it (the
+    default) could not be written: every `run` names a ledger on a named volume of its
+    own (two shards never share one SQLite file)."""
+    from monitor.cli import build_parser
+
+    parser = build_parser()
+    declared = set((_doc().get("volumes") or {}))
+    seen = set()
+    for name, svc in _services().items():
+        if "build" not in svc or svc["command"][0] != "run":
+            continue
+        args = parser.parse_args(svc["command"])
+        assert args.ledger, name
+        ledger_dir = os.path.dirname(args.ledger)
+        mounts = {m.split(":")[1]: m.split(":")[0] for m in svc.get("volumes", [])
+                  if isinstance(m, str) and ":" in m}
+        assert ledger_dir in mounts, f"{name}: {ledger_dir} is not a volume"
+        volume = mounts[ledger_dir]
+        assert volume in declared, f"{name}: {volume} is not a named volume"
+        assert volume not in seen, f"{name}: {volume} shared with another run"
+        seen.add(volume)
+    text = (ROOT / "Dockerfile").read_text()
+    assert "/var/lib/cctv-monitor" in text and "VOLUME /var/lib/cctv-monitor" in text

@@ -209,6 +209,18 @@ def test_retention_durations():
     assert history.target_of(object()) is None
 
 
+def test_run_ledger_flag_wins_over_the_configuration(tmp_path):
+    """`run --ledger` (a read-only configuration directory in a container) wins over
+    history.path and history.dsn; without it the configuration decides."""
+    from monitor.cli import build_parser
+
+    inv = type("I", (), {"history": type("H", (), {"path": "x.db", "dsn": "postgresql://db/x",
+                                                   "retention": None})()})()
+    args = build_parser().parse_args(["run", "-c", "c.yml", "--ledger", str(tmp_path / "l.db")])
+    assert history.target_of(inv, "c.yml", args.ledger).target == str(tmp_path / "l.db")
+    assert history.target_of(inv, "c.yml", None).target == "postgresql://db/x"
+
+
 def test_refused_writes_are_kept_counted_and_retried(tmp_path, caplog):
     import time
 

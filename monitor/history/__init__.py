@@ -49,13 +49,18 @@ def _seconds(value: Any) -> float | None:
 DEFAULT_FILE = "cctv-history.sqlite"
 
 
-def target_of(inventory: Any, config_path: str | None = None) -> HistoryTarget | None:
-    """Where the ledger is: `history.dsn`, else `history.path`, else DEFAULT_FILE in the
-    directory of `config_path`; None for an inventory without a history section."""
+def target_of(inventory: Any, config_path: str | None = None,
+              override: str | None = None) -> HistoryTarget | None:
+    """Where the ledger is: `override` (`run --ledger`), else `history.dsn`, else
+    `history.path`, else DEFAULT_FILE in the directory of `config_path`; None for an
+    inventory without a history section.  The override exists for deployments whose
+    configuration directory is read-only (a container's mounted /etc): the ledger then
+    lives on a volume of its own without editing the shared configuration."""
     history = getattr(inventory, "history", None)
     if history is None:
         return None
-    target = getattr(history, "dsn", None) or getattr(history, "path", None)
+    target = (override or getattr(history, "dsn", None)
+              or getattr(history, "path", None))
     if not target:
         if config_path is None:
             return None
