@@ -15,7 +15,7 @@ from pathlib import Path
 import uvloop
 
 from .checks import JUDGES, PROBE_COMMAND, judge
-from .model import Credentials, MonitorSettings, Result, redact_url, split_credentials
+from .model import Credentials, Detail, MonitorSettings, Result, redact_url, split_credentials
 
 #: URL scheme -> the check run when --check is not given (from the catalogue)
 _DEFAULT_CHECK = {scheme: c.name for c in PROBE_COMMAND.values() for scheme in c.cli_default}
@@ -44,31 +44,32 @@ def format_result(check: str, url: str, result: Result, verbose: bool) -> str:
         lines.append(f"  {result.message}")
     d = result.detail
     facts = []
-    if d.get("codec"):
-        size = f" {d['width']}x{d['height']}" if d.get("width") and d.get("height") else ""
-        facts.append(f"video {d['codec']}{size}")
-    if d.get("auth"):
-        facts.append(f"auth {d['auth']}")
-    if "status" in d:
-        facts.append(f"status {d['status']}")
-    if d.get("content_type"):
-        facts.append(f"{d['content_type']}, {d.get('bytes', '?')} bytes")
-    if "packets" in d:
-        facts.append(f"{d['packets']} RTP packets over {d.get('transport', 'tcp')}")
-    if d.get("fps") is not None:
-        facts.append(f"{d['fps']:.1f} fps")
-    if d.get("bytes_per_second") is not None:
-        facts.append(f"{d['bytes_per_second'] * 8 / 1000:.0f} kbit/s")
-    if d.get("keyframe_interval") is not None:
-        facts.append(f"keyframe every {d['keyframe_interval']:.2f} s")
-    if d.get("keyframes_decoded"):
-        facts.append(f"{d['keyframes_decoded']} keyframes decoded")
-    if d.get("luminance") is not None:
-        facts.append(f"luminance {d['luminance']:.2f}")
-    if d.get("uniform") is not None:
-        facts.append(f"{d['uniform']:.0%} one colour")
-    if d.get("clock_offset") is not None:
-        facts.append(f"camera clock {d['clock_offset']:+.1f} s (Date header, 1 s resolution)")
+    if d.get(Detail.CODEC):
+        w, h = d.get(Detail.WIDTH), d.get(Detail.HEIGHT)
+        size = f" {w}x{h}" if w and h else ""
+        facts.append(f"video {d[Detail.CODEC]}{size}")
+    if d.get(Detail.AUTH):
+        facts.append(f"auth {d[Detail.AUTH]}")
+    if Detail.STATUS in d:
+        facts.append(f"status {d[Detail.STATUS]}")
+    if d.get(Detail.CONTENT_TYPE):
+        facts.append(f"{d[Detail.CONTENT_TYPE]}, {d.get(Detail.BYTES, '?')} bytes")
+    if Detail.PACKETS in d:
+        facts.append(f"{d[Detail.PACKETS]} RTP packets over {d.get(Detail.TRANSPORT, 'tcp')}")
+    if d.get(Detail.FPS) is not None:
+        facts.append(f"{d[Detail.FPS]:.1f} fps")
+    if d.get(Detail.BYTES_PER_SECOND) is not None:
+        facts.append(f"{d[Detail.BYTES_PER_SECOND] * 8 / 1000:.0f} kbit/s")
+    if d.get(Detail.KEYFRAME_INTERVAL) is not None:
+        facts.append(f"keyframe every {d[Detail.KEYFRAME_INTERVAL]:.2f} s")
+    if d.get(Detail.KEYFRAMES_DECODED):
+        facts.append(f"{d[Detail.KEYFRAMES_DECODED]} keyframes decoded")
+    if d.get(Detail.LUMINANCE) is not None:
+        facts.append(f"luminance {d[Detail.LUMINANCE]:.2f}")
+    if d.get(Detail.UNIFORM) is not None:
+        facts.append(f"{d[Detail.UNIFORM]:.0%} one colour")
+    if d.get(Detail.CLOCK_OFFSET) is not None:
+        facts.append(f"camera clock {d[Detail.CLOCK_OFFSET]:+.1f} s (Date header, 1 s resolution)")
     if facts:
         lines.append("  " + "; ".join(facts))
     return "\n".join(lines)
