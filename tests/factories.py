@@ -132,3 +132,28 @@ async def wait_http(url: str, timeout: float = 10.0) -> None:
                 pass
             await asyncio.sleep(0.05)
     raise AssertionError(f"{url} did not come up")
+
+
+def free_base_net(first: int = 130, last: int = 199) -> int:
+    """A simulator base net (the second octet of its cameras' loopback addresses) that no
+    other simulator on this machine serves now: its first camera's RTSP port, its police
+    relay and link addresses are all free.  Several test runs at once then do not collide."""
+    import random
+
+    from monitor.simulator.fleet import police_integration, smart_city_integration
+
+    candidates = list(range(first, last + 1))
+    random.shuffle(candidates)
+    for net in candidates:
+        police = police_integration(net)
+        addrs = [(f"127.{net}.0.1", 8554), (police.relay_ip, police.relay_port),
+                 (smart_city_integration(net).relay_ip, 8554)]
+        addrs += [(link.ip, link.tcp_port) for link in police.links]
+        try:
+            for ip, port in addrs:
+                with socket.socket() as s:
+                    s.bind((ip, port))
+        except OSError:
+            continue
+        return net
+    raise RuntimeError("no free simulator base net")

@@ -26,10 +26,9 @@ import pytest
 
 from monitor.simulator.fleet import build_fleet, write_config
 from tests.conftest import require, require_root
-from tests.factories import free_port
+from tests.factories import free_base_net, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE_NET = 157
 CAMERAS = 80
 FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
@@ -67,7 +66,8 @@ def test_chaos_never_reports_a_healthy_camera_down(tmp_path):
     require_root()
     require(FAKETIME)
     faults = {"flapping": 0.05, "down": 0.025}
-    fleet = build_fleet(cameras=CAMERAS, seed=13, faults=faults, base_net=BASE_NET)
+    base_net = free_base_net()  # no other simulator on this machine uses it now
+    fleet = build_fleet(cameras=CAMERAS, seed=13, faults=faults, base_net=base_net)
     healthy = {c.id for c in fleet.cameras if c.fault == "healthy"}
     ledger_dir = tmp_path / "ledger"
     ledger_dir.mkdir()
@@ -87,7 +87,7 @@ def test_chaos_never_reports_a_healthy_camera_down(tmp_path):
     clock = tmp_path / "clock"
     clock.write_text("+0\n")
 
-    env = {**os.environ, "CCTV_SIM_BASE_NET": str(BASE_NET)}
+    env = {**os.environ, "CCTV_SIM_base_net": str(base_net)}
     sim = subprocess.Popen(
         [sys.executable, "-m", "monitor", "simulate", "--cameras", str(CAMERAS), "--seed", "13",
          "--faults", ",".join(f"{k}={v}" for k, v in faults.items()),

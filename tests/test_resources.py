@@ -215,7 +215,7 @@ def _fleet_config(tmp_path: Path, cameras: int, base_net: int, concurrency: int)
 
 
 def test_a_concurrency_that_cannot_fit_the_descriptor_limit_is_refused(tmp_path):
-    config = _fleet_config(tmp_path, 50, 151, 1000)
+    config = _fleet_config(tmp_path, 50, 100, 1000)  # refused before any probe: no simulator
     proc = subprocess.run(
         [sys.executable, "-m", "monitor", "run", "-c", str(config), "--listen",
          f"127.0.0.1:{free_port()}"],
@@ -258,7 +258,9 @@ def _metric(text: str, name: str, **labels: str) -> list[float]:
 
 @pytest.mark.integration
 def test_descriptor_exhaustion_and_an_idle_flood_never_make_a_healthy_camera_down(tmp_path):
-    cameras, base_net = 1200, 152
+    from tests.factories import free_base_net
+
+    cameras, base_net = 1200, free_base_net()
     config = _fleet_config(tmp_path, cameras, base_net, 1000)
     env = {**os.environ, "CCTV_SIM_BASE_NET": str(base_net)}
     sim = subprocess.Popen(

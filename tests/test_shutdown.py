@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 
 from monitor.simulator.fleet import build_fleet, write_config
-from tests.factories import free_port
+from tests.factories import free_base_net, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE_NET = 154
 CAMERAS = 60
 BAD = ("never retrieved", "Traceback", "Exception in callback", "Unclosed", "was destroyed")
 
@@ -27,11 +26,12 @@ BAD = ("never retrieved", "Traceback", "Exception in callback", "Unclosed", "was
 @pytest.mark.integration
 def test_sigterm_at_any_moment_leaves_stderr_clean(tmp_path):
     faults = {"down": 0.1, "tarpit": 0.1, "no_keyframe": 0.1, "stall": 0.1}
-    fleet = build_fleet(cameras=CAMERAS, seed=9, faults=faults, base_net=BASE_NET)
+    base_net = free_base_net()  # no other simulator on this machine uses it now
+    fleet = build_fleet(cameras=CAMERAS, seed=9, faults=faults, base_net=base_net)
     config = tmp_path / "fleet.yml"
     write_config(fleet, config, interval="2s", timeout="1500ms", stream_interval="3s",
                  stream_duration="2s", stream_concurrency=30)
-    env = {**os.environ, "CCTV_SIM_BASE_NET": str(BASE_NET)}
+    env = {**os.environ, "CCTV_SIM_base_net": str(base_net)}
     sim = subprocess.Popen(
         [sys.executable, "-m", "monitor", "simulate", "--cameras", str(CAMERAS), "--seed", "9",
          "--faults", ",".join(f"{k}={v}" for k, v in faults.items()),
