@@ -20,10 +20,9 @@ from pathlib import Path
 import pytest
 
 from monitor.simulator.fleet import build_fleet, write_config
-from tests.factories import free_port
+from tests.factories import free_base_net, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE_NET = 143
 CAMERAS = 56  # 50 healthy, 3 without keyframes, 3 that stall
 DURATION = 3.0
 
@@ -57,7 +56,8 @@ def _lag_quantile(text: str, q: float) -> float:
 @pytest.mark.integration
 def test_fifty_streams_at_once_keep_their_window_and_do_not_delay_fast_checks(tmp_path):
     faults = {"no_keyframe": 3 / CAMERAS, "stall": 3 / CAMERAS}
-    fleet = build_fleet(cameras=CAMERAS, seed=21, faults=faults, base_net=BASE_NET)
+    base_net = free_base_net()  # no other simulator's addresses
+    fleet = build_fleet(cameras=CAMERAS, seed=21, faults=faults, base_net=base_net)
     by_fault = {}
     for cam in fleet.cameras:
         by_fault.setdefault(cam.fault, []).append(cam.id)
@@ -68,7 +68,7 @@ def test_fifty_streams_at_once_keep_their_window_and_do_not_delay_fast_checks(tm
     text = config.read_text()
     assert "concurrency: 50" in text
 
-    env = {**os.environ, "CCTV_SIM_BASE_NET": str(BASE_NET)}
+    env = {**os.environ, "CCTV_SIM_BASE_NET": str(base_net)}
     fault_arg = ",".join(f"{k}={v}" for k, v in faults.items())
     sim = subprocess.Popen(
         [sys.executable, "-m", "monitor", "simulate", "--cameras", str(CAMERAS), "--seed", "21",
