@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,27 +40,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-CLK = os.sysconf("SC_CLK_TCK")
+
+from tests.bench.common import cpu_seconds, free_port, rss_bytes  # noqa: E402
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 VM = shutil.which("victoria-metrics") or "/usr/bin/victoria-metrics"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / CLK
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def start(cmd: list[str], log: Path) -> subprocess.Popen:

@@ -21,10 +21,11 @@ import argparse
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.bench.common import cpu_ms  # noqa: E402
 
 from monitor.model import SnapshotSettings  # noqa: E402
 from monitor.probes.keyframe import KeyframeCollector  # noqa: E402
@@ -79,12 +80,6 @@ def payloads(codec: str, au: bytes, mtu: int = 1400) -> list[bytes]:
             out.append(head + bytes([t | (0x80 if i == 0 else 0) | (0x40 if i == len(chunks) - 1 else 0)]) + c)
     return out
 
-
-def cpu_ms(fn, n: int) -> float:
-    start = time.process_time()
-    for i in range(n):
-        fn(i)
-    return (time.process_time() - start) / n * 1000
 
 
 def main() -> None:

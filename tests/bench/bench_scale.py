@@ -42,7 +42,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,21 +51,14 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.bench.common import cpu_seconds, free_port, rss_bytes  # noqa: E402
+
 PY = sys.executable
-CLK = os.sysconf("SC_CLK_TCK")
 BLACKBOX = shutil.which("prometheus-blackbox-exporter")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and its reaped children, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / CLK
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -93,12 +85,6 @@ def descendants(pid: int) -> list[int]:
                 out += descendants(int(d.name))
     return out
 
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def pin(pid: int, cpu: int) -> None:

@@ -15,10 +15,11 @@ import argparse
 import io
 import random
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.bench.common import cpu_ms  # noqa: E402
 
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
@@ -43,12 +44,6 @@ def camera_picture(w: int, h: int, t: int, seed: int = 1) -> bytes:
     im.save(out, "JPEG", quality=80)
     return out.getvalue()
 
-
-def cpu_ms(fn, n: int) -> float:
-    start = time.process_time()
-    for i in range(n):
-        fn(i)
-    return (time.process_time() - start) / n * 1000
 
 
 def main() -> None:
