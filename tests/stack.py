@@ -102,6 +102,28 @@ class Stack:
                 pytest.fail(f"{name} exited with {proc.returncode}\n{self.logs()}")
 
 
+async def start_simulator(stack: Stack, cameras: int, control_port: int, config: Path,
+                          timeout: float = 40.0) -> list[dict]:
+    """The simulator, fleet all healthy, on a base net no other simulator serves; waits
+    (bounded) for its READY line and returns the cameras of the config it wrote."""
+    import sys
+
+    from tests.factories import free_base_net
+
+    stack.start("simulator", [
+        sys.executable, "-m", "monitor", "simulate", "--cameras", str(cameras),
+        "--faults", "healthy=1", "--write-config", str(config),
+        "--control", f"127.0.0.1:{control_port}"],
+        env={"CCTV_SIM_BASE_NET": str(free_base_net())})
+    deadline = time.monotonic() + timeout
+    while "READY" not in (stack.tmp / "simulator.log").read_text(errors="replace"):
+        stack.check_alive()
+        if time.monotonic() > deadline:
+            pytest.fail(f"simulator not READY\n{stack.logs()}")
+        await asyncio.sleep(0.2)
+    return monitor_config(config)
+
+
 async def wait_ok(session: aiohttp.ClientSession, url: str, stack: Stack, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:

@@ -27,7 +27,7 @@ from aiohttp import web
 from tests.artefacts import DASHBOARDS, load_dashboard, localize, panels, substitute
 from tests.conftest import require
 from tests.factories import free_port
-from tests.stack import Stack, label_values, monitor_config, query, scaled_rules, wait_ok
+from tests.stack import Stack, label_values, query, scaled_rules, start_simulator, wait_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config"
@@ -64,7 +64,6 @@ def _alertmanager_config(tmp: Path, receiver: str) -> Path:
 async def test_stack_end_to_end(tmp_path):
     prometheus = require("/usr/bin/prometheus")
     alertmanager = require("/usr/bin/prometheus-alertmanager")
-    from monitor.demo import pick_base_net
 
     # -- the webhook receiver: what Alertmanager delivers, in order
     received: list[tuple[str, dict]] = []
@@ -89,18 +88,7 @@ async def test_stack_end_to_end(tmp_path):
             ports = {k: free_port() for k in ("control", "monitor", "prom", "am")}
             control = f"http://127.0.0.1:{ports['control']}"
             sim_config = tmp_path / "monitor.yml"
-            stack.start("simulator", [
-                sys.executable, "-m", "monitor", "simulate", "--cameras", str(CAMERAS),
-                "--faults", "healthy=1", "--write-config", str(sim_config),
-                "--control", f"127.0.0.1:{ports['control']}"],
-                env={"CCTV_SIM_BASE_NET": str(pick_base_net(CAMERAS))})
-            deadline = time.monotonic() + 40
-            while "READY" not in (tmp_path / "simulator.log").read_text(errors="replace"):
-                stack.check_alive()
-                if time.monotonic() > deadline:
-                    pytest.fail(f"simulator not READY\n{stack.logs()}")
-                await asyncio.sleep(0.2)
-            cameras = monitor_config(sim_config)
+            cameras = await start_simulator(stack, CAMERAS, ports["control"], sim_config)
             police = [c["id"] for c in cameras if "police-hq" in c.get("integrations", [])]
             others = [c["id"] for c in cameras if c["id"] not in police]
             assert len(police) >= 2 and others, "the simulated fleet has no police feeds"

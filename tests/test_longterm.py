@@ -30,7 +30,7 @@ import yaml
 from tests.artefacts import DASHBOARDS, load_dashboard, panels, substitute
 from tests.conftest import require
 from tests.factories import free_port
-from tests.stack import Stack, label_values, monitor_config, query, scaled_rules, wait_ok
+from tests.stack import Stack, label_values, query, scaled_rules, start_simulator, wait_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config"
@@ -111,7 +111,6 @@ async def _metric(session: aiohttp.ClientSession, url: str, name: str, labels: s
 async def test_remote_write_into_victoriametrics_answers_rules_and_dashboards(tmp_path):
     prometheus = require("/usr/bin/prometheus")
     vm_bin = require(VM_BIN)
-    from monitor.demo import pick_base_net
 
     stack = Stack(tmp_path)
     try:
@@ -119,18 +118,7 @@ async def test_remote_write_into_victoriametrics_answers_rules_and_dashboards(tm
             ports = {k: free_port() for k in ("control", "monitor", "prom", "vm")}
             control = f"http://127.0.0.1:{ports['control']}"
             sim_config = tmp_path / "monitor.yml"
-            stack.start("simulator", [
-                sys.executable, "-m", "monitor", "simulate", "--cameras", str(CAMERAS),
-                "--faults", "healthy=1", "--write-config", str(sim_config),
-                "--control", f"127.0.0.1:{ports['control']}"],
-                env={"CCTV_SIM_BASE_NET": str(pick_base_net(CAMERAS))})
-            deadline = time.monotonic() + 40
-            while "READY" not in (tmp_path / "simulator.log").read_text(errors="replace"):
-                stack.check_alive()
-                if time.monotonic() > deadline:
-                    pytest.fail(f"simulator not READY\n{stack.logs()}")
-                await asyncio.sleep(0.2)
-            cameras = monitor_config(sim_config)
+            cameras = await start_simulator(stack, CAMERAS, ports["control"], sim_config)
             police = [c["id"] for c in cameras if "police-hq" in c.get("integrations", [])]
 
             async def fault(camera: str, kind: str) -> None:
