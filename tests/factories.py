@@ -120,6 +120,18 @@ def free_port(ip: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def wait_for(what, timeout: float = 30.0, step: float = 0.1):
+    """Poll `what()` until it returns something truthy (and return that), at most `timeout`
+    seconds: a condition is waited for, never a duration asserted."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = what()
+        if got:
+            return got
+        time.sleep(step)
+    raise AssertionError("timed out waiting")
+
+
 async def wait_http(url: str, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:

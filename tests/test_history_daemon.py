@@ -20,14 +20,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.factories import free_port, wait_for
+
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rows(db: Path | str, sql: str) -> list[tuple]:
@@ -44,16 +40,6 @@ def rows(db: Path | str, sql: str) -> list[tuple]:
             return conn.execute(sql).fetchall()
     except sqlite3.Error:
         return []  # not created yet
-
-
-def wait_for(what, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = what()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting")
 
 
 def start(cfg: Path, log: Path) -> subprocess.Popen:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import wait_for
+
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,16 +29,6 @@ def query(target: str, sql: str) -> list[tuple]:
             return [tuple(r) for r in conn.execute(sql).fetchall()]
     with sqlite3.connect(target) as conn:
         return conn.execute(sql).fetchall()
-
-
-def wait_for(what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = what()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting")
 
 
 def spawn(target: str, fault: Path, log: Path) -> subprocess.Popen:
