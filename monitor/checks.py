@@ -341,7 +341,11 @@ async def judge(check: Check, answer: Result, memory: dict, settings: MonitorSet
         return await (step or check.post)(answer, memory, settings)  # type: ignore[misc]
     except Exception as exc:  # noqa: BLE001 - the probe contract: every error is a reason
         from .probes.base import classify_exception
+        from .resources import LocalResourceError, local_resource_kind
 
+        kind = local_resource_kind(exc)
+        if kind is not None:  # no thread or memory to decode with: the monitor's, not the picture's
+            raise LocalResourceError(kind, exc.__class__.__name__) from None
         reason, message = classify_exception(exc)
         return Result(reason, message=message, duration=time.perf_counter() - start)
 

@@ -35,6 +35,7 @@ import time
 from typing import Any
 
 from ..model import Endpoint, ProbeContext, Reason, Result
+from ..resources import LocalResourceError, local_resource_kind
 from .base import ProbeError, classify_exception
 from .status_codes import reason_for_status
 
@@ -173,6 +174,9 @@ async def probe(endpoint: Endpoint, ctx: ProbeContext) -> Result:
     except ProbeError:
         raise
     except Exception as exc:  # noqa: BLE001 - the probe contract: every error is a reason
+        kind = local_resource_kind(exc)
+        if kind is not None:  # out of descriptors here says nothing of the camera
+            raise LocalResourceError(kind, exc.__class__.__name__) from None
         reason, message = _map_error(exc, creds is not None)
         if trace is not None:
             trace.append(f"< {reason.value}: {message}")

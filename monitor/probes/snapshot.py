@@ -89,6 +89,7 @@ from typing import Any, Awaitable, Callable
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from ..model import MonitorSettings, Reason, Result, SnapshotSettings
+from ..resources import LocalResourceError, local_resource_kind
 from .base import classify_exception
 from .picture import (CHANGE_THRESHOLDS, FINGERPRINT_SIDE, Picture, PictureHistory,
                       difference, judge, mean, scale_for, uniform_share)
@@ -233,6 +234,9 @@ def analysis_step(analyse_fn: Callable[[bytes, Any, SnapshotSettings], Result] =
                 loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(None, analyse_fn, body, hist, settings.snapshot)
         except Exception as exc:  # noqa: BLE001 - an undecodable picture is a verdict
+            kind = local_resource_kind(exc)
+            if kind is not None:  # a full thread pool or no memory says nothing of the picture
+                raise LocalResourceError(kind, exc.__class__.__name__) from None
             reason, message = classify_exception(exc)
             result = Result(reason, message=message)
         result.duration = time.perf_counter() - start
