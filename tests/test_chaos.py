@@ -87,7 +87,7 @@ def test_chaos_never_reports_a_healthy_camera_down(tmp_path):
     clock = tmp_path / "clock"
     clock.write_text("+0\n")
 
-    env = {**os.environ, "CCTV_SIM_base_net": str(base_net)}
+    env = {**os.environ, "CCTV_SIM_BASE_NET": str(base_net)}
     sim = subprocess.Popen(
         [sys.executable, "-m", "monitor", "simulate", "--cameras", str(CAMERAS), "--seed", "13",
          "--faults", ",".join(f"{k}={v}" for k, v in faults.items()),

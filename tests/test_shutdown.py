@@ -31,7 +31,7 @@ def test_sigterm_at_any_moment_leaves_stderr_clean(tmp_path):
     config = tmp_path / "fleet.yml"
     write_config(fleet, config, interval="2s", timeout="1500ms", stream_interval="3s",
                  stream_duration="2s", stream_concurrency=30)
-    env = {**os.environ, "CCTV_SIM_base_net": str(base_net)}
+    env = {**os.environ, "CCTV_SIM_BASE_NET": str(base_net)}
     sim = subprocess.Popen(
         [sys.executable, "-m", "monitor", "simulate", "--cameras", str(CAMERAS), "--seed", "9",
          "--faults", ",".join(f"{k}={v}" for k, v in faults.items()),
