@@ -169,3 +169,30 @@ def free_base_net(first: int = 130, last: int = 199) -> int:
             continue
         return net
     raise RuntimeError("no free simulator base net")
+
+
+def http_get(url: str, method: str = "GET", timeout: float = 60.0) -> tuple[int, str]:
+    """(status, body) of a plain HTTP request; an HTTP error status is an answer, not an
+    exception (the daemon's 503 on /readyz is what some tests wait for)."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def metric_values(text: str, name: str, **labels: str) -> list[float]:
+    """Every sample of `name` in an exposition whose labels include `labels`."""
+    import re
+
+    out = []
+    for n, lab, value in re.findall(r'^([a-z_]+)(?:\{([^}]*)\})? (\S+)$', text, re.M):
+        if n == name:
+            got = dict(re.findall(r'(\w+)="([^"]*)"', lab or ""))
+            if all(got.get(k) == v for k, v in labels.items()):
+                out.append(float(value))
+    return out

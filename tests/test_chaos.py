@@ -18,38 +18,21 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from monitor.simulator.fleet import build_fleet, write_config
 from tests.conftest import require, require_root
-from tests.factories import free_base_net, free_port
+from tests.factories import free_base_net, free_port, http_get, metric_values
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMERAS = 80
 FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
-def _get(url: str, method: str = "GET", timeout: float = 60.0) -> tuple[int, str]:
-    req = urllib.request.Request(url, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
-def _metric(text: str, name: str, **labels: str) -> list[float]:
-    out = []
-    for n, lab, value in re.findall(r'^([a-z_]+)(?:\{([^}]*)\})? (\S+)$', text, re.M):
-        if n == name:
-            got = dict(re.findall(r'(\w+)="([^"]*)"', lab or ""))
-            if all(got.get(k) == v for k, v in labels.items()):
-                out.append(float(value))
-    return out
 
 
 def _by_camera(text: str, name: str) -> dict[str, float]:
@@ -122,7 +105,7 @@ def test_chaos_never_reports_a_healthy_camera_down(tmp_path):
             while time.monotonic() < deadline:
                 assert mon.poll() is None, log_path.read_text()[-3000:]
                 try:
-                    if _get(f"{base}/readyz", timeout=3)[0] == 200:
+                    if http_get(f"{base}/readyz", timeout=3)[0] == 200:
                         return
                 except OSError:
                     pass
@@ -133,7 +116,7 @@ def test_chaos_never_reports_a_healthy_camera_down(tmp_path):
         wait_ready()
         deadline = time.monotonic() + 60  # every healthy camera up (stream checks included)
         while time.monotonic() < deadline:
-            up = _by_camera(_get(f"{base}/metrics")[1], "cctv_camera_up")
+            up = _by_camera(http_get(f"{base}/metrics")[1], "cctv_camera_up")
             if all(up.get(c) == 1 for c in healthy):
                 break
             time.sleep(1)
@@ -149,7 +132,7 @@ def test_chaos_never_reports_a_healthy_camera_down(tmp_path):
         time.sleep(8)
         resource.prlimit(mon.pid, resource.RLIMIT_NOFILE, (4096, 4096))
         time.sleep(6)
-        phases["descriptors"] = _get(f"{base}/metrics")[1]
+        phases["descriptors"] = http_get(f"{base}/metrics")[1]
 
         # 2. 1,500 idle connections held on the web port for 8 s; scrapes still answered
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
@@ -162,19 +145,19 @@ def test_chaos_never_reports_a_healthy_camera_down(tmp_path):
             except OSError:
                 s.close()
         time.sleep(4)
-        assert _get(f"{base}/metrics")[0] == 200
+        assert http_get(f"{base}/metrics")[0] == 200
         time.sleep(4)
         for s in held:
             s.close()
         held.clear()
-        phases["flood"] = _get(f"{base}/metrics")[1]
+        phases["flood"] = http_get(f"{base}/metrics")[1]
 
         # 3. reloads in a loop
         for i in range(6):
             config.write_text(renamed if i % 2 == 0 else text)
-            status, body = _get(f"{base}/-/reload", method="POST", timeout=60)
+            status, body = http_get(f"{base}/-/reload", method="POST", timeout=60)
             assert status == 200, body
-        phases["reloads"] = _get(f"{base}/metrics")[1]
+        phases["reloads"] = http_get(f"{base}/metrics")[1]
 
         # 4. the ledger's disk fills for 12 s (the flapping cameras keep writing to it)
         fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -188,7 +171,7 @@ def test_chaos_never_reports_a_healthy_camera_down(tmp_path):
         time.sleep(12)
         filler.unlink()
         time.sleep(4)
-        phases["disk"] = _get(f"{base}/metrics")[1]
+        phases["disk"] = http_get(f"{base}/metrics")[1]
 
         # 5. the wall clock steps an hour forward, then back.  The daemon restarts for this
         # phase under libfaketime (its wall clock from `clock`, its monotonic clock real);
@@ -204,7 +187,7 @@ def test_chaos_never_reports_a_healthy_camera_down(tmp_path):
         clock.write_text("+0\n")
         time.sleep(8)
         assert mon.poll() is None, "monitor died"
-        status, after = _get(f"{base}/metrics")
+        status, after = http_get(f"{base}/metrics")
         assert status == 200
     finally:
         for s in held:
@@ -230,12 +213,12 @@ def test_chaos_never_reports_a_healthy_camera_down(tmp_path):
         changes = _by_camera(text_, "cctv_camera_state_changes_total")
         assert all(changes.get(c, 0) == 0 for c in healthy), name
     # the self metrics tell the story
-    assert _metric(phases["descriptors"], "cctv_monitor_resource_errors_total",
+    assert metric_values(phases["descriptors"], "cctv_monitor_resource_errors_total",
                    kind="descriptors")[0] > 0
-    assert _metric(phases["flood"], "cctv_monitor_web_connections_closed_total",
+    assert metric_values(phases["flood"], "cctv_monitor_web_connections_closed_total",
                    why="over_cap")[0] >= 1000
-    assert _metric(phases["reloads"], "cctv_monitor_config_last_reload_successful") == [1.0]
-    failures = _metric(phases["disk"], "cctv_monitor_ledger_write_failures_total")
+    assert metric_values(phases["reloads"], "cctv_monitor_config_last_reload_successful") == [1.0]
+    failures = metric_values(phases["disk"], "cctv_monitor_ledger_write_failures_total")
     assert "short of local descriptors" in log_text and "resources recovered" in log_text
     assert "Traceback" not in log_text
     print(f"chaos: {len(healthy)} healthy cameras, false outages: {len(false_down)}, "

@@ -23,8 +23,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -33,7 +31,7 @@ from monitor.selfmetrics import SelfMetrics
 from monitor.model import Reason, Result, split_credentials
 from monitor.probes.base import run_probe
 from monitor.resources import LocalResourceError, ResourceGuard, local_resource_kind
-from tests.factories import free_port, write_config
+from tests.factories import free_port, http_get, metric_values, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -237,23 +235,8 @@ def test_soft_descriptor_limit_is_raised_to_the_hard_limit():
     assert out.strip() == "(4096, 4096)"
 
 
-def _get(url: str, timeout: float = 10.0) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
-def _metric(text: str, name: str, **labels: str) -> list[float]:
-    out = []
-    for n, lab, value in re.findall(r'^([a-z_]+)(?:\{([^}]*)\})? (\S+)$', text, re.M):
-        if n != name:
-            continue
-        got = dict(re.findall(r'(\w+)="([^"]*)"', lab or ""))
-        if all(got.get(k) == v for k, v in labels.items()):
-            out.append(float(value))
-    return out
 
 
 @pytest.mark.integration
@@ -284,7 +267,7 @@ def test_descriptor_exhaustion_and_an_idle_flood_never_make_a_healthy_camera_dow
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if _get(f"{base}/readyz", 2)[0] == 200:
+                if http_get(f"{base}/readyz", timeout=2)[0] == 200:
                     break
             except OSError:
                 pass
@@ -295,11 +278,11 @@ def test_descriptor_exhaustion_and_an_idle_flood_never_make_a_healthy_camera_dow
         # out, the next rounds (every 5 s) find them up; bounded
         deadline = time.monotonic() + 90
         while True:
-            status, text = _get(f"{base}/metrics", 30)
-            if sum(_metric(text, "cctv_camera_up")) == cameras or time.monotonic() > deadline:
+            status, text = http_get(f"{base}/metrics", timeout=30)
+            if sum(metric_values(text, "cctv_camera_up")) == cameras or time.monotonic() > deadline:
                 break
             time.sleep(1)
-        assert sum(_metric(text, "cctv_camera_up")) == cameras
+        assert sum(metric_values(text, "cctv_camera_up")) == cameras
 
         # 1. descriptors run out: the daemon's soft limit at what it holds now, for 8 s
         # (the lowest free descriptor number must be above the soft limit for an open to
@@ -327,16 +310,16 @@ def test_descriptor_exhaustion_and_an_idle_flood_never_make_a_healthy_camera_dow
                 s.close()
                 continue
             held.append(s)
-        status, text = _get(f"{base}/metrics", 30)
+        status, text = http_get(f"{base}/metrics", timeout=30)
         assert status == 200
         time.sleep(6)
-        status, text = _get(f"{base}/metrics", 30)
+        status, text = http_get(f"{base}/metrics", timeout=30)
         assert status == 200
         for s in held:
             s.close()
         held.clear()
         assert mon.poll() is None, "monitor died"
-        status, text = _get(f"{base}/metrics", 30)
+        status, text = http_get(f"{base}/metrics", timeout=30)
     finally:
         for s in held:
             s.close()
@@ -348,10 +331,10 @@ def test_descriptor_exhaustion_and_an_idle_flood_never_make_a_healthy_camera_dow
     log_text = log_path.read_text()
     down_lines = [line for line in log_text.splitlines() if " down" in line]
     assert not down_lines, down_lines[:10]
-    assert sum(_metric(text, "cctv_camera_up")) == cameras
-    assert sum(_metric(text, "cctv_camera_state_changes_total")) == 0
-    assert _metric(text, "cctv_monitor_resource_errors_total", kind="descriptors")[0] > 0
+    assert sum(metric_values(text, "cctv_camera_up")) == cameras
+    assert sum(metric_values(text, "cctv_camera_state_changes_total")) == 0
+    assert metric_values(text, "cctv_monitor_resource_errors_total", kind="descriptors")[0] > 0
     assert "short of local descriptors" in log_text and "resources recovered" in log_text
-    over_cap = _metric(text, "cctv_monitor_web_connections_closed_total", why="over_cap")
+    over_cap = metric_values(text, "cctv_monitor_web_connections_closed_total", why="over_cap")
     assert over_cap and over_cap[0] >= 1000
     assert "Traceback" not in log_text
