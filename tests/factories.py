@@ -196,3 +196,35 @@ def metric_values(text: str, name: str, **labels: str) -> list[float]:
             if all(got.get(k) == v for k, v in labels.items()):
                 out.append(float(value))
     return out
+
+
+def run_daemon_briefly(tmp_path, cameras: int, *flags: str, seconds: float = 2.0):
+    """`cctv-monitor run` on `cameras` unreachable cameras probed every second, stopped with
+    SIGTERM after a round of refused probes (their down lines get logged); returns
+    (returncode, stdout, stderr) as text."""
+    import asyncio
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    cfg = Path(tmp_path) / "monitor.yml"
+    write_config(cfg, cameras)
+    cfg.write_text(cfg.read_text().replace("interval: 30s\n  timeout: 2s",
+                                           "interval: 1s\n  timeout: 500ms"))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "-c", str(cfg), "--listen",
+         f"127.0.0.1:{port}", *flags],
+        cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        asyncio.run(wait_http(f"http://127.0.0.1:{port}/healthz", 20))
+        time.sleep(seconds)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, out.decode(), err.decode()

@@ -13,14 +13,13 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from monitor import logsetup
-from tests.factories import CANARY, free_port, wait_http, write_config
+from tests.factories import CANARY, free_port, run_daemon_briefly, wait_http, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,29 +74,11 @@ async def test_config_errors_exit_2_and_are_printed(tmp_path, capsys):
 
 
 def test_run_command_stops_cleanly_on_sigterm_and_logs_no_secret(tmp_path):
-    cfg = tmp_path / "monitor.yml"
-    write_config(cfg, 3)
-    cfg.write_text(cfg.read_text().replace("interval: 30s\n  timeout: 2s", "interval: 1s\n  timeout: 500ms"))
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "-c", str(cfg), "--listen", f"127.0.0.1:{port}",
-         "--log-level", "debug"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    try:
-        asyncio.run(wait_http(f"http://127.0.0.1:{port}/healthz", 20))
-        time.sleep(2.0)  # a round of refused probes: the down lines get logged
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    log = err.decode()
-    assert proc.returncode == 0, log
+    code, out, log = run_daemon_briefly(tmp_path, 3, "--log-level", "debug")
+    assert code == 0, log
     assert "camera JKT-0000 down: check rtsp failed: refused" in log
     assert log.count("camera JKT-0000 down") == 1  # state changes only, not every probe
-    assert CANARY not in log and CANARY not in out.decode()
+    assert CANARY not in log and CANARY not in out
     assert " INFO cctv.daemon: stopping" in log
 
 

@@ -5,15 +5,10 @@ format ever carries a password (message, field or traceback).  The last test run
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
 import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +16,7 @@ import pytest
 from monitor import logsetup
 from monitor.model import Reason
 from monitor.state import State
-from tests.factories import CANARY, fail, free_port, link, make_inventory, ok, wait_http, write_config
+from tests.factories import CANARY, fail, link, make_inventory, ok, run_daemon_briefly
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,28 +160,9 @@ def test_cli_offers_the_same_formats():
 
 
 def test_run_with_json_logs_one_object_a_line(tmp_path):
-
-    cfg = tmp_path / "monitor.yml"
-    write_config(cfg, 2)
-    cfg.write_text(cfg.read_text().replace("interval: 30s\n  timeout: 2s", "interval: 1s\n  timeout: 500ms"))
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "-c", str(cfg), "--listen", f"127.0.0.1:{port}",
-         "--log-format", "json"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    try:
-        asyncio.run(wait_http(f"http://127.0.0.1:{port}/healthz", 20))
-        time.sleep(2.0)  # a round of refused probes: the down lines get logged
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    text = err.decode()
-    assert CANARY not in text and CANARY not in out.decode()
+    code, out, text = run_daemon_briefly(tmp_path, 2, "--log-format", "json")
+    assert code == 0, text
+    assert CANARY not in text and CANARY not in out
     records = [json.loads(line) for line in text.splitlines()]  # every line is one object
     downs = [r for r in records if r.get("event") == "camera_down"]
     assert {r["camera"] for r in downs} == {"JKT-0000", "JKT-0001"}, records
