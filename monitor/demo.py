@@ -91,17 +91,6 @@ def pick_base_net(cameras: int) -> int:
     return simfleet.DEFAULT_BASE_NET  # let the simulator say what is in the way
 
 
-def _set_pdeathsig() -> None:
-    """In the child, before exec: die with the demo even if the demo is killed -9."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - best effort, Linux only
-        pass
-
-
 class Simulator:
     """The simulator child process: started, watched for READY, stopped as a process group."""
 
@@ -126,6 +115,8 @@ class Simulator:
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env[simfleet.BASE_NET_ENV] = str(self.base_net)
+        # the simulator dies with us even if we are killed -9: it asks for that itself
+        env[simfleet.PARENT_ENV] = str(os.getpid())
         with open(self.stderr_path, "wb") as err:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.argv,
@@ -134,7 +125,6 @@ class Simulator:
                 stderr=err,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
             )
         self._reader = asyncio.create_task(self._read_stdout())
         waiter = asyncio.create_task(self.ready.wait())

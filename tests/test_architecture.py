@@ -262,6 +262,21 @@ def test_tests_share_helpers_through_helper_modules():
     assert not offenders, "\n".join(offenders)
 
 
+def test_no_code_runs_between_fork_and_exec():
+    """No `subprocess` pre-exec hook in the monitor, the tests or the benchmarks: Python code
+    between fork and exec hangs the child (a futex never released) when the forking process
+    has threads, which a test run always may (resolver and decode pools).  Limits go through
+    `prlimit`, CPU affinity through `taskset`, a parent-death signal through the child itself.
+    The needle is assembled so that this file does not match itself."""
+    needle = "preexec" + "_fn"
+    hits = []
+    for path in sorted([*PACKAGE.rglob("*.py"), *(ROOT / "tests").rglob("*.py")]):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if needle in line:
+                hits.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not hits, "\n".join(hits)
+
+
 # --------------------------------------------------------------------------- the repository
 
 #: Where an outside pointer could hide: the docs, the code, the tests and the shipped files.

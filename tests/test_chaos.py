@@ -86,19 +86,19 @@ def test_chaos_never_reports_a_healthy_camera_down(tmp_path):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     phases: dict[str, str] = {}
 
-    def nofile() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
-
     try:
         assert sim.stdout.readline().startswith(b"READY")
 
         def start(env: dict) -> subprocess.Popen:
             with open(log_path, "ab") as log_file:
+                # prlimit sets the descriptor limit and execs: no Python pre-exec function, which runs
+                # Python between fork and exec and hangs when this process has threads
                 return subprocess.Popen(
-                    [sys.executable, "-m", "monitor", "run", "-c", str(config), "--listen",
-                     f"127.0.0.1:{port}", "--log-level", "info"],
+                    ["prlimit", "--nofile=4096:4096", "--", sys.executable, "-m", "monitor",
+                     "run", "-c", str(config), "--listen", f"127.0.0.1:{port}",
+                     "--log-level", "info"],
                     cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_file,
-                    preexec_fn=nofile)
+                    start_new_session=True)
 
         def wait_ready() -> None:
             deadline = time.monotonic() + 90

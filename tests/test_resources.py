@@ -192,12 +192,11 @@ async def test_a_failure_cut_by_a_loop_stall_is_not_judged(tmp_path):
 # ---------------------------------------------------------------------- the daemon
 
 
-def _nofile(limit: int):
-    def set_limit() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
-        os.setsid()
-
-    return set_limit
+def _nofile(soft: int, hard: int | None = None) -> list[str]:
+    """The argv prefix that starts a command with this descriptor limit: prlimit sets it and
+    execs, so nothing runs between fork and exec (a Python pre-exec function does, and hangs
+    when the forking process has threads: a lock one of them held at fork is never freed)."""
+    return ["prlimit", f"--nofile={soft}:{soft if hard is None else hard}", "--"]
 
 
 def _fleet_config(tmp_path: Path, cameras: int, base_net: int, concurrency: int) -> Path:
@@ -215,9 +214,9 @@ def _fleet_config(tmp_path: Path, cameras: int, base_net: int, concurrency: int)
 def test_a_concurrency_that_cannot_fit_the_descriptor_limit_is_refused(tmp_path):
     config = _fleet_config(tmp_path, 50, 100, 1000)  # refused before any probe: no simulator
     proc = subprocess.run(
-        [sys.executable, "-m", "monitor", "run", "-c", str(config), "--listen",
+        [*_nofile(256), sys.executable, "-m", "monitor", "run", "-c", str(config), "--listen",
          f"127.0.0.1:{free_port()}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, preexec_fn=_nofile(256))
+        cwd=ROOT, capture_output=True, text=True, timeout=60, start_new_session=True)
     assert proc.returncode == 2, proc.stderr
     assert "monitor.concurrency 1000" in proc.stderr and "256" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -226,12 +225,8 @@ def test_a_concurrency_that_cannot_fit_the_descriptor_limit_is_refused(tmp_path)
 def test_soft_descriptor_limit_is_raised_to_the_hard_limit():
     code = ("import resource; from monitor.resources import raise_nofile_limit; "
             "print(raise_nofile_limit())")
-
-    def limits() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 4096))
-
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         timeout=30, preexec_fn=limits, check=True).stdout
+    out = subprocess.run([*_nofile(256, 4096), sys.executable, "-c", code], cwd=ROOT,
+                         capture_output=True, text=True, timeout=30, check=True).stdout
     assert out.strip() == "(4096, 4096)"
 
 
@@ -261,9 +256,9 @@ def test_descriptor_exhaustion_and_an_idle_flood_never_make_a_healthy_camera_dow
         assert sim.stdout.readline().startswith(b"READY")
         with open(log_path, "wb") as log_file:
             mon = subprocess.Popen(
-                [sys.executable, "-m", "monitor", "run", "-c", str(config), "--listen",
-                 f"127.0.0.1:{port}", "--log-level", "info"],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log_file, preexec_fn=_nofile(4096))
+                [*_nofile(4096), sys.executable, "-m", "monitor", "run", "-c", str(config),
+                 "--listen", f"127.0.0.1:{port}", "--log-level", "info"],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log_file, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

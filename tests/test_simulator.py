@@ -622,3 +622,67 @@ async def test_command_line_ready_line_and_clean_exit_on_sigterm():
         if proc.returncode is None:
             os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
+
+
+def _gone(pid: int) -> bool:
+    """Whether `pid` has exited (no longer in /proc, or a zombie waiting for its reaper)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_the_simulator_dies_with_the_parent_that_named_itself_even_by_kill_9():
+    """What `cctv-monitor demo` relies on: the simulator sets its own parent-death signal at
+    start (no code between fork and exec in the demo).  A middle process starts a child that
+    arms it exactly as `simulate` does, then the middle process is killed -9."""
+    import signal
+    import subprocess
+    import sys
+
+    child = ("import os, time\n"
+             "from monitor.simulator.fleet import PARENT_ENV\n"
+             "from monitor.simulator.server import die_with_parent\n"
+             "die_with_parent(os.environ[PARENT_ENV])\n"
+             "print('armed', flush=True)\n"
+             "time.sleep(120)\n")
+    parent = ("import os, subprocess, sys, time\n"
+              "from monitor.simulator.fleet import PARENT_ENV\n"
+              "env = {**os.environ, PARENT_ENV: str(os.getpid())}\n"
+              f"p = subprocess.Popen([sys.executable, '-c', {child!r}], env=env)\n"
+              "print(p.pid, flush=True)\n"
+              "time.sleep(120)\n")
+    middle = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        pid = int(middle.stdout.readline())
+        assert middle.stdout.readline().strip() == "armed"
+        assert not _gone(pid)
+        middle.kill()
+        middle.wait(timeout=30)
+        deadline = time.monotonic() + 30  # bounded: the signal is immediate, the exit quick
+        while not _gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gone(pid), "the child outlived the parent that named itself"
+    finally:
+        if middle.poll() is None:
+            middle.kill()
+            middle.wait(timeout=30)
+        try:
+            os.killpg(middle.pid, signal.SIGKILL)  # the child is in that group too
+        except ProcessLookupError:
+            pass
+
+
+def test_the_simulator_exits_at_once_when_its_parent_is_already_gone():
+    """A parent killed before the child could ask for the signal: getppid tells, SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+
+    code = ("from monitor.simulator.server import die_with_parent\n"
+            "die_with_parent('1' if __import__('os').getppid() != 1 else '2')\n"
+            "import time; time.sleep(60)\n")
+    proc = subprocess.run([sys.executable, "-c", code], timeout=60, start_new_session=True)
+    assert proc.returncode == -signal.SIGTERM

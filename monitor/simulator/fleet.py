@@ -180,6 +180,9 @@ DEFAULT_BASE_NET = 100
 #: serve their fleets side by side: `cctv-monitor demo` picks a free one and sets it for
 #: the simulator it starts.
 BASE_NET_ENV = "CCTV_SIM_BASE_NET"
+#: The pid of a parent the simulator must not outlive (`cctv-monitor demo` sets it): the
+#: simulator asks the kernel for SIGTERM when that parent dies (monitor.simulator.server).
+PARENT_ENV = "CCTV_SIM_PARENT_PID"
 
 
 def _slot(base_net: int) -> int:

@@ -26,6 +26,7 @@ import functools
 import logging
 import math
 import multiprocessing
+import os
 import resource
 import signal
 import socket
@@ -506,11 +507,29 @@ def _parse_hostport(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def die_with_parent(pid_text: str | None) -> None:
+    """SIGTERM to this process when the parent named by `PARENT_ENV` dies, even by kill -9
+    (Linux's parent-death signal).  Set here, at start, and not by the parent between fork
+    and exec: Python code there hangs when the parent has threads.  A parent that is
+    already gone before the signal was asked for is seen through getppid, and ends us too."""
+    if not pid_text or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # no libc prctl: best effort, as on other systems
+        return
+    if str(os.getppid()) != pid_text.strip():
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main(args) -> int:
     """`cctv-monitor simulate`: build the fleet, write its config if asked, serve until
     SIGINT/SIGTERM.  Prints `READY cameras=N control=URL` once every listener is up."""
     from . import fleet as simfleet
 
+    die_with_parent(os.environ.get(simfleet.PARENT_ENV))
     level = str(getattr(args, "log_level", "info") or "info")
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s simulator: %(message)s")

@@ -255,10 +255,11 @@ def bench(n: int, args) -> dict:
     log = Path(f"/tmp/bench-sim-{n}.log")
     os.sched_setaffinity(0, {0})
     t0 = time.monotonic()
+    # taskset pins the simulator (and the workers it forks) to the other core from its exec
+    # on, without a Python pre-exec function (unsafe between fork and exec with threads)
     proc = subprocess.Popen(
-        [PY, "-c", RUNNER, str(n), str(control)],
-        stdout=subprocess.PIPE, stderr=open(log, "wb"), cwd=ROOT, start_new_session=True,
-        preexec_fn=lambda: os.sched_setaffinity(0, {1}))
+        ["taskset", "--cpu-list", "1", PY, "-c", RUNNER, str(n), str(control)],
+        stdout=subprocess.PIPE, stderr=open(log, "wb"), cwd=ROOT, start_new_session=True)
     try:
         line = proc.stdout.readline().decode()  # type: ignore[union-attr]
         startup = time.monotonic() - t0
