@@ -76,7 +76,12 @@ class Daemon:
         self.state = State(inventory)
         self.exporter = Exporter(self.state, self.metrics)
         self.guard = ResourceGuard(self.metrics.registry)
-        self.scheduler = Scheduler(self.state, metrics=self.metrics, guard=self.guard)
+        from .probes.picture import DecodePool  # PIL on use: `check` and `--help` stay quick
+
+        # the keyframe decode threads live and die with this daemon (close_decoder at stop)
+        self.decoder = DecodePool()
+        self.scheduler = Scheduler(self.state, metrics=self.metrics, guard=self.guard,
+                                   post_steps={"picture": self.decoder.post_step})
         self._reload_lock = asyncio.Lock()
 
     def _prepare(self) -> tuple[Inventory, Any]:
@@ -229,6 +234,8 @@ async def run_until(
         for task in list(hup_tasks):
             task.cancel()
         await daemon.scheduler.stop()
+        # after the scheduler: no check is left to queue a keyframe; the one decoding ends
+        await loop.run_in_executor(None, daemon.decoder.close)
         if recorder is not None:
             await loop.run_in_executor(None, recorder.ledger.close)
         await runner.cleanup()

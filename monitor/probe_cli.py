@@ -86,16 +86,21 @@ async def probe_once(check: str, url: str, creds: Credentials | None, timeout: f
     result = await run_probe(PROBE_COMMAND[check].probe, endpoint, timeout,
                              trace=[] if verbose else None, stream_duration=duration)
     # the checks that judge this answer (http: the snapshot analysis), as the daemon runs
-    # them, with a fresh memory: one picture is never frozen (frozen_after counts fetches)
-    for judging in JUDGES.get(check, ()):
-        verdict = await judge(judging, result, {}, MonitorSettings())
-        if verdict is None:
-            continue
-        for key in ("luminance", "uniform", "keyframes_decoded"):
-            if verdict.detail.get(key) is not None:
-                result.detail[key] = verdict.detail[key]
-        if not verdict.ok:
-            result.reason, result.message = verdict.reason, verdict.message
+    # them, with a fresh memory: one picture is never frozen (frozen_after counts fetches);
+    # the keyframe decode threads are this probe's and end with it
+    from .probes.picture import DecodePool
+
+    with DecodePool() as pool:
+        steps = {"picture": pool.post_step}
+        for judging in JUDGES.get(check, ()):
+            verdict = await judge(judging, result, {}, MonitorSettings(), steps.get(judging.name))
+            if verdict is None:
+                continue
+            for key in ("luminance", "uniform", "keyframes_decoded"):
+                if verdict.detail.get(key) is not None:
+                    result.detail[key] = verdict.detail[key]
+            if not verdict.ok:
+                result.reason, result.message = verdict.reason, verdict.message
     result.body = None
     result.keyframes = None
     return result

@@ -36,7 +36,7 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 echo "system packages to install: ${missing[*]}"
 if [ "$(id -u)" -ne 0 ]; then
-  echo "not root: run 'sudo $0' or install these packages yourself" >&2
+  echo "not root: run $0 as root (or with sudo), or install these packages yourself" >&2
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive

@@ -2,8 +2,9 @@
 
 Fifty cameras' streams are checked concurrently (their own budget of 50) while the fast
 rtsp checks go on every 2 s: every stream check ends within its media window, the fast
-checks are not delayed (the lag histogram), the stream faults end in `no_video`, and the
-stream metrics of docs/metrics.md are exported with plausible values (the simulator sends 10 fps).
+checks are not delayed (their lag against the same monitor's without streams, at the same
+time), the stream faults end in `no_video`, and the stream metrics of docs/metrics.md are
+exported with plausible values (the simulator sends 10 fps).
 """
 
 from __future__ import annotations
@@ -41,16 +42,17 @@ def _by_camera(text: str, name: str, **match: str) -> dict[str, float]:
     return out
 
 
-def _lag_quantile(text: str, q: float) -> float:
+def _lag(text: str) -> tuple[float, float]:
+    """(mean start lag, 0.99 quantile as the upper bound of its histogram bucket) of the fast
+    checks, from cctv_monitor_probe_lag_seconds."""
     buckets = sorted(
         (float("inf") if le == "+Inf" else float(le), float(v))
         for le, v in re.findall(r'^cctv_monitor_probe_lag_seconds_bucket\{[^}]*le="([^"]+)"\} (\S+)$',
                                 text, re.M))
     total = buckets[-1][1]
-    for le, count in buckets:
-        if count >= q * total:
-            return le
-    return float("inf")
+    mean = float(re.search(r"^cctv_monitor_probe_lag_seconds_sum(?:\{[^}]*\})? (\S+)$", text,
+                           re.M).group(1)) / total
+    return mean, next(le for le, count in buckets if count >= 0.99 * total)
 
 
 @pytest.mark.integration
@@ -67,6 +69,11 @@ def test_fifty_streams_at_once_keep_their_window_and_do_not_delay_fast_checks(tm
                  stream_duration=f"{DURATION:.0f}s", stream_concurrency=50)
     text = config.read_text()
     assert "concurrency: 50" in text
+    # the same fleet and fast checks without any stream check: the yardstick for the lag,
+    # run at the same time so that both see the same load on the machine
+    plain = tmp_path / "plain.yml"
+    write_config(fleet, plain, interval="2s", timeout="1500ms", stream_interval="0s",
+                 stream_duration=f"{DURATION:.0f}s", stream_concurrency=50)
 
     env = {**os.environ, "CCTV_SIM_BASE_NET": str(base_net)}
     fault_arg = ",".join(f"{k}={v}" for k, v in faults.items())
@@ -74,21 +81,26 @@ def test_fifty_streams_at_once_keep_their_window_and_do_not_delay_fast_checks(tm
         [sys.executable, "-m", "monitor", "simulate", "--cameras", str(CAMERAS), "--seed", "21",
          "--faults", fault_arg, "--control", f"127.0.0.1:{free_port()}", "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
-    listen = free_port()
-    mon = None
+    monitors: dict[Path, tuple[int, subprocess.Popen]] = {}
     try:
         assert sim.stdout.readline().startswith(b"READY")
-        mon = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "-c", str(config), "--listen",
-             f"127.0.0.1:{listen}", "--log-level", "warning"],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        for cfg in (config, plain):
+            listen = free_port()
+            monitors[cfg] = (listen, subprocess.Popen(
+                [sys.executable, "-m", "monitor", "run", "-c", str(cfg), "--listen",
+                 f"127.0.0.1:{listen}", "--log-level", "warning"],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True))
         # Three stream intervals: every camera has had at least two stream checks.
         time.sleep(14)
-        assert mon.poll() is None, "monitor died"
-        with urllib.request.urlopen(f"http://127.0.0.1:{listen}/metrics", timeout=20) as r:
-            metrics = r.read().decode()
+        scraped = {}
+        for cfg, (listen, mon) in monitors.items():
+            assert mon.poll() is None, f"monitor on {cfg.name} died"
+            with urllib.request.urlopen(f"http://127.0.0.1:{listen}/metrics", timeout=20) as r:
+                scraped[cfg] = r.read().decode()
+        metrics, yardstick = scraped[config], scraped[plain]
     finally:
-        for proc in (mon, sim):
+        for proc in (*(mon for _, mon in monitors.values()), sim):
             if proc is not None and proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(15)
@@ -111,5 +123,11 @@ def test_fifty_streams_at_once_keep_their_window_and_do_not_delay_fast_checks(tm
     assert all(0.5 <= keyint[c] <= 2.5 for c in by_fault["healthy"] if c in keyint)
     assert "cctv_stream_info{" in metrics
 
-    # The fast checks kept their schedule while 50 streams were read.
-    assert _lag_quantile(metrics, 0.99) <= 0.25
+    # The fast checks kept their schedule while 50 streams were read: their start lag is
+    # within a small factor of the same monitor's without streams, at the same moment on the
+    # same machine (an absolute bound in seconds fails on a loaded machine, a ratio does not).
+    # The 0.99 quantile is a bucket bound, so it may be one or two buckets up (x2.5 each).
+    (mean, p99), (plain_mean, plain_p99) = _lag(metrics), _lag(yardstick)
+    assert "stream" not in re.findall(r'check="(\w+)"', yardstick)
+    assert mean <= 3 * plain_mean + 0.002, (mean, plain_mean)
+    assert p99 <= 6.25 * plain_p99, (p99, plain_p99)

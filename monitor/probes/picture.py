@@ -77,7 +77,8 @@ burnt-in clock (text h/30 high) one second apart, all at CRF 23 ("clock"):
 A camera's own rate control on a frozen input moves much less than 4 CRF steps between
 keyframes (GStreamer's x264enc on a frozen frame: 2-3 levels, tests/test_picture_witness.py).
 
-Decoding runs in a small pool of threads (`DECODE_WORKERS`); libavcodec and swscale
+Decoding runs in a small pool of threads (`DecodePool`, `DECODE_WORKERS` threads, owned by
+the daemon or the probe command that runs the check); libavcodec and swscale
 release the GIL, so the event loop keeps running while a keyframe decodes.  Cost per
 keyframe: tests/bench/bench_picture.py (README table).
 """
@@ -275,26 +276,46 @@ def analyse_keyframes(codec: str, keyframes: list[bytes], history: PictureHistor
     return Result(reason, elapsed, message, detail, {"total": elapsed})
 
 
-_POOL: concurrent.futures.ThreadPoolExecutor | None = None
+class DecodePool:
+    """The `DECODE_WORKERS` threads that decode stream keyframes off the event loop, owned by
+    what runs the checks: the daemon makes one at start and closes it at stop, `cctv-monitor
+    probe` for its one probe.  Not a module global: its threads would outlive their user
+    (a test run or a demo that stopped its monitor kept them)."""
 
+    def __init__(self, workers: int = DECODE_WORKERS) -> None:
+        # the executor starts its threads on the first keyframe, not here
+        self._executor = concurrent.futures.ThreadPoolExecutor(workers,
+                                                               thread_name_prefix="keyframe")
 
-def _pool() -> concurrent.futures.ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None:
-        _POOL = concurrent.futures.ThreadPoolExecutor(DECODE_WORKERS, thread_name_prefix="keyframe")
-    return _POOL
+    async def post_step(self, stream: Result, memory: dict,
+                        settings: MonitorSettings) -> Result | None:
+        """`post_step` decoding in this pool (the scheduler's post-step of the picture check)."""
+        return await post_step(stream, memory, settings, self)
+
+    def close(self) -> None:
+        """Stop the threads: the keyframe being decoded finishes, the queued ones are dropped."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "DecodePool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 async def analyse_keyframes_async(codec: str, keyframes: list[bytes], history: PictureHistory,
-                                  settings: SnapshotSettings) -> Result:
-    """`analyse_keyframes` in the bounded decode pool, off the event loop.  One stream
-    check per camera at a time, so a history is never in two threads at once."""
+                                  settings: SnapshotSettings,
+                                  pool: DecodePool | None = None) -> Result:
+    """`analyse_keyframes` off the event loop: in `pool`, or without one in the loop's default
+    executor (which the loop's runner shuts down with the loop).  One stream check per
+    camera at a time, so a history is never in two threads at once."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_pool(), analyse_keyframes, codec, keyframes, history,
-                                      settings)
+    return await loop.run_in_executor(pool._executor if pool is not None else None,
+                                      analyse_keyframes, codec, keyframes, history, settings)
 
 
-async def post_step(stream: Result, memory: dict, settings: MonitorSettings) -> Result | None:
+async def post_step(stream: Result, memory: dict, settings: MonitorSettings,
+                    pool: DecodePool | None = None) -> Result | None:
     """The picture check's post-step on the stream check's answer (`monitor.checks`): its
     keyframes judged against this camera's stream picture history, kept in `memory`.
 
@@ -314,7 +335,7 @@ async def post_step(stream: Result, memory: dict, settings: MonitorSettings) -> 
     history = memory.get("history")
     if history is None:
         history = memory["history"] = PictureHistory()
-    result = await analyse_keyframes_async(codec, keyframes, history, settings.snapshot)
+    result = await analyse_keyframes_async(codec, keyframes, history, settings.snapshot, pool)
     if not result.detail.get("keyframes_decoded"):
         result.message = f"picture not checked: {result.message}"
     return result
