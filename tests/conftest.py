@@ -23,6 +23,24 @@ pytest_plugins = ("tests.pg",)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def require(path_or_cmd: str) -> str:
+    found = shutil.which(path_or_cmd) or (path_or_cmd if os.path.exists(path_or_cmd) else None)
+    if found:
+        return found
+    message = f"{path_or_cmd} not installed (scripts/install-system-deps.sh installs it)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+    raise AssertionError("unreachable")
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        if IN_CI:
+            pytest.fail("CI must run as root for network-namespace tests")
+        pytest.skip("needs root (network namespaces)")
+
+
 # ---------------------------------------------------------------- no process left behind
 # A test that times out (pytest-timeout) or fails between starting a process and its
 # `finally` leaves that process running: a simulator, a daemon, a server.  Every process a
