@@ -33,7 +33,8 @@ from .scheduler import Scheduler
 from .selfmetrics import SelfMetrics
 from .state import State
 from .web import ReloadFailed, make_app
-from .webconfig import BasicAuth, WebConfig, WebConfigError, load_web_config
+from .webauth import BasicAuth, install_headers
+from .webconfig import WebConfig, WebConfigError, load_web_config
 from .webserver import ConnectionLimiter, GuardedSite, Limits
 
 log = logging.getLogger("cctv.daemon")
@@ -173,10 +174,15 @@ async def run_until(
     daemon = Daemon(config_path, inventory, shard, limits, ledger)
     app = make_app(daemon.state, daemon.exporter, daemon.reload if enable_reload else None,
                    problems=daemon.guard.problems)
-    if web_config.users:
-        app.middlewares.insert(0, BasicAuth(web_config.users).middleware)
     limiter = ConnectionLimiter(lambda: None, limits, daemon.metrics.registry)  # type: ignore[arg-type,return-value]
+    if web_config.users:
+        # checks waiting for bcrypt get their own cap, an eighth of the connections: the
+        # rest is the reserve of clients whose credentials are already verified
+        auth = BasicAuth(web_config.users, limiter=limiter, registry=daemon.metrics.registry,
+                         max_waiting=max(2, limits.max_connections // 8), rate=web_config.rate)
+        app.middlewares.insert(0, auth.middleware)
     app.middlewares.insert(0, limiter.middleware)
+    install_headers(app, web_config.headers)
     _ledger_pages(daemon, inventory).install(app)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
                            keepalive_timeout=limits.idle_timeout)

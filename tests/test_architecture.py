@@ -55,6 +55,7 @@ LAYERS: dict[str, int | str] = {
     "monitor.web": 4,
     "monitor.webserver": 4,
     "monitor.webconfig": 4,
+    "monitor.webauth": 4,
     "monitor.status": 4,
     "monitor.report": 4,
     # 5: processes and commands
