@@ -66,6 +66,7 @@ LAYERS: dict[str, int | str] = {
     "monitor.demo": 5,
     "monitor.probe_cli": 5,
     "monitor.importer": 5,
+    "monitor.import_read": 5,
     "monitor.metrics_doc": 5,
     # the simulator: a separate wing
     "monitor.simulator": WING,
