@@ -245,7 +245,9 @@ CAMERA = Section("cameras[]", "One camera.", (
     Key("password", "secret", "Password for those URLs; prefer ${VAR} or password_file."),
     Key("password_file", "text", "A file holding the password (relative to this file): a "
         f"regular file of at most {secretfile.MAX_BYTES // 1024} KiB, read within "
-        f"{secretfile.TIMEOUT:g} s; a trailing newline is dropped."),
+        f"{secretfile.TIMEOUT:g} s; a trailing newline is dropped. A file in /proc, /sys or "
+        "/dev (links resolved) is refused. Keep it owned by the monitor's user (or root) with "
+        "mode 600 or 640: a file every user can read is accepted with a warning."),
     Key("interval", "duration", "This camera's own probe interval (at least "
         "monitor.timeout)."),
     Key("claimed_installed", "date", "The installation date the provider's inventory claims "
