@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import uvloop
 from aiohttp import web
@@ -26,7 +26,7 @@ from aiohttp import web
 from . import logsetup
 from .exporter import Exporter
 from .model import Inventory
-from .reload_guard import refusal
+from .reload_guard import endpoint_changes, ledger_hook, refusal
 from .reloader import issues_of, load_inventory
 from .resources import ResourceGuard, check_descriptor_budget, raise_nofile_limit
 from .scheduler import Scheduler
@@ -79,6 +79,9 @@ class Daemon:
         self.guard = ResourceGuard(self.metrics.registry)
         self.scheduler = Scheduler(self.state, metrics=self.metrics, guard=self.guard)
         self._reload_lock = asyncio.Lock()
+        # called with the ids of the cameras whose address a forced reload changed (the
+        # ledger records them: monitor.reload_guard.ledger_hook)
+        self.on_forced_move: Callable[[list[str]], None] | None = None
 
     def _prepare(self) -> tuple[Inventory, Any]:
         from .reloader import load_isolated
@@ -109,13 +112,20 @@ class Daemon:
                 self.metrics.reload_ok.set(0)
                 log.error("reload refused, keeping the old configuration: %s", too_many)
                 raise ReloadFailed([too_many])
-            refused = [] if force else refusal(self.state.inventory, inventory, len(plan.removed))
+            old = self.state.inventory
+            moved = await loop.run_in_executor(None, endpoint_changes, old, inventory)
+            refused = [] if force else refusal(old, inventory, len(plan.removed), len(moved))
             if refused:
                 self.metrics.reload_ok.set(0)
                 for line in refused:
                     log.error("reload refused, keeping the old configuration: %s", line)
                 raise ReloadFailed(refused)
             added, removed, changed = await self.scheduler.apply_async(inventory, plan)
+            if force and moved:
+                log.warning("forced reload changed the address of %d camera(s)%s", len(moved),
+                            "; recorded in the ledger" if self.on_forced_move else "")
+                if self.on_forced_move is not None:
+                    self.on_forced_move(moved)
             # out of the collector's reach like at start; no gc.collect() first: a full
             # collection over a 100,000-camera heap holds the loop for a second
             gc.freeze()
@@ -213,6 +223,8 @@ async def run_until(
             print(f"cctv-monitor: cannot listen on {listen}: {why}", file=sys.stderr)
             raise SystemExit(2) from None
         recorder = await _start_ledger(daemon, inventory, shard)
+        if recorder is not None:
+            daemon.on_forced_move = ledger_hook(recorder, daemon.state)
         await daemon.scheduler.start()
         _freeze_heap()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):

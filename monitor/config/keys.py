@@ -161,9 +161,11 @@ ONVIF = Section("monitor.onvif", "Device identity and clock through ONVIF (camer
 ))
 
 RELOAD = Section("monitor.reload", "Guards of a configuration reload (SIGHUP, /-/reload).", (
-    Key("max_removed_ratio", "ratio", "Share of the cameras one reload may remove; a reload "
-        "removing more is refused unless forced (a vanished include file must not silently "
-        "drop a provider's cameras).", 0.1),
+    Key("max_removed_ratio", "ratio", "Share of the cameras one reload may remove, or whose "
+        "address (rtsp, http or onvif URL) it may change; a reload doing more is refused "
+        "unless forced (a vanished include file must not silently drop a provider's cameras, "
+        "a template typo must not make every camera an outage). A forced reload that moved "
+        "cameras is recorded in the ledger and stated in the report.", 0.1),
 ))
 
 MONITOR = Section("monitor", "How and how often the monitor probes; set in one file only.", (

@@ -63,6 +63,58 @@ NO_DATA = {
 }
 
 
+#: One line per forced reload that changed cameras' addresses in the period.
+FORCED = {
+    "en": "Forced reload at {when}: the configuration changed the address of {n} camera(s) "
+          "({who}) past the reload guard; outages that began right after it may be the "
+          "configuration's doing, not the provider's.",
+    "id": "Reload paksa pada {when}: konfigurasi mengubah alamat {n} kamera ({who}) melewati "
+          "pengaman reload; gangguan yang mulai tepat setelahnya mungkin akibat konfigurasi, "
+          "bukan penyedia.",
+}
+
+
+def forced_moves(reader: Any, start: Any, end: Any, provider: str | None = None
+                 ) -> list[tuple[float, dict[str, int]]]:
+    """(time, cameras per provider) of each forced reload that changed addresses in the
+    period (monitor.reload_guard records them)."""
+    from ..reload_guard import FORCED_ACTION
+
+    t0, t1 = start.timestamp(), end.timestamp()
+    out: dict[float, dict[str, int]] = {}
+    for ts, _camera, prov, action, _inst in reader.inventory_changes(t1):
+        if action == FORCED_ACTION and ts >= t0 and provider in (None, prov):
+            per = out.setdefault(ts, {})
+            per[prov] = per.get(prov, 0) + 1
+    return sorted(out.items())
+
+
+def _notice_lines(moves: list[tuple[float, dict[str, int]]], tz: Any, lang: str) -> list[str]:
+    import datetime as dt
+
+    lines = []
+    for ts, per in moves:
+        when = dt.datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+        who = ", ".join(f"{p} {n}" for p, n in sorted(per.items()))
+        lines.append(FORCED[lang].format(when=when, n=sum(per.values()), who=who))
+    return lines
+
+
+def _with_notices(page: str, notices: list[str]) -> str:
+    """The notices first thing in the body, before any figure."""
+    from html import escape
+
+    if not notices:
+        return page
+    block = "".join(f'<p role="alert" style="border:2px solid #b00;padding:8px;'
+                    f'font-weight:bold">{escape(n)}</p>' for n in notices)
+    head, sep, rest = page.partition("<body")
+    if not sep:
+        return block + page
+    tag, _, body = rest.partition(">")
+    return head + sep + tag + ">" + block + body
+
+
 def _covers(reader: Any, start: Any, end: Any) -> bool:
     """Whether anything the ledger recorded (inventory to last heartbeat) overlaps the period."""
     span = reader.span()
@@ -87,6 +139,7 @@ def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Pa
         no_data = not _covers(reader, start, end)
         if empty is not None:
             empty.append(no_data)
+        moves = forced_moves(reader, start, end, provider)
         report = compute(reader, inventory, start, end, label, provider, now=now,
                          progress=lambda f: step(f * 0.8, "ledger"))
     finally:
@@ -97,14 +150,8 @@ def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Pa
     export.write_providers(report, files["providers.csv"])
     export.write_outages(report, files["outages.csv"])
     step(0.88, "html")
-    page = html.render(report, lang)
-    if no_data:  # first thing in the body, before any figure
-        notice = (f'<p role="alert" style="border:2px solid #b00;padding:8px;font-weight:bold">'
-                  f'{NO_DATA[lang]}</p>')
-        head, sep, rest = page.partition("<body")
-        if sep:
-            tag, _, body = rest.partition(">")
-            page = head + sep + tag + ">" + notice + body
+    notices = ([NO_DATA[lang]] if no_data else []) + _notice_lines(moves, start.tzinfo, lang)
+    page = _with_notices(html.render(report, lang), notices)
     files["report.html"].write_text(page, encoding="utf-8")
     if pdf:
         step(0.92, "pdf")
