@@ -229,7 +229,7 @@ class BasicAuth:
             # shielded: a waiter whose connection is evicted does not cancel the comparison
             # others with the same credentials wait for
             await asyncio.shield(future)
-        except ValueError:  # a malformed hash: a configuration problem, never a match
+        except Exception:  # noqa: BLE001 - a malformed hash (ValueError): never a match
             return "failed"
         finally:
             if self.limiter is not None and request is not None:
