@@ -35,7 +35,7 @@ from .state import State
 from .web import ReloadFailed, make_app
 from .webauth import BasicAuth, install_headers
 from .webconfig import WebConfig, WebConfigError, load_web_config
-from .webserver import ConnectionLimiter, GuardedSite, Limits
+from .webserver import PROTOCOL_LOG, ConnectionLimiter, GuardedSite, Limits
 
 log = logging.getLogger("cctv.daemon")
 
@@ -195,7 +195,7 @@ async def run_until(
     install_headers(app, web_config.headers)
     _ledger_pages(daemon, inventory).install(app)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
-                           keepalive_timeout=limits.idle_timeout)
+                           keepalive_timeout=limits.idle_timeout, logger=PROTOCOL_LOG)
     await runner.setup()
     host, port = _split_listen(listen)
     site = GuardedSite(runner, host, port, limiter, start_serving=False,

@@ -56,6 +56,11 @@ def install_headers(app: web.Application, configured: dict[str, str] | None = No
     """Every answer (errors, 401 and 429 included) carries the security headers and a
     Server header without a version."""
     headers = {**DEFAULT_HEADERS, **(configured or {})}
+    # aiohttp answers a malformed request itself, before any application hook runs, with
+    # this default Server header (its version and Python's): make that one versionless too
+    from aiohttp import web_response
+
+    web_response.SERVER_SOFTWARE = SERVER
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
         for name, value in headers.items():

@@ -34,6 +34,23 @@ from aiohttp import web
 log = logging.getLogger("cctv.web")
 
 
+class _ClientFault(logging.Filter):
+    """Drops aiohttp's "Error handling request" records of a client's own fault (a
+    malformed request, a client gone mid-answer): any client could otherwise write a
+    traceback into the log per request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, (HttpProcessingError, ConnectionError))
+
+
+#: The logger to hand aiohttp's request handlers (web.AppRunner(..., logger=PROTOCOL_LOG)).
+PROTOCOL_LOG = logging.getLogger("cctv.web.protocol")
+PROTOCOL_LOG.addFilter(_ClientFault())
+
+
 @dataclass(frozen=True)
 class Limits:
     header_timeout: float = 10.0

@@ -415,6 +415,17 @@ def test_security_headers_on_every_page_and_no_version(tmp_path, with_auth):
                 assert server == "cctv-monitor", (path, server)
                 if with_auth:
                     assert headers.get("Strict-Transport-Security") == "max-age=31536000"
+        # aiohttp's own answer to a malformed request names no version either, and neither
+        # it nor a client leaving in the middle of /metrics writes a traceback to the log
+        import socket
+
+        for raw in (b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+                    b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"):
+            with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
+                s.sendall(raw)
+                head = s.recv(200).decode(errors="replace")
+            assert head.startswith("HTTP/1."), head
+            assert "aiohttp" not in head and "Python" not in head, head
     finally:
         err = d.stop()
     assert "Traceback" not in err
