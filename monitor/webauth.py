@@ -11,10 +11,11 @@ connections were refused.  As in the exporter toolkit's web handler, and with a 
 - bcrypt runs on its own small pool of daemon threads (``workers``, default one comparison at
   a time), never the default executor that gzip ``/metrics``, reloads and reports share, and
   shutdown never waits for it;
-- comparisons not yet decided are capped (``max_waiting``): a request over the cap, or over
-  the optional token bucket (``rate_limit`` of the web config file), is answered 429 at once
-  and its connection closed; a connection waiting for a verdict is marked so that the
-  connection cap evicts it before any connection serving a verified request;
+- comparisons not yet decided, and requests waiting for one, are each capped
+  (``max_waiting``): a request over a cap, or over the optional token bucket (``rate_limit``
+  of the web config file), is answered 429 at once and its connection closed; a connection
+  waiting for a verdict is marked so that the connection cap evicts it before any
+  connection serving a verified request;
 - an unknown user is compared against a fixed hash of the same cost, so the time of the
   answer does not tell which user names exist.
 
@@ -169,7 +170,8 @@ class BasicAuth:
         self.clock = clock
         self._key_secret = os.urandom(32)
         self._cache: OrderedDict[bytes, tuple[bool, float]] = OrderedDict()
-        self._pending: dict[bytes, asyncio.Future] = {}
+        self._pending: dict[bytes, asyncio.Future] = {}  # comparisons not yet decided
+        self._waiters = 0  # requests waiting for one of them
         cost = max((bcrypt_cost(h) or 4 for h in users.values()), default=4)
         # what an unknown user is compared against: the same cost as the real hashes
         self._decoy = bcrypt.hashpw(os.urandom(16).hex().encode(), bcrypt.gensalt(rounds=cost))
@@ -215,6 +217,9 @@ class BasicAuth:
                 self._remember(key, True)
                 return "ok"
             return "failed"
+        if self._waiters >= self.max_waiting:  # connections waiting: their own small cap
+            self.total.labels("busy").inc()
+            return "busy"
         future = self._pending.get(key)
         if future is None:
             if self.bucket is not None and not self.bucket.take():
@@ -228,6 +233,7 @@ class BasicAuth:
             future = self.pool.submit(bcrypt.checkpw, password.encode(), hashed)
             self._pending[key] = future
             future.add_done_callback(lambda f: self._done(key, known is not None, f))
+        self._waiters += 1
         if self.limiter is not None and request is not None:
             self.limiter.waiting(request, True)
         try:
@@ -237,6 +243,7 @@ class BasicAuth:
         except Exception:  # noqa: BLE001 - a malformed hash (ValueError): never a match
             return "failed"
         finally:
+            self._waiters -= 1
             if self.limiter is not None and request is not None:
                 self.limiter.waiting(request, False)
         ok = self._cache.get(key, (False, 0.0))[0]
