@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import uvloop
 from aiohttp import web
@@ -26,15 +26,16 @@ from aiohttp import web
 from . import logsetup
 from .exporter import Exporter
 from .model import Inventory
-from .reload_guard import refusal
+from .reload_guard import endpoint_changes, ledger_hook, refusal
 from .reloader import issues_of, load_inventory
 from .resources import ResourceGuard, check_descriptor_budget, raise_nofile_limit
 from .scheduler import Scheduler
 from .selfmetrics import SelfMetrics
 from .state import State
 from .web import ReloadFailed, make_app
-from .webconfig import BasicAuth, WebConfig, WebConfigError, load_web_config
-from .webserver import ConnectionLimiter, GuardedSite, Limits
+from .webauth import BasicAuth, install_headers
+from .webconfig import WebConfig, WebConfigError, load_web_config
+from .webserver import PROTOCOL_LOG, ConnectionLimiter, GuardedSite, Limits
 
 log = logging.getLogger("cctv.daemon")
 
@@ -83,6 +84,9 @@ class Daemon:
         self.scheduler = Scheduler(self.state, metrics=self.metrics, guard=self.guard,
                                    post_steps={"picture": self.decoder.post_step})
         self._reload_lock = asyncio.Lock()
+        # called with the ids of the cameras whose address a forced reload changed (the
+        # ledger records them: monitor.reload_guard.ledger_hook)
+        self.on_forced_move: Callable[[list[str]], None] | None = None
 
     def _prepare(self) -> tuple[Inventory, Any]:
         from .reloader import load_isolated
@@ -113,13 +117,20 @@ class Daemon:
                 self.metrics.reload_ok.set(0)
                 log.error("reload refused, keeping the old configuration: %s", too_many)
                 raise ReloadFailed([too_many])
-            refused = [] if force else refusal(self.state.inventory, inventory, len(plan.removed))
+            old = self.state.inventory
+            moved = await loop.run_in_executor(None, endpoint_changes, old, inventory)
+            refused = [] if force else refusal(old, inventory, len(plan.removed), len(moved))
             if refused:
                 self.metrics.reload_ok.set(0)
                 for line in refused:
                     log.error("reload refused, keeping the old configuration: %s", line)
                 raise ReloadFailed(refused)
             added, removed, changed = await self.scheduler.apply_async(inventory, plan)
+            if force and moved:
+                log.warning("forced reload changed the address of %d camera(s)%s", len(moved),
+                            "; recorded in the ledger" if self.on_forced_move else "")
+                if self.on_forced_move is not None:
+                    self.on_forced_move(moved)
             # out of the collector's reach like at start; no gc.collect() first: a full
             # collection over a 100,000-camera heap holds the loop for a second
             gc.freeze()
@@ -178,13 +189,18 @@ async def run_until(
     daemon = Daemon(config_path, inventory, shard, limits, ledger)
     app = make_app(daemon.state, daemon.exporter, daemon.reload if enable_reload else None,
                    problems=daemon.guard.problems)
-    if web_config.users:
-        app.middlewares.insert(0, BasicAuth(web_config.users).middleware)
     limiter = ConnectionLimiter(lambda: None, limits, daemon.metrics.registry)  # type: ignore[arg-type,return-value]
+    if web_config.users:
+        # checks waiting for bcrypt get their own cap, an eighth of the connections: the
+        # rest is the reserve of clients whose credentials are already verified
+        auth = BasicAuth(web_config.users, limiter=limiter, registry=daemon.metrics.registry,
+                         max_waiting=max(2, limits.max_connections // 8), rate=web_config.rate)
+        app.middlewares.insert(0, auth.middleware)
     app.middlewares.insert(0, limiter.middleware)
+    install_headers(app, web_config.headers)
     _ledger_pages(daemon, inventory).install(app)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
-                           keepalive_timeout=limits.idle_timeout)
+                           keepalive_timeout=limits.idle_timeout, logger=PROTOCOL_LOG)
     await runner.setup()
     host, port = _split_listen(listen)
     site = GuardedSite(runner, host, port, limiter, start_serving=False,
@@ -212,6 +228,8 @@ async def run_until(
             print(f"cctv-monitor: cannot listen on {listen}: {why}", file=sys.stderr)
             raise SystemExit(2) from None
         recorder = await _start_ledger(daemon, inventory, shard)
+        if recorder is not None:
+            daemon.on_forced_move = ledger_hook(recorder, daemon.state)
         await daemon.scheduler.start()
         _freeze_heap()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):

@@ -1,11 +1,13 @@
 """`cctv-monitor import FILE --provider NAME -o FILE.yml`: a provider's inventory
 spreadsheet to inventory YAML.
 
-Reads CSV (`,` or `;`, UTF-8 with or without a byte-order mark) and XLSX (openpyxl).  The
-first row names the columns, in English or Indonesian (`id`/`kode`, `name`/`nama`,
-`district`/`kecamatan`, `zone`/`zona`, `latitude`/`lintang`, `longitude`/`bujur`, `uplink`,
-`rtsp`, `http`, `onvif`, `username`, `checks`, `integrations`,
-`claimed_installed`/`tanggal_pasang`).  The URL columns, their schemes and the check names
+Reads CSV (`,` or `;`, UTF-8 with or without a byte-order mark) and XLSX (openpyxl), streamed
+and bounded (`monitor.import_read`).  The header row (the first naming an id column, so a
+title row above it is skipped) names the columns, in English or Indonesian as providers
+write them (`id`/`kode`, `name`/`nama`/`nama lokasi`, `district`/`kecamatan`, `zone`/`zona`,
+`latitude`/`lintang`, `longitude`/`bujur`, `uplink`, `rtsp`, `http`, `onvif`, `username`,
+`checks`, `integrations`, `claimed_installed`/`tanggal_pasang`; a `No` column is ignored).
+Another column is a warning and is ignored, or refused with `--strict`.  The URL columns, their schemes and the check names
 are those of the check catalogue (monitor.checks), the same the config loader accepts.
 Every bad row is reported with its row number (as the spreadsheet shows it), column and
 reason; nothing is dropped silently: with any bad row nothing is written (exit 1) unless
@@ -17,9 +19,7 @@ generated file.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
-import io
 import re
 import sys
 from dataclasses import dataclass
@@ -31,24 +31,33 @@ import yaml
 
 from .checks import CAMERA_CHECKS, CHECKS
 from .config.keys import field_schemes
+from .import_read import ReadError, find_header, open_rows
 
 COLUMNS = {
-    "id": ("id", "camera_id", "camera", "kode", "kode_kamera", "id_kamera"),
-    "name": ("name", "nama", "nama_kamera", "lokasi"),
-    "district": ("district", "kecamatan", "wilayah"),
-    "zone": ("zone", "zona"),
+    "id": ("id", "camera_id", "camera", "kode", "kode_kamera", "id_kamera", "id_cctv",
+           "kode_cctv", "kode_titik", "id_titik"),
+    "name": ("name", "nama", "nama_kamera", "lokasi", "nama_lokasi", "nama_titik", "titik",
+             "nama_cctv", "lokasi_kamera"),
+    "district": ("district", "kecamatan", "kec", "wilayah"),
+    "zone": ("zone", "zona", "kawasan"),
     "latitude": ("latitude", "lat", "lintang"),
     "longitude": ("longitude", "lon", "lng", "long", "bujur"),
     "uplink": ("uplink", "switch", "pop"),
-    "rtsp": ("rtsp", "rtsp_url", "url_rtsp"),
-    "http": ("http", "http_url", "url_http", "snapshot"),
+    "rtsp": ("rtsp", "rtsp_url", "url_rtsp", "link_rtsp", "alamat_rtsp"),
+    "http": ("http", "http_url", "url_http", "snapshot", "url_snapshot", "link_snapshot"),
     "onvif": ("onvif", "onvif_url", "url_onvif"),
-    "username": ("username", "user", "pengguna"),
+    "username": ("username", "user", "pengguna", "nama_pengguna"),
     "checks": ("checks", "cek"),
     "integrations": ("integrations", "integrasi"),
     "claimed_installed": ("claimed_installed", "installed", "installed_on", "install_date",
-                          "tanggal_pasang", "tgl_pasang", "tanggal_instalasi"),
+                          "tanggal_pasang", "tgl_pasang", "tanggal_instalasi", "tgl_instalasi",
+                          "tanggal_terpasang", "tgl_terpasang", "tanggal_pemasangan",
+                          "tgl_pemasangan"),
 }
+#: A row number column ("No", "No.", "Nomor"): the spreadsheet's, not the camera's.
+IGNORED = ("no", "nomor", "no_urut", "nomor_urut")
+#: Bad rows listed at most; the rest are counted.
+MAX_LISTED = 100
 _ALIASES = {alias: key for key, aliases in COLUMNS.items() for alias in aliases}
 _ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,256}$")  # a metric label: no blanks or controls
 #: The camera URL fields some check probes, and the schemes each accepts (the config loader's).
@@ -81,39 +90,11 @@ def _letter(index: int) -> str:
 
 
 def _norm(header: Any) -> str:
-    return re.sub(r"[\s\-]+", "_", str(header or "").strip().lower())
+    return re.sub(r"[^\w]+", "_", str(header or "").strip().lower()).strip("_")
 
 
-def read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[Any]]]]:
-    """(header, [(row number, cells)]) from a CSV or XLSX file; ValueError for a file that
-    cannot be read at all."""
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        import openpyxl
-
-        try:
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # noqa: BLE001 - zip/XML errors of a damaged file
-            raise ValueError(f"{path}: not a readable XLSX file ({exc.__class__.__name__})") from None
-        sheet = book.worksheets[0]
-        rows = [(i, list(r)) for i, r in enumerate(sheet.iter_rows(values_only=True), start=1)]
-        book.close()
-    else:
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = raw[:exc.start].count(b"\n") + 1
-            raise ValueError(f"{path}: row {line}: not UTF-8 (save the sheet as \"CSV UTF-8\")") from None
-        first = text.split("\n", 1)[0]
-        delimiter = ";" if first.count(";") > first.count(",") else ","
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-        rows = []
-        for cells in reader:
-            rows.append((reader.line_num, cells))
-    if not rows:
-        raise ValueError(f"{path}: empty file")
-    header_row = rows[0][1]
-    return [str(h).strip() if h is not None else "" for h in header_row], rows[1:]
+def is_header(cells: list[str]) -> bool:
+    return any(_ALIASES.get(_norm(c)) == "id" for c in cells)
 
 
 def _cell(value: Any) -> str:
@@ -143,24 +124,34 @@ def _list(text: str) -> list[str]:
 
 
 def convert(header: list[str], rows: Iterable[tuple[int, list[Any]]], provider: str,
-            today: dt.date | None = None) -> tuple[list[dict[str, Any]], list[Problem], int]:
-    """Cameras as config mappings, every problem found, and the number of data rows."""
+            today: dt.date | None = None, header_row: int = 1, strict: bool = False,
+            warnings: list[Problem] | None = None,
+            ) -> tuple[list[dict[str, Any]], list[Problem], int]:
+    """Cameras as config mappings, every problem found, and the number of data rows.  An
+    unknown column goes to `warnings` (a problem with `strict`)."""
     today = today or dt.date.today()
     problems: list[Problem] = []
     keys: list[str | None] = []
     seen_keys: dict[str, str] = {}
     for i, h in enumerate(header):
         key = _ALIASES.get(_norm(h))
-        if key is None and h:
-            problems.append(Problem(1, h, _letter(i), "unknown column (known: " + ", ".join(COLUMNS) + ")"))
+        if key is None and h and _norm(h) not in IGNORED:
+            unknown = Problem(header_row, h, _letter(i),
+                              "unknown column" + (" (known: " if strict else ", ignored (known: ")
+                              + ", ".join(COLUMNS) + ")")
+            if strict:
+                problems.append(unknown)
+            elif warnings is not None:
+                warnings.append(unknown)
         elif key is not None and key in seen_keys:
-            problems.append(Problem(1, h, _letter(i), f"the same as column {seen_keys[key]}"))
+            problems.append(Problem(header_row, h, _letter(i), f"the same as column {seen_keys[key]}"))
             key = None
         elif key is not None:
             seen_keys[key] = h
         keys.append(key)
     if "id" not in seen_keys:
-        problems.append(Problem(1, "", "", "no id column (id or kode)"))
+        problems.append(Problem(header_row, "", "", "no id column (id or kode) in the first "
+                                "rows"))
         return [], problems, 0
     cameras: list[dict[str, Any]] = []
     first_row: dict[str, int] = {}
@@ -293,6 +284,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE.yml", help="'-' for stdout")
     p.add_argument("--skip-bad", action="store_true",
                    help="write the good rows even when some are bad (the bad ones are still listed)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse a column the importer does not know (default: a warning)")
 
 
 def main(args: Any) -> int:
@@ -301,16 +294,28 @@ def main(args: Any) -> int:
     if not args.provider.strip():
         print("import: --provider must not be empty", file=sys.stderr)
         return 2
+    warnings: list[Problem] = []
     try:
-        header, rows = read_rows(source)
-    except (OSError, ValueError) as exc:
+        rows = open_rows(source)
+        header_row, header = find_header(source, rows, is_header)
+        cameras, problems, count = convert(header, rows, args.provider, header_row=header_row,
+                                           strict=getattr(args, "strict", False),
+                                           warnings=warnings)
+    except (OSError, ReadError) as exc:
         print(f"import: {exc}", file=sys.stderr)
         return 2
-    cameras, problems, count = convert(header, rows, args.provider)
+    for warning in warnings:
+        print(f"{source.name}: warning: {warning}", file=sys.stderr)
+    bad = sorted({p.row for p in problems if p.row > header_row})
+    listed = set(bad[:MAX_LISTED])
     for problem in problems:
-        print(f"{source.name}: {problem}", file=sys.stderr)
-    bad_rows = len({p.row for p in problems if p.row > 1})
-    header_bad = any(p.row == 1 for p in problems)
+        if problem.row <= header_row or problem.row in listed:
+            print(f"{source.name}: {problem}", file=sys.stderr)
+    if len(bad) > MAX_LISTED:
+        print(f"{source.name}: ... and {len(bad) - MAX_LISTED} more bad rows not listed",
+              file=sys.stderr)
+    bad_rows = len(bad)
+    header_bad = any(p.row <= header_row for p in problems)
     if problems and (header_bad or not args.skip_bad):
         print(f"import: {count} rows, {bad_rows} bad; nothing written"
               + ("" if header_bad else " (--skip-bad writes the good ones)"), file=sys.stderr)

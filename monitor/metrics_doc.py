@@ -80,6 +80,9 @@ def _self_families() -> list[tuple[str, str, tuple[str, ...], str]]:
     # what Daemon and run() add to the same registry
     ResourceGuard(metrics.registry)
     ConnectionLimiter(lambda: None, Limits(), metrics.registry)  # type: ignore[arg-type,return-value]
+    from .webauth import BasicAuth
+
+    BasicAuth({}, registry=metrics.registry)  # with basic_auth_users in --web.config.file
     from .history.metrics import LedgerCollector
     from .history.writer import Ledger
 

@@ -53,6 +53,10 @@ async def _errors(request: web.Request, handler):
         return await handler(request)
     except web.HTTPException:
         raise
+    except ConnectionResetError:
+        # the client went away mid-answer: its business, not an error (aiohttp drops this
+        # answer on the closed connection without a word)
+        return web.Response(status=500, text="client gone\n", headers=NO_STORE)
     except Exception:  # noqa: BLE001 - the client gets a plain 500, the log gets the detail
         log.exception("%s %s failed", request.method, request.path)
         return web.Response(status=500, text="internal error\n", headers=NO_STORE)

@@ -9,28 +9,29 @@ of the Prometheus exporter toolkit (the file node_exporter and blackbox_exporter
       min_version: TLS12                              # optional: TLS12 (default) or TLS13
     basic_auth_users:
       prometheus: $2y$10$...        # bcrypt hash (htpasswd -nBC 10 "" | tr -d ':\\n')
+    http_server_config:
+      headers:                      # added to (or replacing the defaults of) every answer
+        Strict-Transport-Security: max-age=31536000
+    rate_limit:                     # optional: bcrypt comparisons answered 429 beyond it
+      interval: 1s
+      burst: 20
 
 Every endpoint is covered: /metrics, /status, /api/cameras, /healthz, /readyz and
-/-/reload.  Checking a bcrypt hash costs tens of milliseconds of CPU by design, so it runs
-in a worker thread, never on the event loop, and a successful check is remembered (keyed by
-a SHA-256 of the credentials, never the password itself) for ``CACHE_SECONDS``.
+/-/reload.  A hash whose bcrypt cost is above `MAX_BCRYPT_COST` is refused: each check would
+burn a core for seconds (cost 31: hours).  How the checks run is `monitor.webauth`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
-import hashlib
 import logging
 import os
 import ssl
-import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import yaml
-from aiohttp import web
+
+from .config.durations import parse_duration
+from .webauth import bcrypt_cost
 
 log = logging.getLogger("cctv.web")
 
@@ -44,7 +45,13 @@ _CLIENT_AUTH = {
     "RequireAndVerifyClientCert": (ssl.CERT_REQUIRED, True),
 }
 _TLS_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
-_TOP = {"tls_server_config", "basic_auth_users", "http_server_config"}
+_TOP = {"tls_server_config", "basic_auth_users", "http_server_config", "rate_limit"}
+#: The exporter toolkit's bound: the bcrypt library's default cost.  A cost of 12 is four
+#: times its CPU, 31 about two million times (hours per request).
+MAX_BCRYPT_COST = 10
+#: http_server_config.headers: the names the exporter toolkit accepts, and Referrer-Policy.
+_HEADERS = ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options",
+            "X-XSS-Protection", "Strict-Transport-Security", "Referrer-Policy")
 _TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version",
              "max_version", "cipher_suites", "prefer_server_cipher_suites", "curve_preferences"}
 
@@ -58,6 +65,8 @@ class WebConfig:
     path: str = ""
     ssl_context: ssl.SSLContext | None = None
     users: dict[str, bytes] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    rate: tuple[float, int] | None = None  # (interval seconds, burst)
 
     @property
     def scheme(self) -> str:
@@ -132,58 +141,58 @@ def load_web_config(path: str) -> WebConfig:
             if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
                 # the value is a hash, but say nothing of it: it may be a pasted password
                 raise fail(f"basic_auth_users.{user}: not a bcrypt hash ($2y$...)")
+            cost = bcrypt_cost(hashed.encode())
+            if cost is None:
+                raise fail(f"basic_auth_users.{user}: not a bcrypt hash ($2y$...)")
+            if cost > MAX_BCRYPT_COST:
+                raise fail(f"basic_auth_users.{user}: bcrypt cost {cost} is above "
+                           f"{MAX_BCRYPT_COST}: each request would take {2 ** (cost - MAX_BCRYPT_COST)} "
+                           f"times the CPU of cost {MAX_BCRYPT_COST} (htpasswd -nBC {MAX_BCRYPT_COST})")
             config.users[str(user)] = hashed.encode()
+    config.headers = _headers(data.get("http_server_config"), fail)
+    config.rate = _rate(data.get("rate_limit"), fail)
     return config
 
 
-class BasicAuth:
-    """The aiohttp middleware: 401 without valid credentials, for every path."""
+def _headers(section: object, fail) -> dict[str, str]:
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise fail("http_server_config: expected a mapping")
+    unknown = set(section) - {"headers", "http2"}
+    if unknown:
+        raise fail(f"http_server_config: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    if not isinstance(section.get("http2", True), bool):
+        raise fail("http_server_config.http2: expected true or false (HTTP/1.1 is served)")
+    headers = section.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise fail("http_server_config.headers: expected a mapping of header name to value")
+    known = {h.lower(): h for h in _HEADERS}
+    out = {}
+    for name, value in headers.items():
+        canonical = known.get(str(name).lower())
+        if canonical is None:
+            raise fail(f"http_server_config.headers.{name}: not one of {', '.join(_HEADERS)}")
+        if not isinstance(value, str) or not value or any(c in value for c in "\r\n\0"):
+            raise fail(f"http_server_config.headers.{name}: expected one line of text")
+        if canonical == "X-Content-Type-Options" and value.lower() != "nosniff":
+            raise fail(f"http_server_config.headers.{name}: only nosniff is valid")
+        if canonical == "X-Frame-Options" and value.lower() not in ("deny", "sameorigin"):
+            raise fail(f"http_server_config.headers.{name}: deny or sameorigin")
+        out[canonical] = value
+    return out
 
-    CACHE_SECONDS = 300.0
-    CACHE_SIZE = 256
 
-    def __init__(self, users: dict[str, bytes]) -> None:
-        self.users = users
-        self._ok: dict[bytes, float] = {}  # sha256(user, password, hash) -> until
-
-    def _key(self, user: str, password: str, hashed: bytes) -> bytes:
-        return hashlib.sha256(b"\0".join((user.encode(), password.encode(), hashed))).digest()
-
-    async def check(self, header: str | None) -> bool:
-        if not header or not header[:6].lower() == "basic ":
-            return False
-        try:
-            user, sep, password = base64.b64decode(header[6:].strip(), validate=True) \
-                .decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            return False
-        if not sep:
-            return False
-        hashed = self.users.get(user)
-        if hashed is None:
-            return False
-        key = self._key(user, password, hashed)
-        now = time.monotonic()
-        until = self._ok.get(key)
-        if until is not None and until > now:
-            return True
-        import bcrypt
-
-        loop = asyncio.get_running_loop()
-        try:
-            ok = await loop.run_in_executor(None, bcrypt.checkpw, password.encode(), hashed)
-        except ValueError:  # a malformed hash: a configuration problem, never a match
-            return False
-        if ok:
-            if len(self._ok) >= self.CACHE_SIZE:
-                self._ok.clear()
-            self._ok[key] = now + self.CACHE_SECONDS
-        return bool(ok)
-
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if await self.check(request.headers.get("Authorization")):
-            return await handler(request)
-        return web.Response(status=401, text="unauthorized\n", headers={
-            "WWW-Authenticate": 'Basic realm="cctv-monitor", charset="UTF-8"',
-            "Cache-Control": "no-store"})
+def _rate(section: object, fail) -> tuple[float, int] | None:
+    if section is None:
+        return None
+    if not isinstance(section, dict) or set(section) - {"interval", "burst"}:
+        raise fail("rate_limit: expected a mapping with interval and burst")
+    try:
+        interval = parse_duration(section.get("interval", 0))
+    except (ValueError, TypeError):
+        raise fail("rate_limit.interval: expected a duration such as 1s or 100ms") from None
+    burst = section.get("burst", 1)
+    if not isinstance(burst, int) or isinstance(burst, bool) or burst < 1:
+        raise fail("rate_limit.burst: expected a whole number of at least 1")
+    return (interval, burst) if interval > 0 else None  # 0 turns the limiter off, as there

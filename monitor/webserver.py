@@ -10,7 +10,10 @@ aiohttp application through a thin protocol wrapper that
   (or before the first);
 - caps open connections at ``max_connections`` (counted in the descriptor budget of
   ``monitor.resources``): a new connection over the cap evicts the oldest one that is not
-  serving a request, so that a flood of idle clients never locks Prometheus out;
+  serving a request, so that a flood of idle clients never locks Prometheus out; a request
+  still waiting for its credentials to be checked (``monitor.webauth``) counts as not
+  serving: once the idle ones are gone, the oldest of those goes, so verified clients keep
+  a reserve that a wrong-password flood cannot fill;
 - aborts a response still being written after ``response_timeout`` (a client that never
   reads a 100 MB exposition);
 - bounds the TLS handshake (``ssl_handshake_timeout``).
@@ -31,6 +34,23 @@ from aiohttp import web
 log = logging.getLogger("cctv.web")
 
 
+class _ClientFault(logging.Filter):
+    """Drops aiohttp's "Error handling request" records of a client's own fault (a
+    malformed request, a client gone mid-answer): any client could otherwise write a
+    traceback into the log per request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, (HttpProcessingError, ConnectionError))
+
+
+#: The logger to hand aiohttp's request handlers (web.AppRunner(..., logger=PROTOCOL_LOG)).
+PROTOCOL_LOG = logging.getLogger("cctv.web.protocol")
+PROTOCOL_LOG.addFilter(_ClientFault())
+
+
 @dataclass(frozen=True)
 class Limits:
     header_timeout: float = 10.0
@@ -44,7 +64,7 @@ class _Conn(asyncio.Protocol):
     """Delegates to aiohttp's RequestHandler; records what the limiter needs."""
 
     __slots__ = ("inner", "limiter", "transport", "busy", "busy_since", "pending_since",
-                 "idle_since", "opened")
+                 "idle_since", "opened", "auth_wait")
 
     def __init__(self, inner: asyncio.Protocol, limiter: "ConnectionLimiter") -> None:
         self.inner = inner
@@ -55,6 +75,7 @@ class _Conn(asyncio.Protocol):
         self.pending_since: float | None = None  # first byte of a request not yet handled
         self.idle_since = 0.0
         self.opened = 0.0
+        self.auth_wait = 0  # requests of this connection waiting for a credentials check
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -118,6 +139,8 @@ class ConnectionLimiter:
         assert conn.transport is not None
         if len(self.conns) >= self.limits.max_connections:
             victim = next((c for c in self.conns.values() if not c.busy), None)
+            if victim is None:
+                victim = next((c for c in self.conns.values() if c.auth_wait), None)
             if victim is None:  # every connection is serving a request: refuse the new one
                 self.closed_total.labels("over_cap").inc()
                 conn.transport.abort()
@@ -128,6 +151,12 @@ class ConnectionLimiter:
     def closed(self, conn: _Conn) -> None:
         if conn.transport is not None:
             self.conns.pop(conn.transport, None)
+
+    def waiting(self, request: web.Request, on: bool) -> None:
+        """The request is (on) or no longer (off) waiting for its credentials' check."""
+        conn = self.conns.get(request.transport) if request.transport is not None else None
+        if conn is not None:
+            conn.auth_wait += 1 if on else -1
 
     def _close(self, conn: _Conn, why: str) -> None:
         self.closed_total.labels(why).inc()

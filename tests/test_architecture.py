@@ -55,6 +55,7 @@ LAYERS: dict[str, int | str] = {
     "monitor.web": 4,
     "monitor.webserver": 4,
     "monitor.webconfig": 4,
+    "monitor.webauth": 4,
     "monitor.status": 4,
     "monitor.report": 4,
     # 5: processes and commands
@@ -65,6 +66,7 @@ LAYERS: dict[str, int | str] = {
     "monitor.demo": 5,
     "monitor.probe_cli": 5,
     "monitor.importer": 5,
+    "monitor.import_read": 5,
     "monitor.metrics_doc": 5,
     # the simulator: a separate wing
     "monitor.simulator": WING,

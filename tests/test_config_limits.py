@@ -47,7 +47,36 @@ def password_file_issue(name: str) -> str:
 @pytest.mark.timeout(60)
 def test_dev_zero_is_refused_without_reading_it() -> None:
     assert password_file_issue("/dev/zero") == (
-        "password_file '/dev/zero' is not a regular file (a character device)")
+        "password_file '/dev/zero' is in /dev: a kernel or device file, not a password file")
+
+
+@pytest.mark.timeout(60)
+def test_kernel_files_are_refused_directly_and_through_a_link(caplog) -> None:
+    """/proc/self/environ is a regular file: it used to be sent as the camera password."""
+    assert password_file_issue("/proc/self/environ") == (
+        "password_file '/proc/self/environ' is in /proc: a kernel or device file, not a "
+        "password file")
+    os.symlink("/proc/self/environ", "env.pw")
+    assert password_file_issue("env.pw") == (
+        f"password_file 'env.pw' is in /proc (a link to /proc/{os.getpid()}/environ): a kernel "
+        "or device file, not a password file")
+    os.symlink("/sys/kernel/mm/transparent_hugepage/enabled", "sys.pw")
+    assert "is in /sys (a link to" in password_file_issue("sys.pw")
+
+
+def test_a_world_readable_password_file_is_a_warning(caplog) -> None:
+    Path("open.pw").write_text(CANARY, encoding="utf-8")
+    os.chmod("open.pw", 0o644)
+    Path("closed.pw").write_text(CANARY, encoding="utf-8")
+    os.chmod("closed.pw", 0o600)
+    with caplog.at_level("WARNING", logger="cctv.config"):
+        load(camera_with_password_file("closed.pw"), env={})
+        assert not caplog.records
+        load(camera_with_password_file("open.pw"), env={})
+        load(camera_with_password_file("open.pw"), env={})  # once per file, not per load
+    [record] = caplog.records
+    assert "open.pw is readable by every user of this host (mode 644)" in record.getMessage()
+    assert CANARY not in record.getMessage()
 
 
 @pytest.mark.timeout(60)

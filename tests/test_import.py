@@ -86,9 +86,16 @@ def test_xlsx(tmp_path, capsys):
 def test_comma_csv_unknown_column_and_not_utf8(tmp_path, capsys):
     path = tmp_path / "beta.csv"
     path.write_text("id,rtsp,colour\nB-1,rtsp://10.0.0.1/x,red\n", encoding="utf-8")
-    assert main(["import", str(path), "--provider", "pt-bima", "-o", str(tmp_path / "b.yml")]) == 1
+    # an unknown column is a warning (the column is ignored), refused only with --strict
+    assert main(["import", str(path), "--provider", "pt-bima", "-o", str(tmp_path / "b.yml")]) == 0
     err = capsys.readouterr().err
-    assert "row 1, column colour (C): unknown column" in err
+    assert "warning: row 1, column colour (C): unknown column, ignored" in err
+    assert "1 cameras written" in err
+    assert main(["import", str(path), "--provider", "pt-bima", "-o", str(tmp_path / "c.yml"),
+                 "--strict"]) == 1
+    err = capsys.readouterr().err
+    assert "row 1, column colour (C): unknown column (known:" in err
+    assert not (tmp_path / "c.yml").exists()
     latin = tmp_path / "latin.csv"
     latin.write_bytes("id,name\nB-1,Caf\xe9\n".encode("latin-1"))
     assert main(["import", str(latin), "--provider", "pt-bima", "-o", "-"]) == 2
@@ -123,3 +130,118 @@ def test_url_columns_and_check_names_are_the_catalogues(tmp_path, capsys):
         ("JKT-0201", "http://10.2.4.1/onvif/device_service", None, ["onvif"]),
         ("JKT-0202", None, "rtsps://10.2.4.2/live", ["rtsp", "stream", "picture"]),
     ]
+
+
+def test_sheet_as_providers_send_it(tmp_path, capsys):
+    """A merged title row above the header, `No` and `Nama Lokasi` columns, a column the
+    importer does not know (a warning, the rows still imported, even without --skip-bad)."""
+    path = tmp_path / "gamma.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["DAFTAR TITIK CCTV KECAMATAN MENTENG - PT GAMMA"])
+    sheet.merge_cells("A1:F1")
+    sheet.append([])
+    sheet.append(["No.", "Kode", "Nama Lokasi", "Kecamatan", "Link RTSP", "Keterangan"])
+    sheet.append([1, "G-1", "Taman Suropati", "Menteng", "rtsp://10.9.0.1/live", "baru"])
+    sheet.append([2, "G-2", "Jl. Diponegoro", "Menteng", "rtsp://10.9.0.2/live", None])
+    book.save(path)
+    out = tmp_path / "gamma.yml"
+    assert main(["import", str(path), "--provider", "pt-gamma", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: row 3, column Keterangan (F): unknown column, ignored" in err
+    assert "No." not in err and "Nama Lokasi" not in err
+    cams = yaml.safe_load(out.read_text(encoding="utf-8"))["cameras"]
+    assert cams == [
+        {"id": "G-1", "name": "Taman Suropati", "district": "Menteng", "provider": "pt-gamma",
+         "rtsp": "rtsp://10.9.0.1/live"},
+        {"id": "G-2", "name": "Jl. Diponegoro", "district": "Menteng", "provider": "pt-gamma",
+         "rtsp": "rtsp://10.9.0.2/live"},
+    ]
+
+
+def test_formula_without_saved_value_is_an_error_naming_its_cell(tmp_path, capsys):
+    """openpyxl writes formulas without computing them: exactly a sheet whose values were
+    never saved.  The cell is named by row and column, nothing is written."""
+    path = tmp_path / "formula.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["id", "name", "rtsp", "claimed_installed"])
+    sheet.append(["F-1", "ok", "rtsp://10.9.1.1/x", "2020-01-02"])
+    sheet.append(["F-2", "dated by formula", "rtsp://10.9.1.2/x", "=TODAY()-30"])
+    book.save(path)
+    out = tmp_path / "f.yml"
+    assert main(["import", str(path), "--provider", "pt-f", "-o", str(out), "--skip-bad"]) == 2
+    err = capsys.readouterr().err
+    assert "row 3, column D: a formula (=TODAY()-30) without a saved value" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_bad_rows_listed_up_to_a_hundred_then_counted(tmp_path, capsys):
+    path = tmp_path / "many.csv"
+    path.write_text("id,rtsp\n" + "".join(f"M-{i},http://10.0.0.1/x\n" for i in range(250)),
+                    encoding="utf-8")
+    assert main(["import", str(path), "--provider", "pt-m", "-o", str(tmp_path / "m.yml")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert sum(": row " in line and "expected rtsp://" in line for line in err) == 100
+    assert "many.csv: ... and 150 more bad rows not listed" in err
+    assert "import: 250 rows, 250 bad; nothing written (--skip-bad writes the good ones)" in err
+
+
+def test_a_megabyte_cell_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "big.csv"
+    path.write_text('id,name,rtsp\nB-1,"' + "x" * (1 << 20) + '",rtsp://10.0.0.1/x\n',
+                    encoding="utf-8")
+    assert main(["import", str(path), "--provider", "pt-b", "-o", "-"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("import: ") and "row 2" in err and "longer than" in err
+    assert "Traceback" not in err and "_csv.Error" not in err
+
+
+def _import_child(path) -> tuple[int, int, str]:
+    """(exit code, peak RSS in bytes, stderr) of the real command in a child process."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-m", "monitor", "import", str(path),
+                                 "--provider", "p", "-o", os.devnull, "--skip-bad"],
+                                cwd=root, stdout=subprocess.DEVNULL, stderr=err)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        err.seek(0)
+        return os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024, err.read().decode()
+
+
+def test_import_bounds_hostile_files_in_bounded_memory(tmp_path):
+    """A zip bomb, a sheet of 150,000 rows, a large sheet without a <dimension> record, a
+    100 MB CSV and a CSV of 100,001 rows: each refused with one clear line (exit 2), in a
+    child whose peak memory stays far below what unbounded reading took (2-6 GB)."""
+    from monitor import import_read
+    from tests.bench.bench_import import bomb_chunks, rows_chunks, write_xlsx
+
+    bomb = tmp_path / "bomb.xlsx"
+    write_xlsx(bomb, bomb_chunks(import_read.MAX_XLSX_BYTES + (16 << 20)))
+    rows = tmp_path / "rows.xlsx"
+    write_xlsx(rows, rows_chunks(import_read.MAX_ROWS + 50_000, empty=True), "A1:A150001")
+    nodim = tmp_path / "nodim.xlsx"
+    write_xlsx(nodim, rows_chunks(700_000, empty=True))
+    big = tmp_path / "big.csv"
+    with open(big, "wb") as f:  # sparse: 100 MB on paper, nothing on the disk
+        f.write(b"id,rtsp\n")
+        f.truncate(100 * 10**6)
+    many = tmp_path / "many.csv"
+    many.write_text("id,rtsp\n" + "".join(f"M-{i},rtsp://10.0.0.1/x\n"
+                                          for i in range(import_read.MAX_ROWS)), encoding="utf-8")
+    expected = {bomb: "more than 128 MiB: not a camera list",
+                rows: f"more than {import_read.MAX_ROWS} rows",
+                nodim: "without a <dimension> record",
+                big: "at most 64 MiB of CSV",
+                many: f"more than {import_read.MAX_ROWS} rows"}
+    for path, message in expected.items():
+        code, rss, err = _import_child(path)
+        assert code == 2, (path.name, err)
+        assert message in err and "Traceback" not in err, (path.name, err)
+        assert rss < 200 * 2**20, (path.name, rss)

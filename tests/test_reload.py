@@ -3,9 +3,10 @@
 - Reloads in a row at 5,000 cameras change no healthy camera's state, with a probe that,
   like a stream check, reads a stall of the loop during its window as no_video (reloads
   used to hold the loop for about 0.1 ms per camera).
-- A reload that removes more than monitor.reload.max_removed_ratio of the cameras, or whose
-  include pattern no longer matches any file, is refused (reload metric 0, the reason in the
-  log and the answer) unless forced; forced, it applies.
+- A reload that removes more than monitor.reload.max_removed_ratio of the cameras, changes
+  the address of more than that share, or whose include pattern no longer matches any file,
+  is refused (reload metric 0, the reason in the log and the answer) unless forced; forced,
+  it applies, and moved cameras are recorded in the ledger and named in the report.
 """
 
 from __future__ import annotations
@@ -194,3 +195,77 @@ def test_reload_guard_names_a_pattern_that_stopped_matching():
     assert len(reasons) == 1 and "/etc/cctv/p/*.yml" in reasons[0]
     assert refusal(old, old, removed=0) == []
     assert "removes 6 of 10" in refusal(old, old, removed=6)[0]
+
+
+def test_a_reload_moving_every_camera_is_refused_and_a_forced_one_is_reported(tmp_path):
+    """A template typo moving every camera's port (8554 -> 18554) is refused like a mass
+    removal; forced, it applies, each moved camera is recorded in the ledger
+    (inventory_changes, endpoint_forced), and the report says so in one line."""
+    import datetime as dt
+    import json
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.factories import free_port, http_get, wait_for
+
+    root = Path(__file__).resolve().parents[1]
+    ledger = tmp_path / "ledger.sqlite"
+
+    def config(port: int) -> str:
+        cams = "".join(f"  - {{id: M-{i}, provider: {'pa' if i < 6 else 'pb'}, "
+                       f"rtsp: 'rtsp://127.0.0.1:{port}/cam{i}'}}\n" for i in range(10))
+        return ("monitor: {interval: 30s, timeout: 1s}\n"
+                "providers: [{name: pa}, {name: pb}]\n"
+                f"history: {{path: {ledger}}}\ncameras:\n{cams}")
+
+    cfg = tmp_path / "monitor.yml"
+    cfg.write_text(config(8554))
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "-c", str(cfg), "--listen",
+                             f"127.0.0.1:{port}", "--log-level", "warning"], cwd=root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _up(base))
+        cfg.write_text(config(18554))
+        status, body = http_get(f"{base}/-/reload", "POST")
+        assert status == 400, body
+        assert "changes the address (URL) of 10 of 10 cameras" in json.loads(body)["errors"][0]
+        status, body = http_get(f"{base}/-/reload?force=1", "POST")
+        assert status == 200, body
+        _status, text = http_get(f"{base}/api/cameras")
+        assert {c["id"] for c in json.loads(text)} == {f"M-{i}" for i in range(10)}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "forced reload changed the address of 10 camera(s); recorded in the ledger" in err
+    with sqlite3.connect(ledger) as conn:
+        rows = conn.execute("SELECT provider, COUNT(*) FROM inventory_changes WHERE action = "
+                            "'endpoint_forced' GROUP BY provider ORDER BY provider").fetchall()
+        present = conn.execute("SELECT COUNT(*) FROM inventory_changes WHERE action = 'removed'"
+                               ).fetchone()[0]
+    assert rows == [("pa", 6), ("pb", 4)] and present == 0
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=7))).date().isoformat()
+    out = tmp_path / "report"
+    done = subprocess.run([sys.executable, "-m", "monitor", "report", "-c", str(cfg), "--from",
+                           today, "--to", today, "--no-pdf", "--out", str(out)], cwd=root,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.count("Forced reload at ") == 1
+    assert "changed the address of 10 camera(s) (pa 6, pb 4) past the reload guard" in page
+    # the cameras are still present in the report's inventory (a move is not a removal)
+    providers = (out / "providers.csv").read_text(encoding="utf-8")
+    assert "pa," in providers and "pb," in providers
+
+
+def _up(base: str) -> bool:
+    from tests.factories import http_get
+
+    try:
+        return http_get(f"{base}/healthz", timeout=5)[0] == 200
+    except OSError:
+        return False

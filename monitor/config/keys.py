@@ -161,9 +161,11 @@ ONVIF = Section("monitor.onvif", "Device identity and clock through ONVIF (camer
 ))
 
 RELOAD = Section("monitor.reload", "Guards of a configuration reload (SIGHUP, /-/reload).", (
-    Key("max_removed_ratio", "ratio", "Share of the cameras one reload may remove; a reload "
-        "removing more is refused unless forced (a vanished include file must not silently "
-        "drop a provider's cameras).", 0.1),
+    Key("max_removed_ratio", "ratio", "Share of the cameras one reload may remove, or whose "
+        "address (rtsp, http or onvif URL) it may change; a reload doing more is refused "
+        "unless forced (a vanished include file must not silently drop a provider's cameras, "
+        "a template typo must not make every camera an outage). A forced reload that moved "
+        "cameras is recorded in the ledger and stated in the report.", 0.1),
 ))
 
 MONITOR = Section("monitor", "How and how often the monitor probes; set in one file only.", (
@@ -245,7 +247,9 @@ CAMERA = Section("cameras[]", "One camera.", (
     Key("password", "secret", "Password for those URLs; prefer ${VAR} or password_file."),
     Key("password_file", "text", "A file holding the password (relative to this file): a "
         f"regular file of at most {secretfile.MAX_BYTES // 1024} KiB, read within "
-        f"{secretfile.TIMEOUT:g} s; a trailing newline is dropped."),
+        f"{secretfile.TIMEOUT:g} s; a trailing newline is dropped. A file in /proc, /sys or "
+        "/dev (links resolved) is refused. Keep it owned by the monitor's user (or root) with "
+        "mode 600 or 640: a file every user can read is accepted with a warning."),
     Key("interval", "duration", "This camera's own probe interval (at least "
         "monitor.timeout)."),
     Key("claimed_installed", "date", "The installation date the provider's inventory claims "

@@ -131,7 +131,7 @@ class Ledger:
         for camera, provider, action in cur.fetchall():
             if action == "added":
                 restored.inventory[camera] = provider
-            else:
+            elif action == "removed":  # not endpoint_forced (monitor.reload_guard)
                 restored.inventory.pop(camera, None)
         cur.execute("SELECT camera FROM first_answer")
         restored.answered = {r[0] for r in cur.fetchall()}

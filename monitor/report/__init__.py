@@ -54,10 +54,79 @@ class Progress:
             self.stream.flush()
 
 
+#: Said at the top of a report whose period no ledger record covers (and on stderr).
+NO_DATA = {
+    "en": "No record of the ledger covers this period: every figure below is empty, "
+          "not a measurement.",
+    "id": "Tidak ada catatan ledger yang mencakup periode ini: semua angka di bawah kosong, "
+          "bukan hasil pengukuran.",
+}
+
+
+#: One line per forced reload that changed cameras' addresses in the period.
+FORCED = {
+    "en": "Forced reload at {when}: the configuration changed the address of {n} camera(s) "
+          "({who}) past the reload guard; outages that began right after it may be the "
+          "configuration's doing, not the provider's.",
+    "id": "Reload paksa pada {when}: konfigurasi mengubah alamat {n} kamera ({who}) melewati "
+          "pengaman reload; gangguan yang mulai tepat setelahnya mungkin akibat konfigurasi, "
+          "bukan penyedia.",
+}
+
+
+def forced_moves(reader: Any, start: Any, end: Any, provider: str | None = None
+                 ) -> list[tuple[float, dict[str, int]]]:
+    """(time, cameras per provider) of each forced reload that changed addresses in the
+    period (monitor.reload_guard records them)."""
+    from ..reload_guard import FORCED_ACTION
+
+    t0, t1 = start.timestamp(), end.timestamp()
+    out: dict[float, dict[str, int]] = {}
+    for ts, _camera, prov, action, _inst in reader.inventory_changes(t1):
+        if action == FORCED_ACTION and ts >= t0 and provider in (None, prov):
+            per = out.setdefault(ts, {})
+            per[prov] = per.get(prov, 0) + 1
+    return sorted(out.items())
+
+
+def _notice_lines(moves: list[tuple[float, dict[str, int]]], tz: Any, lang: str) -> list[str]:
+    import datetime as dt
+
+    lines = []
+    for ts, per in moves:
+        when = dt.datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+        who = ", ".join(f"{p} {n}" for p, n in sorted(per.items()))
+        lines.append(FORCED[lang].format(when=when, n=sum(per.values()), who=who))
+    return lines
+
+
+def _with_notices(page: str, notices: list[str]) -> str:
+    """The notices first thing in the body, before any figure."""
+    from html import escape
+
+    if not notices:
+        return page
+    block = "".join(f'<p role="alert" style="border:2px solid #b00;padding:8px;'
+                    f'font-weight:bold">{escape(n)}</p>' for n in notices)
+    head, sep, rest = page.partition("<body")
+    if not sep:
+        return block + page
+    tag, _, body = rest.partition(">")
+    return head + sep + tag + ">" + block + body
+
+
+def _covers(reader: Any, start: Any, end: Any) -> bool:
+    """Whether anything the ledger recorded (inventory to last heartbeat) overlaps the period."""
+    span = reader.span()
+    return span is not None and span[0] < end.timestamp() and span[1] > start.timestamp()
+
+
 def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Path,
           lang: str = "en", provider: str | None = None, pdf: bool = True,
-          progress: Callable[..., None] | None = None, now: float | None = None) -> dict[str, Path]:
-    """Compute and write the files; returns {name: path}."""
+          progress: Callable[..., None] | None = None, now: float | None = None,
+          empty: list[bool] | None = None) -> dict[str, Path]:
+    """Compute and write the files; returns {name: path}.  `empty`, when given, receives
+    whether no ledger record covers the period (the report then says so at its top)."""
     from ..history.reader import Reader
     from . import export, html
     from .compute import compute
@@ -67,6 +136,10 @@ def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Pa
     try:
         if not reader.has_schema():
             raise RuntimeError("the ledger has no records yet (is history: configured and the monitor running?)")
+        no_data = not _covers(reader, start, end)
+        if empty is not None:
+            empty.append(no_data)
+        moves = forced_moves(reader, start, end, provider)
         report = compute(reader, inventory, start, end, label, provider, now=now,
                          progress=lambda f: step(f * 0.8, "ledger"))
     finally:
@@ -77,7 +150,9 @@ def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Pa
     export.write_providers(report, files["providers.csv"])
     export.write_outages(report, files["outages.csv"])
     step(0.88, "html")
-    files["report.html"].write_text(html.render(report, lang), encoding="utf-8")
+    notices = ([NO_DATA[lang]] if no_data else []) + _notice_lines(moves, start.tzinfo, lang)
+    page = _with_notices(html.render(report, lang), notices)
+    files["report.html"].write_text(page, encoding="utf-8")
     if pdf:
         step(0.92, "pdf")
         files["report.pdf"] = out / "report.pdf"
@@ -98,6 +173,42 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ledger", metavar="PATH|DSN",
                    help="read this ledger instead of the configuration's history: (a copy, say)")
     p.add_argument("--no-pdf", action="store_true", help="skip report.pdf (no Chromium needed)")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="exit 0 even when no ledger record covers the period (the report "
+                   "says so; without this option the exit code is 1)")
+
+
+def _check_period(args: Any) -> str | None:
+    """What is wrong with --month/--from/--to, naming the option; None when they parse."""
+    import datetime as dt
+    import re
+
+    if args.month is not None:
+        m = re.fullmatch(r"(\d{4})-(\d{2})", args.month.strip())
+        if not m or not 1 <= int(m.group(2)) <= 12:
+            return f"--month: expected YYYY-MM (e.g. 2026-10), got {args.month!r}"
+        if not 1970 <= int(m.group(1)) <= 9998:
+            return f"--month: {args.month} is out of range"
+        return None
+    for option, value in (("--from", args.date_from), ("--to", args.date_to)):
+        if value is None:
+            continue
+        try:
+            day = dt.date.fromisoformat(value.strip())
+        except ValueError:
+            return f"{option}: expected a date YYYY-MM-DD, got {value!r}"
+        if not dt.date(1970, 1, 1) <= day < dt.date(9999, 1, 1):
+            return f"{option}: {value} is out of range"
+    return None
+
+
+def _ledger_missing(target: str) -> bool:
+    """A SQLite ledger path that does not exist: reading it would create an empty file."""
+    import os
+
+    # the same rule as monitor.history.writer.connect
+    is_dsn = target.startswith(("postgresql://", "postgres://")) or "host=" in target
+    return not is_dsn and not os.path.isfile(target)
 
 
 def main(args: Any) -> int:
@@ -107,6 +218,10 @@ def main(args: Any) -> int:
 
     if args.month and (args.date_from or args.date_to):
         print("report: give either --month or --from/--to", file=sys.stderr)
+        return 2
+    wrong = _check_period(args)
+    if wrong is not None:
+        print(f"report: {wrong}", file=sys.stderr)
         return 2
     try:
         inventory = load(args.config)
@@ -123,17 +238,27 @@ def main(args: Any) -> int:
             print("report: the configuration has no history: (path or dsn); give --ledger", file=sys.stderr)
             return 2
         ledger = target.target
+    if _ledger_missing(ledger):
+        where = "--ledger" if args.ledger else "history: of the configuration"
+        print(f"report: {where}: {ledger} does not exist (nothing was created)", file=sys.stderr)
+        return 2
+    known = sorted(p.name for p in inventory.providers)
+    if args.provider is not None and args.provider not in known:
+        print(f"report: --provider: {args.provider!r} is not a provider of {args.config}; "
+              f"known: {', '.join(known) or 'none'}", file=sys.stderr)
+        return 2
     try:
         tz = timezone_of(inventory)
         start, end, label = period_of(args.month, args.date_from, args.date_to, tz)
-    except (ValueError, ZoneInfoNotFoundError) as exc:
+    except (ValueError, OverflowError, ZoneInfoNotFoundError) as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 2
     progress = Progress()
     t0 = time.monotonic()
+    empty: list[bool] = []
     try:
         files = build(inventory, ledger, start, end, label, Path(args.out), args.lang,
-                      args.provider, pdf=not args.no_pdf, progress=progress)
+                      args.provider, pdf=not args.no_pdf, progress=progress, empty=empty)
     except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback or a DSN password
         progress.done()
         from ..logsetup import redact
@@ -145,4 +270,9 @@ def main(args: Any) -> int:
         print(files[name])
     if progress.on:
         print(f"report: {time.monotonic() - t0:.1f}s", file=sys.stderr)
+    if empty and empty[0]:
+        print(f"report: no ledger record covers {label}: every figure is empty, not a "
+              "measurement"
+              + ("" if args.allow_empty else " (exit 1; --allow-empty for 0)"), file=sys.stderr)
+        return 0 if args.allow_empty else 1
     return 0
