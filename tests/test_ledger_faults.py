@@ -304,6 +304,22 @@ def test_wall_clock_stepped_back_during_an_outage_changes_no_duration(tmp_path):
         reader.close()
     assert found.instance == "faults" and -3610 < found.step < -3590
 
+    # the report lists the step (one line) and the outage with its true duration
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    month = dt.datetime.fromtimestamp(start_ts, ZoneInfo("Asia/Jakarta")).strftime("%Y-%m")
+    out = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-m", "monitor", "report", "-c", str(cfg), "--month",
+                           month, "--out", str(out), "--no-pdf"], cwd=ROOT, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    page = (out / "report.html").read_text()
+    assert "Steps of the monitor&#x27;s wall clock" in page or "Steps of the monitor's wall clock" in page
+    assert "-3600 s (faults)" in page
+    csv_text = (out / "outages.csv").read_text()
+    assert "-" not in csv_text.splitlines()[1].split(",")[4]  # duration_s never negative
+
     # a restart with the right clock: the stop is a few seconds, not an hour
     time.sleep(1.0)
     mon2 = Monitor(cfg, tmp_path / "second.log")

@@ -214,6 +214,10 @@ class Ledger:
         marker = spool.read_marker(self._marker) if self._marker else None
         if self.dialect == "sqlite" and marker is not None and not self.ledger_new \
                 and not (os.path.exists(self.target) and os.path.getsize(self.target) > 0):
+            if not os.path.isdir(os.path.dirname(os.path.abspath(self.target))):
+                # its volume not there (yet): out of reach, retried; an empty mount point
+                # is a missing ledger (a new one there would be the silent fresh start)
+                raise FileNotFoundError(f"no directory for {self.target}")
             raise self._missing(marker)
         conn, self.dialect = connect(self.target, self.timeout)
         try:
@@ -323,6 +327,7 @@ class Ledger:
                         waiters.append(item)
                     elif len(pending) < self.max_pending:
                         pending.append(item)
+                        self._held += 1  # counted as it leaves the queue (rows_pending)
                     else:
                         self.rows_dropped += 1
                         if not full:
