@@ -98,6 +98,8 @@ async def start(state: Any, target: HistoryTarget, shard: tuple[int, int] | None
     kwargs = {"clock": clock} if clock is not None else {}
     ledger = Ledger(target.target, instance_name(shard), target.retention,
                     state_dir=target.state_dir, ledger_new=ledger_new, **kwargs)
+    # before the writer thread exists: a late open reconciles the start with it
+    ledger.initial_inventory = {c.id: c.provider for c in state.inventory.cameras}
     restored = await asyncio.get_running_loop().run_in_executor(None, ledger.open)
     recorder = Recorder(state, ledger)
     if restored is None:

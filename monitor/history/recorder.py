@@ -54,10 +54,8 @@ class Recorder:
     def listen(self) -> None:
         """Record without restoring: the ledger was not reachable at the start.  The ledger
         reconciles this run's start when it gets there (monitor/history/opening.py), with
-        the inventory the run started with."""
-        current = {c.id: c.provider for c in self.state.inventory.cameras}
-        self.ledger.initial_inventory = dict(current)
-        self._providers = current
+        the inventory the run started with (`Ledger.initial_inventory`, set by `start`)."""
+        self._providers = {c.id: c.provider for c in self.state.inventory.cameras}
         self.state.add_change_listener(self.on_change)
         self.state.add_listener(self)
 
