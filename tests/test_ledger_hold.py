@@ -9,7 +9,6 @@ import logging
 import os
 import shutil
 import sqlite3
-import time
 
 from monitor import history
 from monitor.history import spool
@@ -169,8 +168,7 @@ def test_a_close_never_ends_before_its_start(tmp_path):
 def test_a_hung_sqlite_lock_is_cut_counted_and_logged_once(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     db = tmp_path / "ledger.sqlite"
-    ledger = Ledger(str(db), "node-1", timeout=0.5)
-    ledger.retry_after = 0.05
+    ledger = Ledger(str(db), "node-1", timeout=0.5)  # retries after 1 s, 2 s, 4 s
     ledger.open()
     holder = sqlite3.connect(db, isolation_level=None)
     try:
@@ -178,6 +176,11 @@ def test_a_hung_sqlite_lock_is_cut_counted_and_logged_once(tmp_path, caplog):
         ledger.put("open", OPEN)
         wait_for(lambda: ledger.timeouts_total >= 2, timeout=20)
         assert ledger.pending() == 1 and "did not answer within 0.5s" in ledger.note()
+        # between attempts the writer sleeps: it spun (a core, and the GIL the event loop
+        # needs) until the next retry after an attempt that used its whole deadline
+        before = _cpu_ticks(ledger)
+        wait_for(lambda: ledger.timeouts_total >= 4, timeout=30)
+        assert _cpu_ticks(ledger) - before < os.sysconf("SC_CLK_TCK") // 4
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -187,4 +190,11 @@ def test_a_hung_sqlite_lock_is_cut_counted_and_logged_once(tmp_path, caplog):
     assert sum("did not answer within" in m for m in messages) == 1
     assert sum("writing again after" in m for m in messages) == 1
     assert rows(db, "SELECT subject FROM outages") == [("A",)]
-    assert time.time() > 0
+
+
+def _cpu_ticks(ledger: Ledger) -> int:
+    """The writer thread's CPU time (user + system), in clock ticks."""
+    tid = ledger._thread.native_id  # noqa: SLF001 - the thread to measure
+    with open(f"/proc/self/task/{tid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])

@@ -317,7 +317,10 @@ class Ledger:
         full = False
         retry_at = 0.0
         while True:
-            wait = max(0.0, self.flush_interval - (time.monotonic() - last))
+            mono = time.monotonic()
+            # sleep until the next batch is due, or the next retry: never spin (an attempt
+            # that took its whole deadline must not leave a zero wait behind it)
+            wait = max(0.0, self.flush_interval - (mono - last), retry_at - mono)
             try:
                 item = self._queue.get(timeout=wait)
                 while True:
@@ -354,9 +357,9 @@ class Ledger:
                 full = False
             else:
                 pause = self.retry_after * 2 ** min(self.write_errors - 1, 16)
-                retry_at = mono + min(self.retry_max, pause)
+                retry_at = time.monotonic() + min(self.retry_max, pause)
             self._held = len(pending)
-            last = mono
+            last = time.monotonic()
             if stopping and (pending or self.problem):
                 self._spool_out(pending, now)
                 self._held = 0
