@@ -198,3 +198,33 @@ def _cpu_ticks(ledger: Ledger) -> int:
     with open(f"/proc/self/task/{tid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+def test_a_replaced_sqlite_file_is_seen_and_its_old_content_saved(tmp_path, caplog):
+    from prometheus_client import CollectorRegistry
+
+    from monitor.history.metrics import LedgerCollector
+
+    db = tmp_path / "ledger.sqlite"
+    ledger = Ledger(str(db), "node-1", clock=Clock(100.0))
+    ledger.retry_after = 0.05
+    ledger.open()
+    registry = CollectorRegistry()
+    LedgerCollector(ledger, None, registry)
+    ledger.put("open", OPEN)
+    assert ledger.flush()
+    other = tmp_path / "restored-from-backup.sqlite"
+    sqlite3.connect(other).close()
+    os.replace(other, db)  # a restore done in place, under the running monitor
+    ledger.put("open", OPEN[:1] + ("B",) + OPEN[2:])
+    wait_for(lambda: ledger.file_problem, timeout=10)
+    assert ledger.file_problem == f"the file {db} was replaced by another file"
+    (saved,) = tmp_path.glob("ledger.sqlite.replaced-*")
+    assert rows(saved, "SELECT subject FROM outages") == [("A",)]
+    assert registry.get_sample_value("cctv_monitor_ledger_file_replaced") == 1
+    assert registry.get_sample_value("cctv_monitor_ledger_writing") == 0
+    assert registry.get_sample_value("cctv_monitor_ledger_rows_pending") == 1
+    assert "was replaced by another file" in ledger.note()
+    ledger.close()  # the held row goes to the spool, not into the replacement
+    assert sum("was replaced" in r.getMessage() for r in caplog.records) == 1
+    assert [len(s.rows) for s in spool.read_spool(spool.spool_path(str(tmp_path), str(db), "node-1"))] == [1]

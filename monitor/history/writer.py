@@ -294,13 +294,13 @@ class Ledger:
                 self.file_problem = ""
             return True
         if not self.file_problem:
-            self.file_problem = f"the file {self.target} was {what}"
             saved = f"{self.target}.{what.split()[0]}-{int(now)}"
             try:  # the handle still reaches the old content: keep it, it is the history
                 self._conn.execute("VACUUM INTO ?", (saved,))
                 kept = f"its content up to now is saved as {saved}"
             except Exception as exc:  # noqa: BLE001
                 kept = f"its content could not be saved ({exc})"
+            self.file_problem = f"the file {self.target} was {what}"
             log.error("ledger: %s while the monitor was writing it; %s; holding rows (they "
                       "go to the spool at the stop) until the file is back or the monitor "
                       "restarts", self.file_problem, kept)
