@@ -172,6 +172,9 @@ async def run_until(
             print(logsetup.redact(line), file=sys.stderr)
         raise SystemExit(2) from None
 
+    if ledger_spool is not None and not os.path.isdir(ledger_spool):
+        print(f"cctv-monitor: --ledger-spool {ledger_spool}: not a directory", file=sys.stderr)
+        raise SystemExit(2)
     limits = Limits(max_connections=max(1, max_connections))
     raise_nofile_limit()
     too_many = check_descriptor_budget(inventory.settings, limits.max_connections)

@@ -228,3 +228,17 @@ def test_a_replaced_sqlite_file_is_seen_and_its_old_content_saved(tmp_path, capl
     ledger.close()  # the held row goes to the spool, not into the replacement
     assert sum("was replaced" in r.getMessage() for r in caplog.records) == 1
     assert [len(s.rows) for s in spool.read_spool(spool.spool_path(str(tmp_path), str(db), "node-1"))] == [1]
+
+
+def test_ledger_spool_must_be_a_directory(tmp_path):
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "monitor.yml"
+    cfg.write_text("cameras:\n  - id: JKT-0001\n    provider: p\n    rtsp: rtsp://127.0.0.1:1/x\n"
+                   "providers:\n  - name: p\n    target_cameras: 1\n")
+    proc = subprocess.run([sys.executable, "-m", "monitor", "run", "-c", str(cfg),
+                           "--listen", "127.0.0.1:0", "--ledger-spool", str(tmp_path / "nowhere")],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith("--ledger-spool " + str(tmp_path / "nowhere") + ": not a directory")
