@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the outage ledger: a SQLite file or a postgresql:// DSN; wins over "
                    "the configuration's history: (for a read-only configuration directory); a DSN's "
                    "password belongs in $PGPASSWORD or ~/.pgpass, not on the command line")
+    p.add_argument("--ledger-new", dest="ledger_new", action="store_true",
+                   help="begin a new, empty ledger even where the ledger's marker says one "
+                   "existed (it was deleted or the database dropped: otherwise the start is refused)")
+    p.add_argument("--ledger-spool", dest="ledger_spool", default=None, metavar="DIR",
+                   help="where the ledger's spool (rows a stop could not commit) and marker "
+                   "live; default: the SQLite file's directory, or the configuration's for a DSN")
     common(p)
     log_format(p)
 

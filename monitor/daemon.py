@@ -25,6 +25,7 @@ from aiohttp import web
 
 from . import logsetup
 from .exporter import Exporter
+from .history.clock import SteadyClock
 from .model import Inventory
 from .reload_guard import endpoint_changes, ledger_hook, refusal
 from .reloader import issues_of, load_inventory
@@ -68,13 +69,19 @@ class Daemon:
 
     def __init__(self, config_path: str, inventory: Inventory,
                  shard: tuple[int, int] | None = None, limits: Limits | None = None,
-                 ledger: str | None = None) -> None:
+                 ledger: str | None = None, ledger_new: bool = False,
+                 ledger_spool: str | None = None) -> None:
         self.config_path = config_path
         self.ledger = ledger  # `run --ledger`: wins over the configuration's history:
+        self.ledger_new = ledger_new  # `run --ledger-new`: an empty ledger where one was
+        self.ledger_spool = ledger_spool  # `run --ledger-spool`: the spool's directory
+        self.recorder: Any = None
         self.shard = shard
         self.limits = limits or Limits()
         self.metrics = SelfMetrics(f"{shard[0]}/{shard[1]}" if shard else None)
-        self.state = State(inventory)
+        # one clock for State and the ledger: wall time at the start plus monotonic seconds
+        self.clock = SteadyClock()
+        self.state = State(inventory, clock=self.clock)
         self.exporter = Exporter(self.state, self.metrics)
         self.guard = ResourceGuard(self.metrics.registry)
         from .probes.picture import DecodePool  # PIL on use: `check` and `--help` stay quick
@@ -160,6 +167,8 @@ async def run_until(
     enable_reload: bool = True,
     max_connections: int = 128,
     ledger: str | None = None,
+    ledger_new: bool = False,
+    ledger_spool: str | None = None,
 ) -> None:
     """Run the daemon until `stop` is set.  Config errors and a --listen address that cannot
     be bound: printed, then SystemExit(2)."""
@@ -179,6 +188,9 @@ async def run_until(
             print(logsetup.redact(line), file=sys.stderr)
         raise SystemExit(2) from None
 
+    if ledger_spool is not None and not os.path.isdir(ledger_spool):
+        print(f"cctv-monitor: --ledger-spool {ledger_spool}: not a directory", file=sys.stderr)
+        raise SystemExit(2)
     limits = Limits(max_connections=max(1, max_connections))
     raise_nofile_limit()
     too_many = check_descriptor_budget(inventory.settings, limits.max_connections)
@@ -186,9 +198,10 @@ async def run_until(
         print(f"cctv-monitor: {too_many}", file=sys.stderr)
         raise SystemExit(2)
 
-    daemon = Daemon(config_path, inventory, shard, limits, ledger)
+    daemon = Daemon(config_path, inventory, shard, limits, ledger, ledger_new, ledger_spool)
     app = make_app(daemon.state, daemon.exporter, daemon.reload if enable_reload else None,
-                   problems=daemon.guard.problems)
+                   problems=daemon.guard.problems,
+                   notes=lambda: [daemon.recorder.ledger.note()] if daemon.recorder else [])
     limiter = ConnectionLimiter(lambda: None, limits, daemon.metrics.registry)  # type: ignore[arg-type,return-value]
     if web_config.users:
         # checks waiting for bcrypt get their own cap, an eighth of the connections: the
@@ -227,7 +240,7 @@ async def run_until(
             why = os.strerror(exc.errno) if exc.errno else str(exc)
             print(f"cctv-monitor: cannot listen on {listen}: {why}", file=sys.stderr)
             raise SystemExit(2) from None
-        recorder = await _start_ledger(daemon, inventory, shard)
+        recorder = daemon.recorder = await _start_ledger(daemon, inventory, shard)
         if recorder is not None:
             daemon.on_forced_move = ledger_hook(recorder, daemon.state)
         await daemon.scheduler.start()
@@ -274,27 +287,30 @@ def _ledger_pages(daemon: Daemon, inventory: Inventory) -> Any:
 async def _start_ledger(daemon: Daemon, inventory: Inventory,
                         shard: tuple[int, int] | None) -> Any:
     """Open the outage ledger and restore each camera's state from it before the first
-    round; without a `history:` target there is no ledger.  A ledger that cannot be opened
-    is one error line: probing goes on without it."""
+    round; without a `history:` target there is no ledger.  A database out of reach at the
+    start is not "off": the writer holds the rows and keeps trying, the self metrics exist
+    from now on and /readyz says it.  A refusal (an empty database where the marker says a
+    ledger was, a schema newer than this monitor) ends the start: exit 2."""
     from . import history
+    from .history.metrics import LedgerCollector
+    from .history.schema import SchemaTooNew
 
     try:
-        target = history.target_of(inventory, daemon.config_path, daemon.ledger)
+        target = history.target_of(inventory, daemon.config_path, daemon.ledger,
+                                   daemon.ledger_spool)
     except ValueError as exc:
         log.error("ledger off: %s", exc)
         return None
     if target is None:
         return None
     try:
-        recorder = await history.start(daemon.state, target, shard)
-    except Exception as exc:  # noqa: BLE001 - a bad path, a server away, a newer schema
-        log.error("ledger off, cannot open it: %s: %s", exc.__class__.__name__,
-                  logsetup.redact(str(exc)))
-        return None
+        recorder = await history.start(daemon.state, target, shard, clock=daemon.clock,
+                                       ledger_new=daemon.ledger_new)
+    except (history.LedgerMissing, SchemaTooNew) as exc:
+        print(f"cctv-monitor: {logsetup.redact(str(exc))}", file=sys.stderr)
+        raise SystemExit(2) from None
+    LedgerCollector(recorder.ledger, None, daemon.metrics.registry)
     gap = recorder.restored.down_gap if recorder.restored else None
-    from .history.metrics import LedgerCollector
-
-    LedgerCollector(recorder.ledger, gap, daemon.metrics.registry)
     if gap is not None:
         log.info("monitor was down for %.0fs before this start (recorded as monitor_down)",
                  gap[1] - gap[0])
@@ -318,6 +334,8 @@ async def _main(args: Any) -> int:
         not getattr(args, "web_disable_reload", False),
         getattr(args, "web_max_connections", None) or 128,
         getattr(args, "ledger", None),
+        bool(getattr(args, "ledger_new", False)),
+        getattr(args, "ledger_spool", None),
     )
     return 0
 

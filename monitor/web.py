@@ -35,6 +35,8 @@ EXPORTER_KEY = web.AppKey("exporter", object)
 RELOAD_KEY = web.AppKey("reload", object)
 STATUS_CACHE_KEY = web.AppKey("status_cache", dict)
 PROBLEMS_KEY = web.AppKey("problems", object)
+#: An optional callable returning lines /readyz reports without failing (the ledger's trouble).
+NOTES_KEY = web.AppKey("notes", object)
 #: An optional callable returning an HTML section for /status (the ledger's availability).
 STATUS_EXTRA_KEY = web.AppKey("status_extra", object)
 
@@ -96,7 +98,14 @@ async def readyz(request: web.Request) -> web.Response:
         return web.Response(status=503, text="not ready: " + "; ".join(problems) + "\n",
                             headers=NO_STORE)
     if state.ready:
-        return web.Response(text="ready\n", headers=NO_STORE)
+        # The ledger not writing is said here but does not fail readiness: probing and
+        # /metrics are intact, the rows are held, and an orchestrator taking the monitor out
+        # of service (or restarting it) would not bring the database back.  The alerts on
+        # the ledger's own metrics page someone (docs/runbooks/MonitorLedgerNotWriting.md).
+        notes_fn = request.app.get(NOTES_KEY)
+        notes = [n for n in notes_fn() if n] if notes_fn is not None else []  # type: ignore[operator]
+        return web.Response(text="".join(f"{line}\n" for line in ["ready", *notes]),
+                            headers=NO_STORE)
     return web.Response(status=503, text="not ready: first round in progress\n", headers=NO_STORE)
 
 
@@ -245,9 +254,11 @@ async def reload(request: web.Request) -> web.Response:
 
 
 def make_app(state: State, exporter: Exporter, reload_fn: Reload | None = None,
-             problems: Callable[[], list[str]] | None = None) -> web.Application:
+             problems: Callable[[], list[str]] | None = None,
+             notes: Callable[[], list[str]] | None = None) -> web.Application:
     app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
     app[PROBLEMS_KEY] = problems
+    app[NOTES_KEY] = notes
     app[STATE_KEY] = state
     app[EXPORTER_KEY] = exporter
     app[RELOAD_KEY] = reload_fn

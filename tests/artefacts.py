@@ -66,6 +66,11 @@ EXPORTED_METRICS = {
     "cctv_camera_device_info",
     "cctv_inventory_duplicate_devices",
     "cctv_camera_tls_cert_expiry_seconds",
+    # the outage ledger's own (monitor/history/metrics.py), read by the MonitorLedger* alerts
+    "cctv_monitor_ledger_writing",
+    "cctv_monitor_ledger_last_commit_timestamp_seconds",
+    "cctv_monitor_ledger_rows_pending",
+    "cctv_monitor_ledger_rows_dropped_total",
 }
 HISTOGRAMS = {"cctv_monitor_probe_lag_seconds"}
 

@@ -75,3 +75,69 @@ def postgres_dsn(postgres_server):
     yield f"{postgres_server}/{name}"
     with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+class OwnPostgres:
+    """A PostgreSQL server of one test's own, to stop, start and freeze (SIGSTOP) without
+    touching the session's shared one."""
+
+    def __init__(self) -> None:
+        self.initdb, self.pg_ctl = _bin("initdb"), _bin("pg_ctl")
+        self.base = tempfile.mkdtemp(prefix="cctv-pg-own-")
+        self.data = os.path.join(self.base, "data")
+        self.log = os.path.join(self.base, "server.log")
+        if os.geteuid() == 0:
+            shutil.chown(self.base, "postgres", "postgres")
+            os.chmod(self.base, 0o700)
+        self.port = free_port()
+        self.dsn = f"postgresql://cctv@127.0.0.1:{self.port}/postgres"
+        subprocess.run(_as_server_user([self.initdb, "-D", self.data, "-U", "cctv", "-A", "trust",
+                                        "-E", "UTF8", "--no-sync"]),
+                       check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.base} -c fsync=off "
+                "-c max_connections=20")
+        subprocess.run(_as_server_user([self.pg_ctl, "-D", self.data, "-l", self.log, "-o", opts,
+                                        "-w", "-t", "60", "start"]),
+                       check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=90)
+
+    def stop(self) -> None:
+        subprocess.run(_as_server_user([self.pg_ctl, "-D", self.data, "-m", "fast", "-w", "stop"]),
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+
+    def pids(self) -> list[int]:
+        """The postmaster and every backend: all of them, for SIGSTOP/SIGCONT."""
+        with open(os.path.join(self.data, "postmaster.pid")) as fh:
+            master = int(fh.readline())
+        pids = [master]
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as fh:
+                        ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                if ppid == master:
+                    pids.append(int(entry))
+        return pids
+
+    def close(self) -> None:
+        subprocess.run(_as_server_user([self.pg_ctl, "-D", self.data, "-m", "immediate", "-w",
+                                        "stop"]),
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture()
+def own_postgres():
+    if not _bin("initdb") or not _bin("pg_ctl"):
+        message = "PostgreSQL not installed (scripts/install-system-deps.sh installs it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    server = OwnPostgres()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -1,11 +1,13 @@
 """Chaos: the daemon against the simulator while, in turn, its descriptors run out, its web
 port is flooded with idle connections, reloads fire in a loop, the disk of its outage
-ledger fills, and its wall clock steps an hour forward and back.  Afterwards no healthy
-camera was ever reported down, and the monitor's self metrics say what happened.
+ledger fills, its wall clock steps an hour forward and back and then back and forward, its
+ledger hangs (a lock held past the writer's deadline) and is out of reach when it starts
+(read-only).  Afterwards no healthy camera was ever reported down, no ledger row was lost
+(one outage row per "down" line, none inverted), and the self metrics say what happened.
 
 The wall clock is the daemon's own (libfaketime in that process only, driven through a file;
 the machine's time is never touched); the ledger's disk is a 4 MiB tmpfs this test mounts.
-Bounded: about two minutes.
+Bounded: about three minutes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 import resource
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -187,6 +190,44 @@ def test_chaos_never_reports_a_healthy_camera_down(tmp_path):
         clock.write_text("+0\n")
         time.sleep(8)
         assert mon.poll() is None, "monitor died"
+
+        # 6. the wall clock steps an hour back, then forward again: the ledger keeps its
+        # monotonic time (no inverted row, checked at the end) and records both steps
+        clock.write_text("-3600\n")
+        time.sleep(8)
+        clock.write_text("+0\n")
+        time.sleep(6)
+        phases["clock"] = http_get(f"{base}/metrics")[1]
+
+        # 7. the ledger hangs: another process holds its write lock for 14 s (longer than
+        # the writer's deadline); the rows are held, counted, then written
+        locker = sqlite3.connect(ledger_dir / "ledger.sqlite", timeout=30, isolation_level=None)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")
+            time.sleep(14)
+            phases["hung"] = http_get(f"{base}/metrics")[1]
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        time.sleep(3)
+
+        # 8. the ledger is out of reach when the monitor starts (its file system read-only):
+        # the rows are held from the start and written once it is back
+        mon.send_signal(signal.SIGTERM)
+        assert mon.wait(60) == 0
+        subprocess.run(["mount", "-o", "remount,ro", str(ledger_dir)], check=True, timeout=30)
+        try:
+            mon = start(dict(os.environ))
+            wait_ready()
+            time.sleep(10)
+            phases["dbstart"] = http_get(f"{base}/metrics")[1]
+            readyz = http_get(f"{base}/readyz")
+        finally:
+            subprocess.run(["mount", "-o", "remount,rw", str(ledger_dir)], check=True, timeout=30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and metric_values(
+                http_get(f"{base}/metrics")[1], "cctv_monitor_ledger_rows_pending") != [0.0]:
+            time.sleep(1)
         status, after = http_get(f"{base}/metrics")
         assert status == 200
     finally:
@@ -200,6 +241,14 @@ def test_chaos_never_reports_a_healthy_camera_down(tmp_path):
                 else:
                     proc.send_signal(signal.SIGTERM)
                 proc.wait(30)
+        if (ledger_dir / "ledger.sqlite").exists():
+            src = sqlite3.connect(ledger_dir / "ledger.sqlite")
+            dst = sqlite3.connect(tmp_path / "ledger-after.sqlite")
+            try:
+                src.backup(dst)
+            finally:
+                src.close()
+                dst.close()
         subprocess.run(["umount", "-l", str(ledger_dir)], timeout=30)
 
     log_text = log_path.read_text()
@@ -221,5 +270,29 @@ def test_chaos_never_reports_a_healthy_camera_down(tmp_path):
     failures = metric_values(phases["disk"], "cctv_monitor_ledger_write_failures_total")
     assert "short of local descriptors" in log_text and "resources recovered" in log_text
     assert "Traceback" not in log_text
+    # the ledger: the steps seen, the hang cut by the deadline, the start without it
+    assert metric_values(phases["clock"], "cctv_monitor_clock_steps_total")[0] >= 4
+    assert metric_values(phases["hung"], "cctv_monitor_ledger_timeouts_total")[0] >= 1
+    assert metric_values(phases["dbstart"], "cctv_monitor_ledger_writing") == [0.0]
+    held = metric_values(phases["dbstart"], "cctv_monitor_ledger_rows_pending")[0]
+    assert held > 0 and readyz[0] == 200 and "ledger not writing" in readyz[1], readyz
+    assert metric_values(after, "cctv_monitor_ledger_rows_pending") == [0.0]
+    assert metric_values(after, "cctv_monitor_ledger_writing") == [1.0]
+    # 0 lost rows: every "camera X down" line of every run is one outage row, none inverted
+    db = sqlite3.connect(f"file:{tmp_path / 'ledger-after.sqlite'}?mode=ro", uri=True)
+    try:
+        camera_rows = db.execute("SELECT COUNT(*) FROM outages WHERE kind = 'camera'").fetchone()[0]
+        inverted = db.execute("SELECT COUNT(*) FROM outages WHERE end_ts < start_ts").fetchone()[0]
+        steps = db.execute("SELECT COUNT(*) FROM clock_steps").fetchone()[0]
+    finally:
+        db.close()
+    down_lines = len(re.findall(r"camera \S+ down", log_text))
+    dropped = sum(metric_values(t, "cctv_monitor_ledger_rows_dropped_total")[0]
+                  for t in (phases["hung"], phases["dbstart"], after))
+    assert camera_rows == down_lines and inverted == 0 and dropped == 0, (camera_rows, down_lines)
+    assert steps >= 4
     print(f"chaos: {len(healthy)} healthy cameras, false outages: {len(false_down)}, "
-          f"ledger write failures while the disk was full: {failures}")
+          f"ledger write failures while the disk was full: {failures}; "
+          f"rows held with the ledger out of reach at the start: {held:.0f}, "
+          f"camera outage rows {camera_rows} for {down_lines} down lines (0 lost), "
+          f"clock steps recorded: {steps}")

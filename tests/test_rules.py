@@ -41,6 +41,8 @@ ALERT_NAMES = {
     "MonitorDown",
     "MonitorProbeLag",
     "MonitorConfigReloadFailed",
+    "MonitorLedgerNotWriting",
+    "MonitorLedgerRowsHeld",
     "CameraClockDrift",
     "CameraTlsCertExpiring",
 }
@@ -103,10 +105,11 @@ def test_alert_has_for_severity_annotations_and_runbook(rule):
 def test_spec_severities():
     sev = {r["alert"]: r["labels"]["severity"] for r in alert_rules()}
     for name in ("CommandCentreLinkDown", "PoliceFeedDown", "RingOneCameraDown", "MassOutage",
-                 "MonitorDown"):
+                 "MonitorDown", "MonitorLedgerNotWriting"):
         assert sev[name] == "critical", name
     for name in ("CommandCentreLinkDegraded", "CameraDown", "CameraFlapping", "ProviderBelowSLA",
-                 "MonitorProbeLag", "MonitorConfigReloadFailed", "CameraClockDrift",
+                 "MonitorProbeLag", "MonitorConfigReloadFailed", "MonitorLedgerRowsHeld",
+                 "CameraClockDrift",
                  "CameraTlsCertExpiring"):
         assert sev[name] == "warning", name
 

@@ -5,8 +5,10 @@
 - `recorder`: State changes -> rows, and the ledger -> State at a start;
 - `reader`: what reports and the web pages read back.
 
-`start(state, inventory, shard)` is what the daemon calls: it returns a running `Recorder`
-(or None when the configuration has no `history:` target).
+`start(state, target, shard)` is what the daemon calls: it returns a running `Recorder`,
+restored from the ledger, or recording without a restore when the database cannot be
+reached at the start (the writer keeps trying); it raises `LedgerMissing` when the
+database is empty where the marker says a ledger was.
 """
 
 from __future__ import annotations
@@ -14,19 +16,24 @@ from __future__ import annotations
 import os
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .recorder import Recorder
-from .writer import Ledger, Restored
+from .clock import SteadyClock
+from .writer import Ledger, LedgerMissing, Restored, is_postgres
 
-__all__ = ["HistoryTarget", "Ledger", "Recorder", "Restored", "instance_name", "start", "target_of"]
+__all__ = ["HistoryTarget", "Ledger", "LedgerMissing", "Recorder", "Restored", "SteadyClock",
+           "instance_name", "start", "target_of"]
 
 
 @dataclass(frozen=True, slots=True)
 class HistoryTarget:
     target: str  # a PostgreSQL DSN or a SQLite path
     retention: float | None  # seconds; None keeps everything
+    # where the spool and the marker live (monitor/history/spool.py): the SQLite file's
+    # directory, else the configuration's; `run --ledger-spool` wins
+    state_dir: str | None = field(default=None, compare=False)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdwy]?)\s*$")
@@ -50,7 +57,7 @@ DEFAULT_FILE = "cctv-history.sqlite"
 
 
 def target_of(inventory: Any, config_path: str | None = None,
-              override: str | None = None) -> HistoryTarget | None:
+              override: str | None = None, state_dir: str | None = None) -> HistoryTarget | None:
     """Where the ledger is: `override` (`run --ledger`), else `history.dsn`, else
     `history.path`, else DEFAULT_FILE in the directory of `config_path`; None for an
     inventory without a history section.  The override exists for deployments whose
@@ -65,7 +72,13 @@ def target_of(inventory: Any, config_path: str | None = None,
         if config_path is None:
             return None
         target = os.path.join(os.path.dirname(os.path.abspath(config_path)), DEFAULT_FILE)
-    return HistoryTarget(str(target), _seconds(getattr(history, "retention", None)))
+    target = str(target)
+    if state_dir is None:
+        if not is_postgres(target):
+            state_dir = os.path.dirname(os.path.abspath(target))
+        elif config_path is not None:
+            state_dir = os.path.dirname(os.path.abspath(config_path))
+    return HistoryTarget(target, _seconds(getattr(history, "retention", None)), state_dir)
 
 
 def instance_name(shard: tuple[int, int] | None = None) -> str:
@@ -76,15 +89,21 @@ def instance_name(shard: tuple[int, int] | None = None) -> str:
 
 
 async def start(state: Any, target: HistoryTarget, shard: tuple[int, int] | None = None,
-                clock: Any = None) -> Recorder:
+                clock: Any = None, ledger_new: bool = False) -> Recorder:
     """Open the ledger (in a worker thread: a migration or a large restore takes a moment),
     then restore State from it and attach the recorder, on the event loop, before the first
-    round."""
+    round.  A ledger out of reach is not off: the recorder records, the writer holds."""
     import asyncio
 
     kwargs = {"clock": clock} if clock is not None else {}
-    ledger = Ledger(target.target, instance_name(shard), target.retention, **kwargs)
+    ledger = Ledger(target.target, instance_name(shard), target.retention,
+                    state_dir=target.state_dir, ledger_new=ledger_new, **kwargs)
+    # before the writer thread exists: a late open reconciles the start with it
+    ledger.initial_inventory = {c.id: c.provider for c in state.inventory.cameras}
     restored = await asyncio.get_running_loop().run_in_executor(None, ledger.open)
     recorder = Recorder(state, ledger)
-    recorder.restore(restored)
+    if restored is None:
+        recorder.listen()
+    else:
+        recorder.restore(restored)
     return recorder

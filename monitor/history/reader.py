@@ -8,12 +8,13 @@ heartbeat are `monitor_down`; an instance silent now (its heartbeat older than
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Iterator
 
 from .schema import sql
-from .writer import connect
+from .writer import connect, is_postgres
 
 #: An instance whose heartbeat is older than this is not running (it beats about every second).
 STALE_AFTER = 15.0
@@ -35,10 +36,22 @@ class Outage:
     open: bool
 
 
+@dataclass(slots=True)
+class ClockStep:
+    instance: str
+    ts: float  # ledger time (the monitor's steady clock) when the step was seen
+    wall_ts: float  # what the wall clock read then
+    step: float  # seconds, negative when the wall clock went back
+
+
 class Reader:
     """A read-only view of one ledger (a SQLite path or a PostgreSQL DSN)."""
 
     def __init__(self, target: str) -> None:
+        if not is_postgres(target) and not os.path.exists(target):
+            # reading never creates a ledger: a missing file is an empty past (and a start
+            # must still see it missing, monitor/history/spool.py's marker)
+            target = ":memory:"
         self.conn, self.dialect = connect(target)
 
     def close(self) -> None:
@@ -116,6 +129,18 @@ class Reader:
         return [(float(ts), c, p, a, i) for ts, c, p, a, i in self._rows(
             "SELECT ts, camera, provider, action, instance FROM inventory_changes WHERE ts < ? "
             "ORDER BY ts, id", (until,))]
+
+    def clock_steps(self, start: float, end: float) -> list[ClockStep]:
+        """The wall-clock steps any instance saw in [start, end), in order (schema 3; an
+        older ledger has none)."""
+        try:
+            return [ClockStep(i, float(ts), float(w), float(st)) for i, ts, w, st in self._rows(
+                "SELECT instance, ts, wall_ts, step FROM clock_steps WHERE ts >= ? AND ts < ? "
+                "ORDER BY ts, id", (start, end))]
+        except Exception:  # noqa: BLE001 - a ledger from before clock_steps existed
+            if self.dialect == "postgres":
+                self.conn.rollback()
+            return []
 
     def first_answers(self) -> dict[str, float]:
         return {c: float(ts) for c, ts in self._rows("SELECT camera, ts FROM first_answer")}

@@ -13,7 +13,8 @@ A camera outage is `link`-caused when the camera's `uplink` names a command-cent
 network, not the provider.  Feed episodes carry State's feed cause (camera_down,
 link_down, feed_missing).
 
-At a start, `restore` hands State what the previous run knew (`State.restore`): a camera
+Times are State's (the daemon gives State the ledger's steady clock, so a wall-clock step
+changes no duration).  At a start, `restore` hands State what the previous run knew (`State.restore`): a camera
 that was down stays down quietly if the first probe still finds it down (same episode, no
 new log line), and its recovery line states the true duration.  Episodes of subjects that
 left the inventory while the monitor was stopped are closed at the last heartbeat.
@@ -49,6 +50,14 @@ class Recorder:
         self.restored: Restored | None = None
 
     # ------------------------------------------------------------------ start
+
+    def listen(self) -> None:
+        """Record without restoring: the ledger was not reachable at the start.  The ledger
+        reconciles this run's start when it gets there (monitor/history/opening.py), with
+        the inventory the run started with (`Ledger.initial_inventory`, set by `start`)."""
+        self._providers = {c.id: c.provider for c in self.state.inventory.cameras}
+        self.state.add_change_listener(self.on_change)
+        self.state.add_listener(self)
 
     def restore(self, restored: Restored) -> None:
         """Apply what the ledger knew to State, record inventory differences, listen."""

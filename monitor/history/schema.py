@@ -16,6 +16,11 @@ Tables:
 - `inventory_changes`: every camera added to or removed from an instance's inventory.
 - `instances`: each monitor instance's start and heartbeat (updated about every second).
 - `monitor_down`: the gaps between an instance's last heartbeat and its next start.
+- `clock_steps` (version 3): every step of the wall clock an instance saw (`step` seconds,
+  negative when back) at ledger time `ts`, the wall clock then reading `wall_ts`; and each
+  instance's boot id and CLOCK_BOOTTIME at its heartbeat, which measure a restart's gap.
+
+Statements are written with `?` and `GREATEST(a, b)`; `sql` gives each engine its spelling.
 """
 
 from __future__ import annotations
@@ -77,14 +82,34 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     ]),
 ]
 
+MIGRATIONS.append((3, [
+    """CREATE TABLE clock_steps (
+        id {id_column},
+        instance TEXT NOT NULL,
+        ts DOUBLE PRECISION NOT NULL,
+        wall_ts DOUBLE PRECISION NOT NULL,
+        step DOUBLE PRECISION NOT NULL)""",
+    "CREATE INDEX clock_steps_ts ON clock_steps (ts)",
+    "ALTER TABLE instances ADD COLUMN boot_id TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE instances ADD COLUMN boot_clock DOUBLE PRECISION",
+]))
+MIGRATIONS.sort(key=lambda step: step[0])  # steps of other branches merge in any order
+
 LATEST = MIGRATIONS[-1][0]
 
 _ID = {"sqlite": "INTEGER PRIMARY KEY", "postgres": "BIGSERIAL PRIMARY KEY"}
 
 
+class SchemaTooNew(RuntimeError):
+    """A newer monitor wrote this ledger: refused at the start, never retried."""
+
+
 def sql(statement: str, dialect: str) -> str:
-    """Our statements use `?` placeholders; psycopg wants `%s`."""
-    return statement.replace("?", "%s") if dialect == "postgres" else statement
+    """Our statements use `?` placeholders; psycopg wants `%s`.  SQLite spells the
+    two-argument GREATEST as the scalar MAX."""
+    if dialect == "postgres":
+        return statement.replace("?", "%s")
+    return statement.replace("GREATEST(", "MAX(")
 
 
 def migrate(conn: Any, dialect: str) -> int:
@@ -97,7 +122,7 @@ def migrate(conn: Any, dialect: str) -> int:
     row = cur.fetchone()
     found = int(row[0]) if row else 0
     if found > LATEST:
-        raise RuntimeError(
+        raise SchemaTooNew(
             f"the ledger's schema is version {found}, newer than this monitor's {LATEST}: "
             "upgrade the monitor")
     for version, statements in MIGRATIONS:

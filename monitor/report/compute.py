@@ -125,6 +125,7 @@ class Report:
     worst: list[CameraFigures]
     monitor_down_s: float
     generated: dt.datetime
+    clock_steps: list = field(default_factory=list)  # reader.ClockStep: the wall clock stepped
 
 
 def _intern(cache: dict[str, str], value: str) -> str:
@@ -334,7 +335,8 @@ def compute(reader: Reader, inventory: Any, start: dt.datetime, end: dt.datetime
     all_down = merge(iv for ivs in down_by_instance.values() for iv in ivs)
     step(1.0)
     return Report(start, end, tz, label, days, list(figures.values()), total_f, pieces, worst,
-                  total(clip(all_down, t0, t1)), dt.datetime.fromtimestamp(now, tz))
+                  total(clip(all_down, t0, t1)), dt.datetime.fromtimestamp(now, tz),
+                  reader.clock_steps(t0, t1))
 
 
 def _coalesce(rows: Any) -> Any:

@@ -63,7 +63,10 @@ def render(report: Report, lang: str = "en") -> str:
         _worst(report, w),
         _milestones(report, w),
         f'<section><h2>{escape(w("method"))}</h2><p>{escape(w("method_text"))}</p>'
-        f'<p>{escape(w("monitor_down_total"))}: {_hours(w, report.monitor_down_s)} {escape(w("hours"))}</p></section>',
+        f'<p>{escape(w("monitor_down_total"))}: {_hours(w, report.monitor_down_s)} {escape(w("hours"))}</p>'
+        + (f'<p>{escape(w("clock_steps"))}: ' + "; ".join(
+            f"{escape(_t(c.ts, report))} {c.step:+.0f} s ({escape(c.instance)})"
+            for c in report.clock_steps) + "</p>" if report.clock_steps else "") + "</section>",
         _outages(report, w),
         "</body></html>",
     ]

@@ -75,6 +75,8 @@ LABELS: dict[str, dict[str, str]] = {
                      "id": "{n} gangguan lainnya tercantum di outages.csv."},
     "no_outages": {"en": "No outage in this period.", "id": "Tidak ada gangguan pada periode ini."},
     "monitor_down_total": {"en": "Monitor downtime in the period", "id": "Waktu monitor mati dalam periode"},
+    "clock_steps": {"en": "Steps of the monitor's wall clock (durations are measured on its monotonic clock and unaffected)",
+                    "id": "Lompatan jam dinding monitor (durasi diukur dengan jam monotoniknya dan tidak terpengaruh)"},
     "method": {"en": "How availability is counted", "id": "Cara menghitung ketersediaan"},
     "method_text": {
         "en": "A camera-second counts as down only when the provider is answerable for it. "

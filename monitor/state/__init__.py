@@ -144,12 +144,15 @@ def _fmt_duration(seconds: float) -> str:
 class State:
     """See the module docstring.  Not thread-safe: used from the event loop only."""
 
-    def __init__(self, inventory: Inventory, now: float | None = None) -> None:
+    def __init__(self, inventory: Inventory, now: float | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        # the daemon's steady clock (monitor/history/clock.py): monotonic durations
+        self.clock: Callable[[], float] = clock or time.time
         self.inventory = inventory
         self.generation = 0
         self.cameras: dict[str, CameraState] = {}
         self.links: dict[tuple[str, str], LinkState] = {}
-        self.started = time.time() if now is None else now
+        self.started = self.clock() if now is None else now
         self._ready = False
         self._pending: set[str] = set()  # cameras whose up is still unknown
         self._pending_links: set[tuple[str, str]] = set()
@@ -254,7 +257,7 @@ class State:
         cs = self.cameras.get(camera_id)
         if cs is None or check not in cs.checks:  # removed by a reload while in flight
             return
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         result.body = None  # the picture is only for the snapshot analysis
         result.keyframes = None  # and the stream's keyframes for the picture analysis
         cs.results[check] = result
@@ -299,7 +302,7 @@ class State:
         fs = cs.feeds.get(integration)
         if fs is None:  # not (or no longer) a configured feed of this camera
             return
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         result.body = None
         fs.result = result
         self._update_feed(cs, fs, now, result.ok)
@@ -312,7 +315,7 @@ class State:
         ls = self.links.get((centre, link))
         if ls is None:
             return
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         old = ls.result
         old_state = old.state if old is not None else None
         old_centre = self.centre_up(centre)
@@ -335,7 +338,7 @@ class State:
         """The O(cameras) part of a reload, safe in a worker thread (monitor.reload_plan)."""
         from .reload_plan import make_plan
 
-        return make_plan(self, inventory, time.time() if now is None else now)
+        return make_plan(self, inventory, self.clock() if now is None else now)
 
     def apply(self, inventory: Inventory, now: float | None = None,
               plan: "ReloadPlan | None" = None,
