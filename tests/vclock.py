@@ -46,6 +46,9 @@ class _Jumping:
         if ready or timeout is None or timeout <= 0:
             # None: no timer at all, only I/O or a thread can wake the loop: really wait
             return ready or (self._selector.select(timeout) if timeout is None else ready)
+        if self._loop.time() + timeout > self._loop.limit:
+            raise TimeoutError(f"virtual time would pass its limit ({self._loop.limit:.0f} s): "
+                               "something waited for a condition that never came")
         self._loop.advance(timeout)
         return []
 
@@ -65,8 +68,11 @@ class VirtualClock(Clock):
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
-    def __init__(self) -> None:
+    def __init__(self, limit: float = 3600.0) -> None:
         self._now = 0.0  # before the base class, which may read the time
+        #: virtual seconds after which a jump fails the run: a timer re-armed for ever (a
+        #: scheduler) never lets a test that waits for the wrong thing block
+        self.limit = limit
         super().__init__()
         self._selector = _Jumping(self._selector, self)  # type: ignore[has-type]
         self.clock = VirtualClock(self)
@@ -83,13 +89,18 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
 
 def run(main: Callable[[], Awaitable[Any]], limit: float = 3600.0) -> Any:
-    """Run `main()` on a fresh virtual loop; `limit` (virtual seconds) ends a test that
-    would otherwise keep going forever (a timer re-armed for ever never lets it block)."""
-    loop = VirtualTimeLoop()
+    """Run `main()` on a fresh virtual loop whose time may not pass `limit` seconds."""
+    loop = VirtualTimeLoop(limit)
     try:
-        return loop.run_until_complete(asyncio.wait_for(main(), limit))
+        return loop.run_until_complete(main())
     finally:
         try:
+            # what asyncio.run does: the tasks left (a run cut at its limit) are cancelled
+            left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in left:
+                task.cancel()
+            if left:
+                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:
