@@ -86,7 +86,7 @@ class Daemon:
         self.guard = ResourceGuard(self.metrics.registry)
         from .probes.picture import DecodePool  # PIL on use: `check` and `--help` stay quick
 
-        # the keyframe decode threads live and die with this daemon (close_decoder at stop)
+        # the keyframe decode threads live and die with this daemon (closed by run_until)
         self.decoder = DecodePool()
         self.scheduler = Scheduler(self.state, metrics=self.metrics, guard=self.guard,
                                    post_steps={"picture": self.decoder.post_step})

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from typing import Awaitable, Callable
 
 from .model import Inventory, Link, LinkResult, LinkSettings, Reason
 from .resources import LocalResourceError, ResourceGuard
 from .state import State
+from .timebase import SYSTEM, Clock
 
 LinkProbe = Callable[[Link, LinkSettings], Awaitable[LinkResult]]
 
@@ -35,8 +35,10 @@ def _classify(exc: Exception) -> tuple[Reason, str]:
 class LinkLoops:
     """One task per (centre, link) of the inventory; `sync` after every reload."""
 
-    def __init__(self, state: State, link_probe: LinkProbe, guard: ResourceGuard) -> None:
+    def __init__(self, state: State, link_probe: LinkProbe, guard: ResourceGuard,
+                 clock: Clock = SYSTEM) -> None:
         self.state = state
+        self._clock = clock  # phases on its wall time; sleeps and deadlines on the loop's
         self._probe = link_probe
         self._guard = guard
         self._tasks: dict[tuple[str, str], tuple[Link, asyncio.Task]] = {}
@@ -77,7 +79,8 @@ class LinkLoops:
                 # links are few and critical: probe at once, then on a stable phase
                 first = False
             else:
-                offset = (phase(f"{centre}\x00{link.name}") * interval - time.time()) % interval
+                offset = (phase(f"{centre}\x00{link.name}") * interval
+                          - self._clock.wall()) % interval
                 next_due = loop.time() + (offset or interval)
                 await asyncio.sleep(next_due - loop.time())
             budget = max(interval, ls.timeout * ls.probes * max(1, len(link.targets))) + ls.timeout

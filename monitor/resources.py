@@ -22,8 +22,9 @@ from __future__ import annotations
 import errno
 import logging
 import resource
-import time
 from typing import Any
+
+from .timebase import SYSTEM, Clock
 
 log = logging.getLogger("cctv.resources")
 
@@ -74,10 +75,11 @@ class ResourceGuard:
     LAG_PERIOD = 0.1  # seconds between two loop-lag samples
     STALL = 0.25  # a sample this late marks a stall (probe timeouts are seconds)
 
-    def __init__(self, registry: Any = None, hold: float = 5.0) -> None:
+    def __init__(self, registry: Any = None, hold: float = 5.0, clock: Clock = SYSTEM) -> None:
         from prometheus_client import Counter, Gauge
 
         self.hold = hold
+        self.clock = clock  # the hold and the stall log's pace, on the loop's time
         self.errors = Counter(
             "cctv_monitor_resource_errors",
             "Probes dropped (not judged) because the monitor itself ran out of a resource: "
@@ -121,7 +123,7 @@ class ResourceGuard:
     def report(self, kind: str) -> None:
         """A probe was dropped for lack of `kind`."""
         self.errors.labels(kind).inc()
-        now = time.monotonic()
+        now = self.clock.time()
         self._last = now
         self._dropped += 1
         if self.active is None:
@@ -138,7 +140,7 @@ class ResourceGuard:
         over by the time it is seen, so it is counted and logged (at most once a minute),
         not held as a condition."""
         self.errors.labels("loop_stall").inc()
-        now = time.monotonic()
+        now = self.clock.time()
         if now - self._stall_logged >= 60.0:
             self._stall_logged = now
             log.warning("event loop stalled (lag up to %.2fs): failed probes that overlapped "
@@ -160,7 +162,7 @@ class ResourceGuard:
         self._timer = None
         if self.active is None:
             return
-        now = time.monotonic()
+        now = self.clock.time()
         if now - self._last < self.hold:
             self._arm_clear(self.hold - (now - self._last) + 0.01)
             return
@@ -174,7 +176,7 @@ class ResourceGuard:
         """Why the monitor is not ready right now (empty when it is)."""
         if self.active is None:
             return []
-        return [f"short of local {self.active} since {time.monotonic() - self._since:.0f}s"]
+        return [f"short of local {self.active} since {self.clock.time() - self._since:.0f}s"]
 
     # ------------------------------------------------------------------ loop lag
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-import time
 from collections import deque
 from typing import Any, Callable, Mapping
 
@@ -53,6 +52,7 @@ from .probes.base import ProbeFn, classify_exception, run_probe
 from .resources import LocalResourceError, ResourceGuard, local_resource_kind
 from .selfmetrics import SelfMetrics
 from .state import State
+from .timebase import SYSTEM, Clock
 
 log = logging.getLogger("cctv.scheduler")
 
@@ -104,7 +104,9 @@ class Scheduler:
     """See the module docstring.
 
     `probe_lookup` (check name -> probe function), `link_probe` and `post_steps` (check
-    name -> post-step) are injectable so that tests can run without real cameras.
+    name -> post-step) are injectable so that tests can run without real cameras, and
+    `clock` (monitor.timebase) so that they can drive its time: due times and timers are
+    on the running loop's clock, phases on the clock's wall time.
     """
 
     TICK = 0.002  # dispatcher wakeup granularity (seconds)
@@ -120,18 +122,20 @@ class Scheduler:
         post_steps: Mapping[str, PostStep] | None = None,
         tick: float | None = None,
         guard: ResourceGuard | None = None,
+        clock: Clock = SYSTEM,
     ) -> None:
         if tick is not None:
             self.TICK = tick
+        self.clock = clock
         self.state = state
         self.inventory = state.inventory
         self.metrics = metrics or SelfMetrics()
         self._lookup = probe_lookup or _default_lookup
         # the monitor's own trouble (descriptors, a stalled loop) ends a probe without a
         # verdict: the check is dropped and runs again next round, the camera keeps its state
-        self.guard = guard or ResourceGuard(registry=None)
+        self.guard = guard or ResourceGuard(registry=None, clock=clock)
         self._dropped: dict[tuple[str, str], int] = {}
-        self._links = LinkLoops(state, link_probe or _default_link_probe, self.guard)
+        self._links = LinkLoops(state, link_probe or _default_link_probe, self.guard, clock)
         self._probe_cache: dict[str, ProbeFn] = {}
         self._post = {c.name: c.post for c in CHECKS.values() if c.post is not None}
         self._post.update(post_steps or {})
@@ -272,7 +276,7 @@ class Scheduler:
         loop = self._loop
         assert loop is not None
         s = self.inventory.settings
-        now_loop, now_wall = loop.time(), time.time()
+        now_loop, now_wall = loop.time(), self.clock.wall()
         heap = self._heap
         fresh = len(heap) == 0
         for camera in cameras:

@@ -71,10 +71,25 @@ def _has_token(pid: int, token: str) -> bool:
         return False
 
 
+#: Helpers Python's multiprocessing starts for `root` itself, which end when it does (they
+#: read until its end of a pipe closes): not left behind by a test.
+_ROOTS_OWN = (b"from multiprocessing.resource_tracker import main",
+              b"from multiprocessing.forkserver import main")
+
+
+def _roots_own(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ")
+    except OSError:
+        return False
+    return any(helper in cmd for helper in _ROOTS_OWN)
+
+
 def session_processes(token: str, root: int) -> dict[int, int]:
     """Live processes (pid -> process group) started from `root` (its descendants) or
     carrying `token` in their environment (also those whose parent died and left them to
-    init), `root` itself excepted."""
+    init), `root` itself and its own multiprocessing helpers excepted."""
     stats = {}
     for name in os.listdir("/proc"):
         if name.isdigit() and (st := _stat(int(name))) is not None:
@@ -89,7 +104,8 @@ def session_processes(token: str, root: int) -> dict[int, int]:
             found.add(pid)
             todo.extend(children.get(pid, ()))
     found.update(pid for pid in stats if pid != root and _has_token(pid, token))
-    return {pid: stats[pid][1] for pid in found if stats[pid][2] not in "ZX"}
+    return {pid: stats[pid][1] for pid in found if stats[pid][2] not in "ZX"
+            and not (stats[pid][0] == root and _roots_own(pid))}
 
 
 def reap(token: str, root: int) -> list[str]:

@@ -32,6 +32,7 @@ LAYERS: dict[str, int | str] = {
     "monitor.version": 0,
     "monitor.logsetup": 0,
     "monitor.resources": 0,
+    "monitor.timebase": 0,
     # 1: probes
     "monitor.probes": 1,
     # 2: checks, state, configuration, ledger

@@ -32,6 +32,7 @@ from monitor.model import Reason, Result, split_credentials
 from monitor.probes.base import run_probe
 from monitor.resources import LocalResourceError, ResourceGuard, local_resource_kind
 from tests.factories import free_port, http_get, metric_values, write_config
+from tests.vclock import virtual_time
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +65,7 @@ async def test_run_probe_raises_local_resource_error_instead_of_a_reason():
     assert info.value.kind == "descriptors"
 
 
-def _state_and_scheduler(n: int, probe, tmp_path):
+def _state_and_scheduler(n: int, probe, tmp_path, clock=None):
     from monitor.config import load
     from monitor.scheduler import Scheduler
     from monitor.state import State
@@ -76,9 +77,9 @@ def _state_and_scheduler(n: int, probe, tmp_path):
     inventory = load(str(cfg))
     state = State(inventory)
     metrics = SelfMetrics()
-    guard = ResourceGuard(metrics.registry, hold=1.5)
+    guard = ResourceGuard(metrics.registry, hold=1.5, clock=clock)
     sched = Scheduler(state, metrics=metrics, guard=guard, probe_lookup=lambda check: probe,
-                      link_probe=_no_link, tick=0.001)
+                      link_probe=_no_link, tick=0.001, clock=clock)
     return state, sched, guard, metrics
 
 
@@ -88,28 +89,29 @@ async def _no_link(link, settings):
     return LinkResult("up", Reason.OK)
 
 
+@virtual_time
 async def test_emfile_keeps_camera_state_and_fails_readiness(tmp_path, caplog):
+    """On a loop whose time the test drives: EMFILE for 2.5 s, then the condition clears
+    exactly `hold` (1.5 s) after the last error (its timer re-checks 10 ms later)."""
     import logging
 
     caplog.set_level(logging.INFO)
     from prometheus_client import generate_latest
 
-    from monitor.web import make_app, readyz  # noqa: F401
-
+    loop = asyncio.get_running_loop()
     mode = {"emfile": False}
+    raised: list[float] = []
 
     async def probe(endpoint, ctx):
         if mode["emfile"]:
+            raised.append(loop.time())
             raise OSError(errno.EMFILE, "Too many open files")
         return Result(Reason.OK)
 
-    state, sched, guard, metrics = _state_and_scheduler(3, probe, tmp_path)
+    state, sched, guard, metrics = _state_and_scheduler(3, probe, tmp_path, loop.clock)
     await sched.start()
     try:
-        for _ in range(300):
-            if all(cs.up for cs in state.cameras.values()):
-                break
-            await asyncio.sleep(0.01)
+        await asyncio.sleep(1.0)  # one round: every camera up
         assert all(cs.up for cs in state.cameras.values())
         caplog.clear()
         mode["emfile"] = True
@@ -119,14 +121,13 @@ async def test_emfile_keeps_camera_state_and_fails_readiness(tmp_path, caplog):
         assert guard.problems(), "the condition is not raised"
         text = generate_latest(metrics.registry).decode()
         m = re.search(r'cctv_monitor_resource_errors_total\{kind="descriptors"\} (\S+)', text)
-        assert m and float(m.group(1)) >= 3
+        assert m and float(m.group(1)) == len(raised) >= 6  # 3 cameras, 2 rounds at least
         assert "cctv_monitor_resource_exhausted 1.0" in text
         mode["emfile"] = False
-        for _ in range(500):
-            if not guard.problems():
-                break
-            await asyncio.sleep(0.01)
-        assert not guard.problems()
+        await asyncio.sleep(max(raised) + 1.5 - 0.001 - loop.time())
+        assert guard.problems(), "cleared before the hold"
+        await asyncio.sleep(0.012)
+        assert not guard.problems(), "not cleared 10 ms after the hold"
     finally:
         await sched.stop()
     warnings = [r for r in caplog.records if "short of local descriptors" in r.getMessage()]
@@ -161,9 +162,12 @@ async def test_readyz_fails_while_the_monitor_is_short_of_resources(tmp_path):
         await client.close()
 
 
+@virtual_time
 async def test_a_failure_cut_by_a_loop_stall_is_not_judged(tmp_path):
     """A stream window cut short because the loop itself stalled (a long reload step) would
-    read as no_video: the result is dropped and the check runs again next round."""
+    read as no_video: the result is dropped and the check runs again next round, up to
+    MAX_DROPPED (3) rounds in a row; the stall is a step of the loop's time the test makes."""
+    loop = asyncio.get_running_loop()
     calls = {"n": 0}
 
     async def probe(endpoint, ctx):
@@ -171,20 +175,18 @@ async def test_a_failure_cut_by_a_loop_stall_is_not_judged(tmp_path):
         if calls["n"] <= 3:
             return Result(Reason.OK)
         if calls["n"] <= 6:
-            time.sleep(0.6)  # the monitor's own stall, inside the probe's window
+            loop.advance(0.6)  # the monitor's own stall, inside the probe's window
             return Result(Reason.NO_VIDEO, message="no frame")
         return Result(Reason.OK)
 
-    state, sched, guard, metrics = _state_and_scheduler(1, probe, tmp_path)
+    state, sched, guard, metrics = _state_and_scheduler(1, probe, tmp_path, loop.clock)
     await sched.start()
     try:
-        for _ in range(600):
-            if calls["n"] >= 9:
-                break
-            await asyncio.sleep(0.01)
+        await asyncio.sleep(9.5)  # nine rounds of the one camera's rtsp check
+        assert calls["n"] == 9
         cs = next(iter(state.cameras.values()))
         assert cs.up is True and cs.changes == 0
-        assert guard.errors.labels("loop_stall")._value.get() >= 1
+        assert guard.errors.labels("loop_stall")._value.get() == 3
     finally:
         await sched.stop()
 

@@ -1,5 +1,10 @@
 """Scheduler: on time despite tarpits, retries inside the deadline, no duplicate probes,
-stable evenly spread phases, separate stream budget, links on their own, reload."""
+stable evenly spread phases, separate stream budget, links on their own, reload.
+
+The tests with fake probes run on a loop whose time they drive (tests/vclock.py): rounds,
+deadlines and retries happen at their exact times without sleeping, so they assert exact
+times and counts, whatever the load on the machine.  The tests with real sockets or worker
+threads run on the ordinary loop and assert no duration."""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import asyncio
 import collections
 import dataclasses
 import time
+
+import pytest
 
 from monitor.selfmetrics import SelfMetrics
 from monitor.model import (
@@ -24,6 +31,7 @@ from monitor.probes.snapshot import analysis_step
 from monitor.scheduler import Scheduler, phase
 from monitor.state import State
 from tests.factories import make_camera, make_inventory
+from tests.vclock import EPOCH, virtual_time
 
 
 async def _up_link(link, settings):
@@ -45,65 +53,60 @@ def lag_fraction(metrics: SelfMetrics, le: str) -> float:
     return within / count
 
 
+def _due_count(camera_id: str, interval: float, start: float, end: float) -> int:
+    """How many times a camera's check is due in [start, end) of a virtual loop's time: its
+    phase of the interval, aligned to the wall clock (monitor.scheduler)."""
+    first = start + (phase(camera_id) * interval - (EPOCH + start)) % interval
+    return sum(1 for k in range(1000) if first + k * interval < end)
+
+
+@virtual_time
 async def test_tarpits_do_not_delay_healthy_cameras():
-    """100 cameras, 20 of them behind a listener that accepts and never answers."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def healthy(reader, writer):
-        await reader.readline()
-        writer.write(b"RTSP/1.0 200 OK\r\n")
-        await writer.drain()
-        writer.close()
-
-    async def tarpit(reader, writer):
-        held.append(writer)  # accept, read nothing, answer nothing
-
-    good = await asyncio.start_server(healthy, "127.0.0.1", 0)
-    pit = await asyncio.start_server(tarpit, "127.0.0.1", 0)
-    gport = good.sockets[0].getsockname()[1]
-    tport = pit.sockets[0].getsockname()[1]
+    """100 cameras, 20 of them behind a tarpit (a probe that never gets an answer): each
+    healthy camera is probed at every due time, on time; each tarpit ends at its deadline."""
+    loop = asyncio.get_running_loop()
+    cut: dict[str, list[tuple[float, float]]] = collections.defaultdict(list)
 
     async def options_probe(ep: Endpoint, ctx: ProbeContext) -> Result:
-        reader, writer = await asyncio.open_connection(ep.host, ep.port)
-        try:
-            writer.write(b"OPTIONS * RTSP/1.0\r\n")
-            line = await reader.readline()
-        finally:
-            writer.close()
-        if not line.startswith(b"RTSP/1.0 200"):
-            raise ProbeError(Reason.BAD_RESPONSE, "no RTSP answer")
+        if ep.port == 9:  # the tarpit: accepted, never answered
+            start = loop.time()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                cut[ep.url].append((start, loop.time()))
         return Result(Reason.OK)
 
     cams = [
         make_camera(i, checks=("rtsp",), feeds=False,
-                    rtsp=Endpoint(f"rtsp://127.0.0.1:{tport if i % 5 == 0 else gport}/x"))
+                    rtsp=Endpoint(f"rtsp://127.0.0.{i + 1}:{9 if i % 5 == 0 else 554}/x"))
         for i in range(100)
     ]
     st = State(make_inventory(cameras=cams, settings=settings(concurrency=40)))
     metrics = SelfMetrics()
-    sc = Scheduler(st, metrics=metrics, probe_lookup=lambda c: options_probe, link_probe=_up_link)
+    sc = Scheduler(st, metrics=metrics, probe_lookup=lambda c: options_probe,
+                   link_probe=_up_link, clock=loop.clock)
     await sc.start()
-    t0 = time.monotonic()
+    t0 = loop.time()
     await asyncio.sleep(3.6)
     await sc.stop()
-    elapsed = time.monotonic() - t0
-    good.close()
-    pit.close()
-    for w in held:
-        w.close()
 
     for i, cam in enumerate(cams):
         cs = st.cameras[cam.id]
-        r = cs.results["rtsp"]
+        due = _due_count(cam.id, 1.0, t0, t0 + 3.6)
         if i % 5 == 0:
-            assert r.reason is Reason.TIMEOUT, (cam.id, r)
-            assert r.duration < 0.5 + 0.25, r.duration  # one deadline, retries inside it
+            assert cs.results["rtsp"].reason is Reason.TIMEOUT, (cam.id, cs.results["rtsp"])
             assert cs.up is False
+            # probed at every due time, each probe cut at the one deadline (the timeout,
+            # 0.5 s; the retry inside it never starts), but the last one if the stop came first
+            tries = cut[cam.rtsp.url]
+            assert len(tries) == due, (cam.id, tries, due)
+            assert all(b - a == pytest.approx(0.5, abs=1e-9) or b == t0 + 3.6
+                       for a, b in tries), (cam.id, tries)
         else:
-            assert r.ok, (cam.id, r)
-            assert cs.probes["rtsp"] >= int(elapsed) - 1, cs.probes
-    assert lag_fraction(metrics, "1.0") >= 0.99
-    assert lag_fraction(metrics, "0.25") >= 0.9
+            assert cs.results["rtsp"].ok, (cam.id, cs.results["rtsp"])
+            assert cs.probes["rtsp"] == due, (cam.id, cs.probes, due)
+    # every check started within the dispatcher's tick (2 ms) of its due time
+    assert lag_fraction(metrics, "0.0025") == 1.0
     assert sc.in_flight == 0
 
 
@@ -125,15 +128,17 @@ class Scripted:
         return Result(step, message=step.value)
 
 
+@virtual_time
 async def test_retries_only_transient_reasons_inside_one_deadline():
+    loop = asyncio.get_running_loop()
     st = State(make_inventory(1))
-    sc = Scheduler(st, probe_lookup=lambda c: None, link_probe=_up_link)
+    sc = Scheduler(st, probe_lookup=lambda c: None, link_probe=_up_link, clock=loop.clock)
     ep = Endpoint("rtsp://127.0.0.1:9/")
 
     async def run(fake, retries=1, timeout=2.0):
-        t0 = time.monotonic()
+        t0 = loop.time()
         r = await sc.probe_once(fake, ep, timeout, retries)
-        return r, time.monotonic() - t0
+        return r, loop.time() - t0
 
     f = Scripted(Reason.REFUSED, Reason.OK)
     r, _ = await run(f)
@@ -157,14 +162,16 @@ async def test_retries_only_transient_reasons_inside_one_deadline():
     r, _ = await run(f, retries=0)
     assert r.reason is Reason.REFUSED and f.calls == 1
 
-    # slow transient failures: retries stop at the one deadline
+    # slow transient failures: retries stop at the one deadline.  0.2 s per attempt, 0.01 s
+    # between them (timeout / 50): attempts at 0, 0.21 and 0.42, the third cut at 0.5 s
     f = Scripted(Reason.TIMEOUT, delay=0.2)
     r, took = await run(f, retries=10, timeout=0.5)
     assert r.reason is Reason.TIMEOUT
-    assert took < 0.5 + 0.2 and r.duration < 0.5 + 0.2
-    assert 2 <= f.calls <= 3
+    assert took == pytest.approx(0.5, abs=1e-9)
+    assert f.calls == 3
 
 
+@virtual_time
 async def test_never_two_probes_of_one_check_at_once():
     running: collections.Counter = collections.Counter()
     peak: collections.Counter = collections.Counter()
@@ -180,13 +187,18 @@ async def test_never_two_probes_of_one_check_at_once():
 
     cams = [make_camera(i, checks=("rtsp", "http"), feeds=False) for i in range(5)]
     st = State(make_inventory(cameras=cams, settings=settings(interval=0.2, timeout=1.0)))
-    sc = Scheduler(st, probe_lookup=lambda c: slow, link_probe=_up_link)
+    sc = Scheduler(st, probe_lookup=lambda c: slow, link_probe=_up_link,
+                   clock=asyncio.get_running_loop().clock)
     await sc.start()
     await asyncio.sleep(1.5)
     await sc.stop()
     assert peak and max(peak.values()) == 1
-    assert sc.skipped > 0
-    assert all(cs.skipped > 0 for cs in st.cameras.values())
+    # a probe of 0.5 s on a 0.2 s interval: due at d, d+0.2, d+0.4 (both skipped), d+0.6 ...
+    # so two rounds skipped out of every three, for each of the two checks
+    for cs in st.cameras.values():
+        due = _due_count(cs.camera.id, 0.2, 0.0, 1.5)
+        assert cs.skipped == 2 * (due - (due + 2) // 3), (cs.camera.id, cs.skipped, due)
+    assert sc.skipped == sum(cs.skipped for cs in st.cameras.values())
     reg = sc.metrics.registry
     assert reg.get_sample_value("cctv_monitor_probes_skipped_total") == sc.skipped
 
@@ -214,36 +226,55 @@ async def test_first_round_due_times_spread_across_the_interval():
     assert all(140 <= bins[b] <= 260 for b in range(10)), bins  # expected 200 per second
 
 
+@virtual_time
 async def test_stream_checks_have_their_own_budget_and_deadline():
+    loop = asyncio.get_running_loop()
     fast_calls: collections.Counter = collections.Counter()
-    stream_started = 0
+    streams: list[tuple[float, float]] = []  # (start, cut) of each stream check
+    open_streams = peak_streams = 0
 
     async def fast(ep, ctx):
         fast_calls[ep.url] += 1
         return Result(Reason.OK)
 
     async def stream(ep, ctx):
-        nonlocal stream_started
-        stream_started += 1
-        await asyncio.sleep(60)  # a stream that never ends: the deadline must end it
+        nonlocal open_streams, peak_streams
+        start = loop.time()
+        open_streams += 1
+        peak_streams = max(peak_streams, open_streams)
+        try:
+            await asyncio.sleep(60)  # a stream that never ends: the deadline must end it
+        finally:
+            open_streams -= 1
+            streams.append((start, loop.time()))
         return Result(Reason.OK)
 
     cams = [make_camera(i, checks=("rtsp", "stream"), feeds=False) for i in range(20)]
     s = settings(interval=0.2, timeout=0.3, concurrency=5,
                  stream=StreamSettings(interval=0.2, duration=0.2, concurrency=2))
     st = State(make_inventory(cameras=cams, settings=s))
-    sc = Scheduler(st, probe_lookup=lambda c: stream if c == "stream" else fast, link_probe=_up_link)
+    sc = Scheduler(st, probe_lookup=lambda c: stream if c == "stream" else fast,
+                   link_probe=_up_link, clock=loop.clock)
     await sc.start()
     await asyncio.sleep(1.6)
     await sc.stop()
-    # the two stream slots were busy all along; the fast checks ran on time regardless
-    assert all(n >= 4 for n in fast_calls.values()) and len(fast_calls) == 20, fast_calls
-    assert 2 <= stream_started <= 8
+    # the fast checks ran at every due time although the two stream slots were always busy
+    assert len(fast_calls) == 20
+    for cam in cams:
+        assert fast_calls[cam.rtsp.url] == _due_count(cam.id, 0.2, 0.0, 1.6), cam.id
+    # two slots, each taken again the moment its stream check is cut at the deadline
+    # (stream.duration + timeout = 0.5 s): from the first stream due time to the end
+    assert peak_streams == 2
+    ended = [(a, b) for a, b in streams if b < 1.6]
+    assert ended and all(b - a == pytest.approx(0.5, abs=1e-9) for a, b in ended), streams
+    starts = sorted(a for a, _ in streams)
+    again = sorted(s + 0.5 * k for s in starts[:2] for k in range(4) if s + 0.5 * k < 1.6)
+    assert starts == pytest.approx(again, abs=1e-9), streams
     done = [cs.results["stream"] for cs in st.cameras.values() if "stream" in cs.results]
-    assert done and all(r.reason is Reason.TIMEOUT for r in done)
-    assert all(0.45 <= r.duration <= 0.8 for r in done), [r.duration for r in done]
+    assert len(done) == len(ended) and all(r.reason is Reason.TIMEOUT for r in done)
 
 
+@virtual_time
 async def test_snapshot_analyses_the_http_picture_then_drops_it():
     seen = []
 
@@ -259,7 +290,8 @@ async def test_snapshot_analyses_the_http_picture_then_drops_it():
     cams = [make_camera(0, checks=("http", "snapshot"), feeds=False)]
     st = State(make_inventory(cameras=cams, settings=settings(interval=0.2)))
     sc = Scheduler(st, probe_lookup=lambda c: http, link_probe=_up_link,
-                   post_steps={"snapshot": analysis_step(analyse, dict)})
+                   post_steps={"snapshot": analysis_step(analyse, dict)},
+                   clock=asyncio.get_running_loop().clock)
     await sc.start()
     await asyncio.sleep(0.5)
     await sc.stop()
@@ -270,6 +302,7 @@ async def test_snapshot_analyses_the_http_picture_then_drops_it():
     assert cs.up is False and cs.failed_check == "snapshot"
 
 
+@virtual_time
 async def test_links_run_on_their_own_and_feeds_are_probed():
     link_calls = collections.Counter()
 
@@ -290,7 +323,8 @@ async def test_links_run_on_their_own_and_feeds_are_probed():
     inv = dataclasses.replace(inv, settings=dataclasses.replace(
         settings(interval=0.2, concurrency=1), links=LinkSettings(interval=0.2, timeout=0.1, probes=1)))
     st = State(inv)
-    sc = Scheduler(st, probe_lookup=lambda c: fast, link_probe=slow_link)
+    sc = Scheduler(st, probe_lookup=lambda c: fast, link_probe=slow_link,
+                   clock=asyncio.get_running_loop().clock)
     await sc.start()
     await asyncio.sleep(1.0)
     await sc.stop()
@@ -302,17 +336,19 @@ async def test_links_run_on_their_own_and_feeds_are_probed():
     assert all(cs.feeds["police-hq"].up for cs in st.cameras.values())
 
 
+@virtual_time
 async def test_reload_adds_removes_and_keeps_counters():
+    loop = asyncio.get_running_loop()
     calls: list[tuple[float, str]] = []
 
     async def fast(ep, ctx):
-        calls.append((time.monotonic(), ep.url))
+        calls.append((loop.time(), ep.url))
         return Result(Reason.OK)
 
     cams = [make_camera(i, checks=("rtsp",), feeds=False) for i in range(10)]
     inv = make_inventory(cameras=cams, settings=settings(interval=0.2))
     st = State(inv)
-    sc = Scheduler(st, probe_lookup=lambda c: fast, link_probe=_up_link)
+    sc = Scheduler(st, probe_lookup=lambda c: fast, link_probe=_up_link, clock=loop.clock)
     await sc.start()
     await asyncio.sleep(0.7)
     before = {cid: cs.probes.get("rtsp", 0) for cid, cs in st.cameras.items()}
@@ -320,14 +356,14 @@ async def test_reload_adds_removes_and_keeps_counters():
     kept[0] = dataclasses.replace(kept[0], name="renamed")
     new = kept + [make_camera(i, checks=("rtsp",), feeds=False) for i in (50, 51)]
     added, removed, changed = sc.apply(dataclasses.replace(inv, cameras=tuple(new)))
-    t_apply = time.monotonic()
+    t_apply = loop.time()
     assert sorted(added) == ["JKT-0050", "JKT-0051"]
     assert sorted(removed) == ["JKT-0000", "JKT-0001", "JKT-0002"]
     assert changed == ["JKT-0003"]
     await asyncio.sleep(0.7)
     await sc.stop()
     removed_urls = {c.rtsp.url for c in cams[:3]}
-    late = [u for t, u in calls if t > t_apply + 0.05 and u in removed_urls]
+    late = [u for t, u in calls if t > t_apply and u in removed_urls]
     assert not late
     for cid in ("JKT-0050", "JKT-0051"):
         assert st.cameras[cid].probes["rtsp"] >= 2
@@ -338,8 +374,8 @@ async def test_reload_adds_removes_and_keeps_counters():
 
 async def test_real_probes_against_a_tarpit_and_a_closed_port():
     """The real tcp and rtsp probes under the scheduler: the tarpit accepts (tcp ok) but never
-    answers RTSP (timeout within the one deadline); a closed port is refused (re-tried once,
-    still refused)."""
+    answers RTSP (timeout: the one deadline, measured exactly in the virtual-time tests
+    above); a closed port is refused (re-tried once, still refused)."""
     try:
         from monitor.probes import get_probe
 
@@ -378,7 +414,6 @@ async def test_real_probes_against_a_tarpit_and_a_closed_port():
     tar, refused = st.cameras["JKT-0000"], st.cameras["JKT-0001"]
     assert tar.results["tcp"].ok
     assert tar.results["rtsp"].reason is Reason.TIMEOUT
-    assert tar.results["rtsp"].duration < 0.4 + 0.2
     assert (tar.up, tar.failed_check) == (False, "rtsp")
     assert refused.results["tcp"].reason is Reason.REFUSED
     assert refused.results["rtsp"].reason is Reason.REFUSED
