@@ -170,7 +170,8 @@ class State:
         # which device answers at each camera (the onvif check), duplicates across cameras
         from ..devices import DeviceIndex
 
-        self.devices = DeviceIndex(self.cameras)
+        # asks self.cameras at read time: a reload replaces that dict
+        self.devices = DeviceIndex(lambda cid: (cs := self.cameras.get(cid)) and cs.camera.provider)
         self._listeners.append(self.devices)
 
     # ------------------------------------------------------------------ read API
