@@ -95,8 +95,9 @@ def _ancestors(name: str) -> list[str]:
 
 def _imports(name: str) -> set[str]:
     """Modules of the package that `name` imports, including the packages Python runs on the
-    way (importing a.b.c runs a/__init__ and a/b/__init__), except its own ancestors, which
-    are always loaded before it."""
+    way (importing a.b.c runs a/__init__ and a/b/__init__).  Its own ancestors are loaded
+    before it, so they count only when it names them: ``from . import State`` in a submodule
+    depends on its package, and is a circle if the package imports that submodule."""
     path, is_pkg = MODULES[name]
     package = name if is_pkg else name.rsplit(".", 1)[0]
     found: set[str] = set()
@@ -117,9 +118,9 @@ def _imports(name: str) -> set[str]:
     for target in found:
         if target not in MODULES:
             continue
-        deps.add(target)
-        deps.update(_ancestors(target))
-    return {d for d in deps if d != name and d not in own and d in MODULES}
+        deps.add(target)  # named: counts even when it is an ancestor
+        deps.update(a for a in _ancestors(target) if a not in own)  # run on the way
+    return {d for d in deps if d != name and d in MODULES}
 
 
 GRAPH = {name: _imports(name) for name in MODULES}
@@ -143,6 +144,9 @@ def test_the_graph_sees_lazy_and_relative_imports():
     assert "monitor.model" in GRAPH["monitor.probes.tcp"]  # from ..model import ...
     assert "monitor.probes" in GRAPH["monitor.scheduler"]  # the package a submodule runs
     assert "monitor.simulator.base" in GRAPH["monitor.simulator.rtsp_server"]
+    # a submodule that names its own package: `from . import x` of a package's __init__
+    assert "monitor.probes.tcp" in GRAPH["monitor.probes"]
+    assert "monitor.probes" not in GRAPH["monitor.probes.tcp"]  # loaded first, not named
     assert len(MODULES) > 40
 
 
@@ -229,6 +233,74 @@ def test_cycle_finder_finds_a_cycle():
 
 def test_no_import_circle():
     assert not _cycles(GRAPH), _cycles(GRAPH)
+
+
+# --------------------------------------------------------------------------- private members
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _defined_privates(tree: ast.AST) -> set[str]:
+    """Private names a module defines: functions, classes, globals, class attributes, fields
+    and ``self._x = ...`` (or ``obj._x = ...``) assignments."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names.add(node.value)  # __slots__ = ("_x", ...)
+    return {n for n in names if _private(n)}
+
+
+_TREES = {name: ast.parse(path.read_text(encoding="utf-8"), str(path))
+          for name, (path, _pkg) in MODULES.items()}
+_DEFINED = {name: _defined_privates(tree) for name, tree in _TREES.items()}
+#: every private name the package defines somewhere: what another module may not reach for
+_OURS = set().union(*_DEFINED.values())
+
+
+def private_access(name: str) -> list[str]:
+    """Where module `name` reaches into a private member another module of the package
+    defines: ``obj._x`` with obj not self/cls and `_x` not defined in this module, or
+    ``from .mod import _x`` / ``mod._x`` of another module."""
+    tree, mine = _TREES[name], _DEFINED[name]
+    path = MODULES[name][0].relative_to(ROOT)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                continue
+            if node.attr in _OURS and node.attr not in mine:
+                found.append(f"{path}:{node.lineno}: .{node.attr}")
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if _private(alias.name) and alias.name in _OURS:
+                    found.append(f"{path}:{node.lineno}: import {alias.name}")
+    return found
+
+
+def test_the_private_access_finder_finds_it():
+    # the circle reload_plan made: a plan reaching into State's internals from another module
+    sample = ast.parse("def f(state):\n    return state._maps, self._own, cls._own2\n")
+    names = {n.attr for n in ast.walk(sample) if isinstance(n, ast.Attribute)}
+    assert names == {"_maps", "_own", "_own2"}
+    assert "_evaluate" in _DEFINED["monitor.state"]
+    assert "_evaluate" not in _DEFINED["monitor.scheduler"]
+
+
+def test_no_module_reaches_into_another_modules_private_members():
+    """Private means private to the module that defines it: another module asks through a
+    public method, so that the owner can change its insides without breaking it."""
+    found = [hit for name in sorted(MODULES) for hit in private_access(name)]
+    assert not found, "\n".join(found)
 
 
 # --------------------------------------------------------------------------- size

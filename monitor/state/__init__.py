@@ -30,99 +30,34 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ..checks import CHECKS, active_checks, source
 from ..model import Camera, Inventory, LinkResult, Reason, Result
+from .records import (
+    FEED_CAUSES,
+    CameraState,
+    Change,
+    ChangeListener,
+    FeedState,
+    LinkState,
+    StateListener,
+    feed_maps,
+    parse_reason,
+    sync_feeds,
+)
 
 if TYPE_CHECKING:
     from .reload_plan import ReloadPlan
+
+__all__ = ["FEED_CAUSES", "CameraState", "Change", "ChangeListener", "FeedState", "LinkState",
+           "State", "StateListener"]
 
 log = logging.getLogger("cctv.state")
 
 #: Checks on a round of their own (the stream check, every few minutes): a camera whose
 #: fast checks all passed is up meanwhile, not unknown for minutes.
 _OWN_ROUND = frozenset(n for n, c in CHECKS.items() if source(c).budget != "fast")
-
-#: Feed causes, in the order an operator should read them.
-FEED_CAUSES = ("ok", "camera_down", "link_down", "feed_missing", "unknown")
-
-
-class StateListener(Protocol):
-    def camera_check(self, cs: "CameraState", check: str) -> None: ...
-    def camera_feeds(self, cs: "CameraState") -> None: ...
-    def inventory_changed(
-        self, added: list[str], removed: list[str], changed: list[str]
-    ) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One flip: a camera, a feed or a link went down, degraded or came back at `at`."""
-
-    kind: str  # "camera" | "feed" | "link"
-    subject: str  # camera id, or "centre/link"
-    integration: str  # the feed's integration; "" for cameras and links
-    state: str  # "up" | "down" | "degraded"
-    at: float
-    reason: str = ""
-    check: str = ""  # the failed check of a camera
-    cause: str = ""  # a feed's cause (FEED_CAUSES)
-    message: str = ""  # the probe's message: never a password (Result.message contract)
-
-
-ChangeListener = Callable[[Change], None]
-
-
-@dataclass(slots=True, eq=False)
-class FeedState:
-    integration: str
-    up: bool | None = None
-    cause: str = "unknown"
-    since: float = 0.0
-    result: Result | None = None
-    changes: int = 0
-    loud: bool = False  # its going down was logged at warning level: so is its recovery
-
-
-@dataclass(slots=True, eq=False)
-class CameraState:
-    camera: Camera
-    checks: tuple[str, ...] = ()  # the checks that run (monitor.checks.active_checks)
-    up: bool | None = None
-    since: float = 0.0
-    reason: Reason | None = None
-    failed_check: str | None = None
-    results: dict[str, Result] = field(default_factory=dict)
-    last_up: float | None = None
-    changes: int = 0
-    feeds: dict[str, FeedState] = field(default_factory=dict)
-    # counters: monotonic for the life of the camera in the inventory (kept across reloads)
-    probes: dict[str, int] = field(default_factory=dict)
-    failures: dict[tuple[str, str], int] = field(default_factory=dict)
-    skipped: int = 0
-    #: what a check's post-step remembers between rounds (the snapshot check's picture
-    #: history), by check name; see State.memory
-    memory: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: after a restart, the check a restored-down camera failed and how many of its passing
-    #: results still count as failing: a frozen picture needs `frozen_after` fetches before
-    #: a new process can judge it again, and the stream check runs minutes after the fast ones
-    held: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def id(self) -> str:
-        return self.camera.id
-
-
-@dataclass(slots=True, eq=False)
-class LinkState:
-    centre: str
-    link: str
-    result: LinkResult | None = None
-    since: float = 0.0
-    changes: int = 0
-
 
 def _camera_fields(cam: Camera, event: str, check: str | None, reason: str) -> dict[str, Any]:
     """The structured fields of a state-change line about a camera (see the docstring)."""
@@ -222,7 +157,7 @@ class State:
             cs.up = state == "up"
             cs.since = since
             if not cs.up:
-                cs.reason = _reason(reason)
+                cs.reason = parse_reason(reason)
                 cs.failed_check = check or None
                 if check in cs.checks:
                     judged_over_rounds = cs.reason in (Reason.FROZEN_IMAGE,)
@@ -242,7 +177,7 @@ class State:
             ls = self.links.get((centre, name))
             if ls is None or ls.result is not None:
                 return
-            ls.result = LinkResult(state=state, reason=_reason(reason) or Reason.OK,
+            ls.result = LinkResult(state=state, reason=parse_reason(reason) or Reason.OK,
                                    loss=0.0 if state == "up" else 1.0,
                                    message="as before the restart")
             ls.since = since
@@ -336,7 +271,8 @@ class State:
         """The O(cameras) part of a reload, safe in a worker thread (monitor.reload_plan)."""
         from .reload_plan import make_plan
 
-        return make_plan(self, inventory, time.time() if now is None else now)
+        return make_plan(self.cameras, set(self.links), self._integration_centre, inventory,
+                         time.time() if now is None else now)
 
     def apply(self, inventory: Inventory, now: float | None = None,
               plan: "ReloadPlan | None" = None,
@@ -365,7 +301,7 @@ class State:
             for check in list(cs.memory):
                 if check not in checks:
                     del cs.memory[check]
-            self._sync_feeds(cs, now)
+            sync_feeds(cs, now)
             changed.append(camera.id)
         self.cameras = plan.cameras
         for cid in changed:
@@ -395,37 +331,17 @@ class State:
     # ------------------------------------------------------------------ internals
 
     def _build_maps(self, inventory: Inventory) -> None:
-        self._integration_centre, self._centre_feeds = self._maps(inventory)
-
-    @staticmethod
-    def _maps(inventory: Inventory) -> tuple[dict[str, str], dict[str, set[str]]]:
-        integration_centre = {i.name: i.centre for i in inventory.integrations if i.centre}
-        # every command centre is an integration of the same name (model.Integration)
-        for centre in inventory.command_centres:
-            integration_centre.setdefault(centre.name, centre.name)
-        centre_feeds: dict[str, set[str]] = {}
-        for camera in inventory.cameras:
-            for integration, _endpoint in camera.feeds:
-                centre = integration_centre.get(integration)
-                if centre:
-                    centre_feeds.setdefault(centre, set()).add(camera.id)
-        return integration_centre, centre_feeds
+        self._integration_centre, self._centre_feeds = feed_maps(inventory)
 
     def _new_camera_state(self, camera: Camera, now: float) -> CameraState:
         checks = active_checks(camera.checks, self.inventory.settings)
         cs = CameraState(camera=camera, checks=checks, since=now)
-        self._sync_feeds(cs, now)
+        sync_feeds(cs, now)
         return cs
 
     def _add_camera(self, camera: Camera, now: float) -> None:
         self.cameras[camera.id] = self._new_camera_state(camera, now)
         self._pending.add(camera.id)
-
-    def _sync_feeds(self, cs: CameraState, now: float) -> None:
-        wanted = [integration for integration, _ in cs.camera.feeds]
-        cs.feeds = {
-            name: cs.feeds.get(name) or FeedState(name, since=now) for name in wanted
-        }
 
     def _evaluate(self, cs: CameraState, now: float, check: str | None) -> None:
         """Recompute up/reason from the last result of every check; log and bump on flips."""
@@ -590,9 +506,3 @@ class State:
             log.info("link %s recovered after %s %s", name, _fmt_duration(was_for), old.state,
                      extra=extra)
 
-
-def _reason(value: str) -> Reason | None:
-    try:
-        return Reason(value) if value else None
-    except ValueError:  # a reason a newer version wrote: keep the state, drop the reason
-        return None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..checks import active_checks
 from ..model import Camera, Inventory
-from . import CameraState, State
+from .records import CameraState, feed_maps, sync_feeds
 
 
 @dataclass
@@ -31,8 +31,11 @@ class ReloadPlan:
     rewired: bool  # the integration -> centre map or the set of links changed
 
 
-def make_plan(state: State, inventory: Inventory, now: float) -> ReloadPlan:
-    old_cameras = state.cameras
+def make_plan(old_cameras: dict[str, CameraState], old_links: set[tuple[str, str]],
+              old_integration_centre: dict[str, str], inventory: Inventory,
+              now: float) -> ReloadPlan:
+    """The plan from the running cameras, links and integration -> centre map to
+    `inventory`; reads them, changes nothing."""
     new_cameras: dict[str, CameraState] = {}
     added: list[str] = []
     changed: list[tuple[CameraState, Camera, tuple[str, ...]]] = []
@@ -42,7 +45,7 @@ def make_plan(state: State, inventory: Inventory, now: float) -> ReloadPlan:
         cs = old_cameras.get(camera.id)
         if cs is None:
             cs = CameraState(camera=camera, checks=checks, since=now)
-            state._sync_feeds(cs, now)
+            sync_feeds(cs, now)
             new_cameras[camera.id] = cs
             added.append(camera.id)
             continue
@@ -51,9 +54,8 @@ def make_plan(state: State, inventory: Inventory, now: float) -> ReloadPlan:
             changed.append((cs, camera, checks))
         new_cameras[camera.id] = cs
     removed = [cid for cid in old_cameras if cid not in new_cameras]
-    integration_centre, centre_feeds = State._maps(inventory)
+    integration_centre, centre_feeds = feed_maps(inventory)
     links = [(c.name, link.name) for c in inventory.command_centres for link in c.links]
-    rewired = (integration_centre != state._integration_centre
-               or set(links) != set(state.links))
+    rewired = integration_centre != old_integration_centre or set(links) != old_links
     return ReloadPlan(inventory, now, new_cameras, added, removed, changed,
                       integration_centre, centre_feeds, links, rewired)
