@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from ..model import Camera, Inventory, LinkResult, Reason, Result
+from ..checks import active_checks
+from ..model import Camera, Inventory, LinkKey, LinkResult, MonitorSettings, Reason, Result
 
 #: Feed causes, in the order an operator should read them.
 FEED_CAUSES = ("ok", "camera_down", "link_down", "feed_missing", "unknown")
@@ -29,14 +30,18 @@ class Change:
     """One flip: a camera, a feed or a link went down, degraded or came back at `at`."""
 
     kind: str  # "camera" | "feed" | "link"
-    subject: str  # camera id, or "centre/link"
+    subject: str  # camera id, or str(LinkKey): "centre/link"
     integration: str  # the feed's integration; "" for cameras and links
     state: str  # "up" | "down" | "degraded"
     at: float
     reason: str = ""
-    check: str = ""  # the failed check of a camera
+    check: str = ""  # the failed check of a camera (going up: the one it had failed)
     cause: str = ""  # a feed's cause (FEED_CAUSES)
     message: str = ""  # the probe's message: never a password (Result.message contract)
+    #: what it was before ("up", "down", "degraded"; "" when it had no verdict yet) and for
+    #: how long: "down" -> "down" is a feed still down for another cause
+    was: str = ""
+    was_for: float = 0.0
 
 
 ChangeListener = Callable[[Change], None]
@@ -90,6 +95,10 @@ class LinkState:
     since: float = 0.0
     changes: int = 0
 
+    @property
+    def key(self) -> LinkKey:
+        return LinkKey(self.centre, self.link)
+
 
 def sync_feeds(cs: CameraState, now: float) -> None:
     """Give `cs` a FeedState per feed of its camera: kept ones keep theirs, new ones start
@@ -98,6 +107,53 @@ def sync_feeds(cs: CameraState, now: float) -> None:
     cs.feeds = {
         name: cs.feeds.get(name) or FeedState(name, since=now) for name in wanted
     }
+
+
+def new_record(camera: Camera, settings: MonitorSettings, now: float) -> CameraState:
+    """The record of a camera new to State: the checks that run, its feeds, all unknown."""
+    cs = CameraState(camera=camera, checks=active_checks(camera.checks, settings), since=now)
+    sync_feeds(cs, now)
+    return cs
+
+
+def redefine(cs: CameraState, camera: Camera, checks: tuple[str, ...], now: float) -> None:
+    """A camera's new definition from a reload: it keeps its counters, and its results and
+    memory of the checks it still has."""
+    cs.camera = camera
+    cs.checks = checks
+    for check in list(cs.results):
+        if check not in checks:
+            del cs.results[check]
+    for check in list(cs.memory):
+        if check not in checks:
+            del cs.memory[check]
+    sync_feeds(cs, now)
+
+
+def restore_camera(cs: CameraState, state: str, since: float, reason: str, check: str,
+                   frozen_after: int) -> None:
+    """What the ledger knew of a camera (State.restore)."""
+    cs.up = state == "up"
+    cs.since = since
+    if not cs.up:
+        cs.reason = parse_reason(reason)
+        cs.failed_check = check or None
+        if check in cs.checks:
+            judged_over_rounds = cs.reason in (Reason.FROZEN_IMAGE,)
+            cs.held = {check: frozen_after if judged_over_rounds else 1}
+
+
+def restore_feed(fs: FeedState, state: str, since: float, cause: str) -> None:
+    fs.up = state == "up"
+    fs.since = since
+    fs.cause = cause or ("ok" if fs.up else "unknown")
+    fs.loud = fs.cause == "feed_missing"
+
+
+def restore_link(ls: LinkState, state: str, since: float, reason: str) -> None:
+    ls.result = LinkResult(state=state, reason=parse_reason(reason) or Reason.OK,
+                           loss=0.0 if state == "up" else 1.0, message="as before the restart")
+    ls.since = since
 
 
 def feed_maps(inventory: Inventory) -> tuple[dict[str, str], dict[str, set[str]]]:
