@@ -88,13 +88,27 @@ class Daemon:
         inventory = load_isolated(self.config_path, self.shard, running)
         return inventory, self.state.plan(inventory)
 
+    #: cameras told to State's listeners (the exporter) per loop step after a reload
+    SLICE = 500
+
+    async def _tell_listeners(self, added: list[str], removed: list[str],
+                              changed: list[str]) -> None:
+        """The listeners learn of a reload in slices of SLICE cameras with a yield between
+        them, so that no step holds the loop for long (tests/bench/bench_reload.py); at
+        least once, so that a reload of links alone is heard too."""
+        longest = max(len(added), len(removed), len(changed), 1)
+        for i in range(0, longest, self.SLICE):
+            part = slice(i, i + self.SLICE)
+            self.state.notify_inventory_changed(added[part], removed[part], changed[part])
+            await asyncio.sleep(0)
+
     async def reload(self, force: bool = False) -> dict[str, Any]:
         """Reload the configuration; `force` skips the guards of monitor.reload_guard."""
         async with self._reload_lock:
             loop = asyncio.get_running_loop()
             try:
                 # parse, validate and diff against the running state in a worker thread:
-                # the loop only swaps the result in (State.plan / Scheduler.apply_async)
+                # the loop only swaps the result in (State.plan, State.apply)
                 inventory, plan = await loop.run_in_executor(None, self._prepare)
             except Exception as exc:  # noqa: BLE001 - ConfigError, a missing file, bad YAML
                 errors = issues_of(exc)
@@ -114,7 +128,10 @@ class Daemon:
                 for line in refused:
                     log.error("reload refused, keeping the old configuration: %s", line)
                 raise ReloadFailed(refused)
-            added, removed, changed = await self.scheduler.apply_async(inventory, plan)
+            old = self.state.inventory.settings
+            added, removed, changed = self.state.apply(inventory, plan=plan, notify=False)
+            await self.scheduler.reschedule(old, added, removed, changed)
+            await self._tell_listeners(added, removed, changed)
             # out of the collector's reach like at start; no gc.collect() first: a full
             # collection over a 100,000-camera heap holds the loop for a second
             gc.freeze()

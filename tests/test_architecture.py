@@ -49,6 +49,7 @@ LAYERS: dict[str, int | str] = {
     "monitor.devices": 2,
     # 3: scheduling
     "monitor.scheduler": 3,
+    "monitor.checkrun": 3,
     "monitor.links": 3,
     # 4: what is shown
     "monitor.exporter": 4,
@@ -319,7 +320,7 @@ def test_no_file_in_monitor_is_over_600_lines():
 
 #: The hubs everything else talks to stay well under the limit: each owns one thing (State
 #: the latest verdicts, the Scheduler when checks run), and what grows goes next to them.
-HUBS = {"monitor/state/__init__.py": 350}
+HUBS = {"monitor/state/__init__.py": 350, "monitor/scheduler.py": 350}
 
 
 @pytest.mark.parametrize("hub", sorted(HUBS))
