@@ -301,15 +301,15 @@ async def _main(args: Any) -> int:
             loop.add_signal_handler(sig, stop.set)
     await run_until(
         args.config,
-        getattr(args, "listen", None) or "127.0.0.1:9877",
+        args.listen,  # the defaults are the parser's (monitor.cli)
         stop,
-        getattr(args, "log_level", None) or "info",
-        getattr(args, "shard", None),
-        getattr(args, "log_format", None) or "text",
-        getattr(args, "web_config_file", None),
-        not getattr(args, "web_disable_reload", False),
-        getattr(args, "web_max_connections", None) or 128,
-        getattr(args, "ledger", None),
+        args.log_level,
+        args.shard,
+        args.log_format,
+        args.web_config_file,
+        not args.web_disable_reload,
+        args.web_max_connections,
+        args.ledger,
     )
     return 0
 

@@ -15,30 +15,22 @@ sending it) applies such a reload anyway.
 
 from __future__ import annotations
 
-from typing import Any
-
-DEFAULT_MAX_REMOVED_RATIO = 0.1
+from .model import Inventory
 
 
-def max_removed_ratio(settings: Any) -> float:
-    reload = getattr(settings, "reload", None)
-    value = getattr(reload, "max_removed_ratio", None)
-    return DEFAULT_MAX_REMOVED_RATIO if value is None else float(value)
-
-
-def refusal(old: Any, new: Any, removed: int) -> list[str]:
+def refusal(old: Inventory, new: Inventory, removed: int) -> list[str]:
     """Why the reload from inventory `old` to `new` (removing `removed` cameras) must not
     be applied without force; empty when it may."""
     reasons = []
     before = len(old.cameras)
-    ratio = max_removed_ratio(new.settings)
+    ratio = new.settings.reload.max_removed_ratio
     if before and removed / before > ratio:
         reasons.append(
             f"the new configuration removes {removed} of {before} cameras "
             f"({removed / before:.0%}, more than monitor.reload.max_removed_ratio {ratio:g}); "
             "reload with force (POST /-/reload?force=1 or SIGUSR1) if that is intended")
-    now_matches = dict(getattr(new, "includes", ()) or ())
-    for pattern, files in getattr(old, "includes", ()) or ():
+    now_matches = dict(new.includes)
+    for pattern, files in old.includes:
         if files and pattern in now_matches and not now_matches[pattern]:
             reasons.append(
                 f"include pattern {pattern!r} matched {len(files)} file(s) before and "

@@ -149,7 +149,7 @@ def _clock_section(known: int, off: list[tuple[tuple[float, str], Any]]) -> str:
 
 
 def _duplicates_section(state: Any) -> str:
-    devices = getattr(state, "devices", None)
+    devices = state.devices
     pairs = devices.duplicates() if devices is not None else []
     if not pairs:
         return ""
@@ -175,7 +175,7 @@ def render(state: Any, now: float, availability: str = "") -> bytes:
     inv = state.inventory
     from .maintenance_state import in_maintenance_now
 
-    maint = in_maintenance_now(inv, now) if getattr(inv, "maintenance", ()) else {}
+    maint = in_maintenance_now(inv, now) if inv.maintenance else {}
     providers = {p.name: p for p in inv.providers}
     targets_total = sum(p.target_cameras for p in inv.providers)
 

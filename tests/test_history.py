@@ -244,10 +244,16 @@ def test_retention_prunes_closed_outages_only(tmp_path):
     ledger.close()
 
 
-def test_retention_durations():
-    inv = type("I", (), {"history": type("H", (), {"path": "x.db", "dsn": None, "retention": "400d"})()})()
-    assert history.target_of(inv) == history.HistoryTarget("x.db", 400 * 86400.0)
-    assert history.target_of(object()) is None
+def test_retention_durations(tmp_path):
+    """The configuration's duration is the retention (one duration parser: the config's)."""
+    from monitor.config import load
+
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("history:\n  path: x.db\n  retention: 400d\n"
+                   "cameras:\n  - {id: A, rtsp: 'rtsp://10.0.0.1/x'}\n")
+    assert history.target_of(load(str(cfg))) == history.HistoryTarget(str(tmp_path / "x.db"),
+                                                                      400 * 86400.0)
+    assert history.target_of(make_inventory(1)) is None  # no history section, no config path
 
 
 def test_run_ledger_flag_wins_over_the_configuration(tmp_path):
