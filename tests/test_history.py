@@ -220,6 +220,29 @@ async def test_reload_closes_what_it_took_away_once(tmp_path, monkeypatch):
     rec.ledger.close()
 
 
+def test_ledger_row_types_name_their_statements_placeholders():
+    """Each row type's fields are the columns of its statement's placeholders, in order: a
+    row built by name lands in the right column."""
+    import re
+
+    from monitor.history import writer
+
+    types = {"open": writer.OutageOpen, "close": writer.OutageClose,
+             "state": writer.SubjectState, "forget": writer.SubjectKey,
+             "first": writer.FirstAnswer, "inventory": writer.InventoryChange}
+    assert set(types) == set(writer.STATEMENTS) - {"heartbeat"}
+    for name, row in types.items():
+        sql = writer.STATEMENTS[name].split(" ON CONFLICT")[0]
+        insert = re.match(r"INSERT INTO \w+ \(([^)]*)\) VALUES", sql)
+        if insert:
+            columns = [c.strip() for c in insert.group(1).split(",")]
+        else:
+            columns = re.findall(r"(\w+) = \?", sql)
+        assert list(row._fields) == columns, name
+    assert writer.RestoredState._fields == ("kind", "subject", "integration", "state", "since",
+                                            "reason", "check_name", "cause")
+
+
 def test_newer_schema_is_refused(tmp_path):
     db = tmp_path / "ledger.sqlite"
     with sqlite3.connect(db) as conn:

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING
 from ..logsetup import redact
 from ..model import LinkKey
 from ..state import Change, CameraState, State
-from .writer import Ledger, Restored
+from .writer import (FirstAnswer, InventoryChange, Ledger, OutageClose, OutageOpen, Restored,
+                     SubjectKey, SubjectState)
 
 if TYPE_CHECKING:
     from ..model import Inventory
@@ -59,23 +60,24 @@ class Recorder:
         self.restored = restored
         self._answered = set(restored.answered)
         end = restored.last_heartbeat if restored.last_heartbeat is not None else now
-        for kind, subject, integration, st, since, reason, check, cause in restored.states:
-            if not self._present(kind, subject, integration):
-                if st != "up":
-                    put("close", (end, inst, kind, subject, integration))
-                put("forget", (inst, kind, subject, integration))
+        for r in restored.states:
+            if not self._present(r.kind, r.subject, r.integration):
+                if r.state != "up":
+                    put("close", OutageClose(end, inst, r.kind, r.subject, r.integration))
+                put("forget", SubjectKey(inst, r.kind, r.subject, r.integration))
                 continue
-            state.restore(kind, subject, integration, st, float(since), reason, check, cause)
+            state.restore(r.kind, r.subject, r.integration, r.state, float(r.since), r.reason,
+                          r.check_name, r.cause)
         current = {c.id: c.provider for c in state.inventory.cameras}
         for camera, provider in restored.inventory.items():
             if camera not in current:
-                put("inventory", (now, camera, provider, "removed", inst))
+                put("inventory", InventoryChange(now, camera, provider, "removed", inst))
             elif current[camera] != provider:
-                put("inventory", (now, camera, provider, "removed", inst))
-                put("inventory", (now, camera, current[camera], "added", inst))
+                put("inventory", InventoryChange(now, camera, provider, "removed", inst))
+                put("inventory", InventoryChange(now, camera, current[camera], "added", inst))
         for camera, provider in current.items():
             if camera not in restored.inventory:
-                put("inventory", (now, camera, provider, "added", inst))
+                put("inventory", InventoryChange(now, camera, provider, "added", inst))
         state.add_change_listener(self.on_change)
         state.add_listener(self)
 
@@ -90,10 +92,9 @@ class Recorder:
     # ------------------------------------------------------------------ changes
 
     def on_change(self, ch: Change) -> None:
-        key = (ch.kind, ch.subject, ch.integration)
         put, inst = self.ledger.put, self.instance
         if ch.was in ("down", "degraded"):  # its open episode ends here
-            put("close", (ch.at, inst, ch.kind, ch.subject, ch.integration))
+            put("close", OutageClose(ch.at, inst, ch.kind, ch.subject, ch.integration))
         cause = ch.cause
         provider = ""
         if ch.kind != "link":
@@ -104,16 +105,16 @@ class Recorder:
         if ch.state == "up":
             if ch.kind == "camera" and ch.subject not in self._answered:
                 self._answered.add(ch.subject)
-                put("first", (ch.subject, provider, ch.at))
+                put("first", FirstAnswer(ch.subject, provider, ch.at))
         else:
             detail = redact(ch.message)[:_DETAIL_MAX] if ch.message else ""
             if ch.kind == "link":
                 cause = ch.state  # down or degraded
-            put("open", (ch.kind, ch.subject, ch.integration, provider, ch.at, ch.reason,
-                         cause, ch.check, detail, inst))
+            put("open", OutageOpen(ch.kind, ch.subject, ch.integration, provider, ch.at,
+                                   ch.reason, cause, ch.check, detail, inst))
         down = ch.state != "up"
-        put("state", (inst, ch.kind, ch.subject, ch.integration, ch.state, ch.at,
-                      ch.reason if down else "", ch.check if down else "", cause))
+        put("state", SubjectState(inst, ch.kind, ch.subject, ch.integration, ch.state, ch.at,
+                                  ch.reason if down else "", ch.check if down else "", cause))
 
     def _camera_cause(self, cs: CameraState | None) -> str:
         uplink = cs.camera.uplink if cs is not None else ""
@@ -137,35 +138,36 @@ class Recorder:
         put, inst = self.ledger.put, self.instance
         cameras, before = self.state.cameras, self.state.replaced
 
-        def close(key: tuple[str, str, str]) -> None:
-            put("close", (now, inst) + key)
-            put("forget", (inst,) + key)
+        def close(kind: str, subject: str, integration: str) -> None:
+            put("close", OutageClose(now, inst, kind, subject, integration))
+            put("forget", SubjectKey(inst, kind, subject, integration))
 
         for cid in removed:
             old = before.get(cid)
-            put("inventory", (now, cid, old.camera.provider if old else "", "removed", inst))
+            put("inventory", InventoryChange(now, cid, old.camera.provider if old else "",
+                                             "removed", inst))
             if old is not None:
                 if old.up is False:
-                    close(("camera", cid, ""))
+                    close("camera", cid, "")
                 for name, fs in old.feeds.items():
                     if fs.up is False:
-                        close(("feed", cid, name))
-            put("forget", (inst, "camera", cid, ""))
+                        close("feed", cid, name)
+            put("forget", SubjectKey(inst, "camera", cid, ""))
         for cid in added:
-            put("inventory", (now, cid, cameras[cid].camera.provider, "added", inst))
+            put("inventory", InventoryChange(now, cid, cameras[cid].camera.provider, "added", inst))
         for cid in changed:
             cs, old = cameras[cid], before.get(cid)
             provider = cs.camera.provider
             was = old.camera.provider if old is not None else provider
             if was != provider:
-                put("inventory", (now, cid, was, "removed", inst))
-                put("inventory", (now, cid, provider, "added", inst))
+                put("inventory", InventoryChange(now, cid, was, "removed", inst))
+                put("inventory", InventoryChange(now, cid, provider, "added", inst))
             for name, fs in (old.feeds.items() if old is not None else ()):
                 if fs.up is False and name not in cs.feeds:
-                    close(("feed", cid, name))
+                    close("feed", cid, name)
         dropped = self.state.dropped_links
         if dropped is not self._links_closed:  # once per reload, not once per slice told
             self._links_closed = dropped
             for ls in dropped:
                 if ls.result is not None and ls.result.state != "up":
-                    close(("link", str(ls.key), ""))
+                    close("link", str(ls.key), "")

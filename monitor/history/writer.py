@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from . import schema
 
@@ -46,6 +46,79 @@ STATEMENTS = {
     "heartbeat": "UPDATE instances SET heartbeat = ? WHERE instance = ?",
 }
 
+
+
+# The rows of each statement, fields named and ordered as its placeholders (tested): the
+# recorder builds them by name, the writer hands them to executemany as the tuples they are.
+
+
+class OutageOpen(NamedTuple):  # "open"
+    kind: str
+    subject: str
+    integration: str
+    provider: str
+    start_ts: float
+    reason: str
+    cause: str
+    check_name: str
+    detail: str
+    instance: str
+
+
+class OutageClose(NamedTuple):  # "close"
+    end_ts: float
+    instance: str
+    kind: str
+    subject: str
+    integration: str
+
+
+class SubjectState(NamedTuple):  # "state"
+    instance: str
+    kind: str
+    subject: str
+    integration: str
+    state: str
+    since: float
+    reason: str
+    check_name: str
+    cause: str
+
+
+class SubjectKey(NamedTuple):  # "forget"
+    instance: str
+    kind: str
+    subject: str
+    integration: str
+
+
+class FirstAnswer(NamedTuple):  # "first"
+    camera: str
+    provider: str
+    ts: float
+
+
+class InventoryChange(NamedTuple):  # "inventory"; also what the reader reads back
+    ts: float
+    camera: str
+    provider: str
+    action: str  # "added" | "removed"
+    instance: str
+
+
+class RestoredState(NamedTuple):
+    """A subject's last state as the previous run left it (subject_state)."""
+
+    kind: str
+    subject: str
+    integration: str
+    state: str
+    since: float
+    reason: str
+    check_name: str
+    cause: str
+
+
 _STOP = object()
 #: Rows kept while the database refuses them (disk full, server gone): about 200 MB.
 MAX_PENDING = 1_000_000
@@ -69,7 +142,7 @@ class Restored:
 
     last_heartbeat: float | None = None
     down_gap: tuple[float, float] | None = None  # the monitor_down row written at this start
-    states: list[tuple] = field(default_factory=list)  # (kind, subject, integration, state, since, reason, check, cause)
+    states: list[RestoredState] = field(default_factory=list)
     inventory: dict[str, str] = field(default_factory=dict)  # present camera -> provider
     answered: set[str] = field(default_factory=set)
 
@@ -124,7 +197,7 @@ class Ledger:
                         (now, now, self.instance))
         cur.execute(q("SELECT kind, subject, integration, state, since, reason, check_name, cause "
                       "FROM subject_state WHERE instance = ?"), (self.instance,))
-        restored.states = [tuple(r) for r in cur.fetchall()]
+        restored.states = [RestoredState(*r) for r in cur.fetchall()]
         # the latest inventory action per camera of this instance (ids grow with time)
         cur.execute(q("SELECT camera, provider, action FROM inventory_changes WHERE instance = ? "
                       "ORDER BY id"), (self.instance,))
