@@ -13,7 +13,7 @@ import hashlib
 import time
 from typing import Awaitable, Callable
 
-from .model import Inventory, Link, LinkResult, LinkSettings, Reason
+from .model import Inventory, Link, LinkKey, LinkResult, LinkSettings, Reason
 from .resources import LocalResourceError, ResourceGuard
 from .state import State
 
@@ -39,14 +39,14 @@ class LinkLoops:
         self.state = state
         self._probe = link_probe
         self._guard = guard
-        self._tasks: dict[tuple[str, str], tuple[Link, asyncio.Task]] = {}
+        self._tasks: dict[LinkKey, tuple[Link, asyncio.Task]] = {}
 
     def sync(self, inventory: Inventory) -> None:
         """Start loops for new or changed links, cancel those of removed or changed ones."""
-        wanted: dict[tuple[str, str], Link] = {}
+        wanted: dict[LinkKey, Link] = {}
         for centre in inventory.command_centres:
             for link in centre.links:
-                wanted[(centre.name, link.name)] = link
+                wanted[LinkKey(centre.name, link.name)] = link
         for key, (link, task) in list(self._tasks.items()):
             if wanted.get(key) != link:
                 task.cancel()
@@ -54,7 +54,7 @@ class LinkLoops:
         loop = asyncio.get_running_loop()
         for key, link in wanted.items():
             if key not in self._tasks:
-                self._tasks[key] = (link, loop.create_task(self._loop(key[0], link)))
+                self._tasks[key] = (link, loop.create_task(self._loop(key.centre, link)))
 
     def tasks(self) -> list[asyncio.Task]:
         return [t for _l, t in self._tasks.values()]
