@@ -21,15 +21,14 @@ that a restart neither logs a down camera again nor forgets since when it is dow
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import TYPE_CHECKING, Any
 
 from ..model import Inventory, LinkKey, LinkResult, Result, link_keys
 from .causes import FeedCauses
 from .records import (FEED_CAUSES, CameraState, Change, ChangeListener, FeedState, LinkState,
-                      StateListener, new_record, redefine, restore_camera, restore_feed,
-                      restore_link)
+                      Replaced, StateListener, new_record, redefine, restore_camera,
+                      restore_feed, restore_link)
 from .statelog import StateLog
 from .verdict import camera_verdict
 
@@ -49,9 +48,9 @@ class State:
         self.cameras: dict[str, CameraState] = {}
         self.links: dict[LinkKey, LinkState] = {}
         self.started = time.time() if now is None else now
-        #: what the last reload took away, for the listeners of inventory_changed: the
-        #: records of removed cameras, and of changed ones as they were before; dropped links
-        self.replaced: dict[str, CameraState] = {}
+        #: what the last reload took away, for the listeners of inventory_changed: removed
+        #: and changed cameras as they were before, and the dropped links
+        self.replaced: dict[str, Replaced] = {}
         self.dropped_links: list[LinkState] = []
         self._ready = False
         self._pending: set[str] = set()  # cameras whose up is still unknown
@@ -237,12 +236,13 @@ class State:
         self.causes.rewire(plan.integration_centre, plan.centre_feeds)
         if not self._ready:
             self._pending.update(plan.added)
-        self.replaced = {cid: self.cameras[cid] for cid in plan.removed}
+        self.replaced = {cid: Replaced((cs := self.cameras[cid]).camera, cs.up, cs.feeds)
+                         for cid in plan.removed}
         for cid in plan.removed:
             self._pending.discard(cid)
         changed: list[str] = []
         for cs, camera, checks in plan.changed:
-            self.replaced[camera.id] = copy.copy(cs)  # the record as it was, for listeners
+            self.replaced[camera.id] = Replaced(cs.camera, cs.up, cs.feeds)  # redefine swaps both
             redefine(cs, camera, checks, now)
             changed.append(camera.id)
         self.cameras = plan.cameras

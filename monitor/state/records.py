@@ -1,14 +1,15 @@
 """What State knows about each camera, feed and link, and the change events it hands out.
 
 The records (`CameraState`, `FeedState`, `LinkState`) are State's read API (docs/
-ARCHITECTURE.md, "Scheduler and State"); `Change` is what change listeners get; the two
-helpers below build the parts of a record that both a new State and a reload plan need.
+ARCHITECTURE.md, "Scheduler and State"); `Change` is what change listeners get.  The
+functions below build and change records the way a new State, a reload (and its plan, in a
+worker thread) and a restart's restore need, so that none of them reaches into State.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
 
 from ..checks import active_checks
 from ..model import Camera, Inventory, LinkKey, LinkResult, MonitorSettings, Reason, Result
@@ -107,6 +108,15 @@ def sync_feeds(cs: CameraState, now: float) -> None:
     cs.feeds = {
         name: cs.feeds.get(name) or FeedState(name, since=now) for name in wanted
     }
+
+
+class Replaced(NamedTuple):
+    """What a reload took away from a camera (removed, or changed): its definition, its
+    verdict and its feed records as they were."""
+
+    camera: Camera
+    up: bool | None
+    feeds: dict[str, FeedState]
 
 
 def new_record(camera: Camera, settings: MonitorSettings, now: float) -> CameraState:
