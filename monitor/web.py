@@ -187,7 +187,7 @@ async def api_cameras(request: web.Request) -> web.Response:
     zone = query.get("zone")
     parts: list[str] = []
     batch: list[dict[str, Any]] = []
-    devices = getattr(state, "devices", None)
+    devices = state.devices
     # encode in slices with a yield between them: 50,000 cameras are ~0.3 s of dict and JSON
     # work that must not hold the probe schedule in one piece
     for n, cs in enumerate(list(state.cameras.values()), 1):

@@ -10,14 +10,14 @@ from typing import Mapping
 from yaml.nodes import Node
 
 from ..model import Inventory
-from .cameras import _Cameras
+from .cameras import CamerasSection
 from .errors import ConfigError
-from .network import _Network
-from .schedule import _Schedule
-from .settings import _Settings
+from .network import NetworkSection
+from .schedule import ScheduleSection
+from .settings import SettingsSection
 
 
-class _Builder(_Cameras, _Schedule, _Network, _Settings):
+class _Builder(CamerasSection, ScheduleSection, NetworkSection, SettingsSection):
     """One run of `load`: reads the files, then validates section by section."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
