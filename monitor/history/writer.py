@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import schema
+from .chain import INSERT as CHAIN_INSERT, Chain
 
 log = logging.getLogger("cctv.history")
 
@@ -44,6 +45,7 @@ STATEMENTS = {
     "inventory": "INSERT INTO inventory_changes (ts, camera, provider, action, instance) "
                  "VALUES (?, ?, ?, ?, ?)",
     "heartbeat": "UPDATE instances SET heartbeat = ? WHERE instance = ?",
+    "monitor_down": "INSERT INTO monitor_down (instance, start_ts, end_ts) VALUES (?, ?, ?)",
 }
 
 _STOP = object()
@@ -77,6 +79,10 @@ class Restored:
 class Ledger:
     """See the module docstring.  `open` and `close` block: call them off the event loop."""
 
+    #: Every change of record also appends a hash-chained event (monitor/history/chain.py);
+    #: off only where a benchmark measures what the chain costs.
+    chain_enabled = True
+
     def __init__(self, target: str, instance: str, retention: float | None = None,
                  flush_interval: float = 1.0, batch_rows: int = 5000,
                  clock: Callable[[], float] = time.time) -> None:
@@ -97,6 +103,8 @@ class Ledger:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._last_prune = 0.0
+        self.chain: Chain | None = None
+        self._prune_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -109,6 +117,8 @@ class Ledger:
         restored = Restored()
         cur = conn.cursor()
         schema.migrate(conn, self.dialect)
+        self.chain = Chain.load(cur, self.instance, q) if self.chain_enabled else None
+        events: list[tuple] = []
         cur.execute(q("SELECT heartbeat FROM instances WHERE instance = ?"), (self.instance,))
         row = cur.fetchone()
         if row is None:
@@ -118,8 +128,9 @@ class Ledger:
             restored.last_heartbeat = float(row[0])
             if restored.last_heartbeat < now:
                 restored.down_gap = (restored.last_heartbeat, now)
-                cur.execute(q("INSERT INTO monitor_down (instance, start_ts, end_ts) VALUES (?, ?, ?)"),
-                            (self.instance, restored.last_heartbeat, now))
+                gap = (self.instance, restored.last_heartbeat, now)
+                cur.execute(q(STATEMENTS["monitor_down"]), gap)
+                events = self._chain_events(cur, [("monitor_down", gap)], now)
             cur.execute(q("UPDATE instances SET started = ?, heartbeat = ? WHERE instance = ?"),
                         (now, now, self.instance))
         cur.execute(q("SELECT kind, subject, integration, state, since, reason, check_name, cause "
@@ -136,6 +147,8 @@ class Ledger:
         cur.execute("SELECT camera FROM first_answer")
         restored.answered = {r[0] for r in cur.fetchall()}
         conn.commit()
+        if self.chain is not None:
+            self.chain.advance(events)
         self._thread = threading.Thread(target=self._run, name="cctv-ledger", daemon=True)
         self._thread.start()
         return restored
@@ -229,8 +242,11 @@ class Ledger:
                     j += 1
                 cur.executemany(self._q(STATEMENTS[key]), [r[1] for r in rows[i:j]])
                 i = j
+            events = self._chain_events(cur, rows, now)
             cur.execute(self._q(STATEMENTS["heartbeat"]), (now, self.instance))
             self._conn.commit()
+            if self.chain is not None:
+                self.chain.advance(events)  # only now: a refused batch is linked again
             self.last_commit = now
             if self.write_errors:
                 log.info("ledger: writing again after %d failed attempt(s)", self.write_errors)
@@ -245,6 +261,15 @@ class Ledger:
             self._reconnect()
             return False
 
+    def _chain_events(self, cur: Any, rows: list[tuple[str, tuple]], now: float) -> list[tuple]:
+        """Append the chained events of `rows` in the caller's transaction."""
+        if self.chain is None:
+            return []
+        events = self.chain.link(rows, now)
+        if events:
+            cur.executemany(self._q(CHAIN_INSERT), events)
+        return events
+
     def _reconnect(self) -> None:
         try:
             self._conn.rollback()
@@ -257,13 +282,20 @@ class Ledger:
                 pass
 
     def _prune(self, now: float) -> None:
+        with self._prune_lock:  # one prune at a time: each links one event to the chain's head
+            self.__prune(now)
+
+    def __prune(self, now: float) -> None:
         self._last_prune = now
         horizon = now - float(self.retention or 0)
         try:
             cur = self._conn.cursor()
             cur.execute(self._q("DELETE FROM outages WHERE end_ts IS NOT NULL AND end_ts < ?"), (horizon,))
             cur.execute(self._q("DELETE FROM monitor_down WHERE end_ts < ?"), (horizon,))
+            events = self._chain_events(cur, [("prune", (horizon,))], now)
             self._conn.commit()
+            if self.chain is not None:
+                self.chain.advance(events)
         except Exception as exc:  # noqa: BLE001 - retried at the next prune
             log.error("ledger: retention prune failed: %s", exc)
             self._reconnect()
