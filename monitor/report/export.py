@@ -11,12 +11,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from .compute import Report
 
@@ -29,6 +30,34 @@ PROVIDER_COLUMNS = (
     "down_s", "excluded_link_s", "excluded_maintenance_s", "excluded_monitor_down_s",
     "feed_down_s", "outages", "pace_per_week", "forecast_target_date", "next_milestone_by",
     "next_milestone_cameras")
+
+
+#: What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"), with the
+#: full-width forms some spreadsheets accept too.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_STARTS = frozenset(_FORMULA_START)
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def cell(value: object) -> object:
+    """A text cell that would start a formula gets a leading single quote (OWASP): a camera
+    or provider named `=HYPERLINK(...)` stays text.  Numbers stay numbers, "-0.5" included."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _writer(fh: TextIO) -> Any:
+    """csv.writer whose rows pass through `cell`."""
+    out = csv.writer(fh)
+
+    class Safe:
+        @staticmethod
+        def writerow(row: Any) -> Any:  # a million rows: test the first character only
+            return out.writerow([cell(v) if v.__class__ is str and v[:1] in _STARTS else v
+                                 for v in row])
+
+    return Safe()
 
 
 def _iso(ts: float, report: Report) -> str:
@@ -44,7 +73,7 @@ def write_outages(report: Report, path: Path | TextIO) -> int:
 
 
 def _outages(report: Report, fh: TextIO) -> int:
-    out = csv.writer(fh)
+    out = _writer(fh)
     out.writerow(OUTAGE_COLUMNS)
     for p in report.pieces:
         out.writerow((p.camera, p.provider, _iso(p.start, report), _iso(p.end, report),
@@ -63,7 +92,7 @@ def write_providers(report: Report, path: Path | TextIO) -> None:
 
 
 def _providers(report: Report, fh: TextIO) -> None:
-    out = csv.writer(fh)
+    out = _writer(fh)
     out.writerow(PROVIDER_COLUMNS)
     for f in report.providers + [report.total]:
         avail = f.availability
