@@ -58,32 +58,82 @@ def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Pa
           lang: str = "en", provider: str | None = None, pdf: bool = True,
           progress: Callable[..., None] | None = None, now: float | None = None) -> dict[str, Path]:
     """Compute and write the files; returns {name: path}."""
-    from ..history.reader import Reader
-    from . import export, html
-    from .compute import compute
+    from . import document, export, html
 
     step = progress or (lambda *_a, **_k: None)
-    reader = Reader(ledger)
-    try:
-        if not reader.has_schema():
-            raise RuntimeError("the ledger has no records yet (is history: configured and the monitor running?)")
-        report = compute(reader, inventory, start, end, label, provider, now=now,
-                         progress=lambda f: step(f * 0.8, "ledger"))
-    finally:
-        reader.close()
+    now = time.time() if now is None else now  # one as-of instant for the figures and report.json
+    report, facts = figures(inventory, ledger, start, end, label, provider, now,
+                            lambda f: step(f * 0.8, "ledger"))
     out.mkdir(parents=True, exist_ok=True)
-    files = {name: out / name for name in ("report.html", "providers.csv", "outages.csv")}
+    files = {name: out / name for name in ("report.html", "providers.csv", "outages.csv", document.MANIFEST)}
+    document.write_manifest(files[document.MANIFEST], facts, start, end, label, lang)
     step(0.82, "csv")
     export.write_providers(report, files["providers.csv"])
     export.write_outages(report, files["outages.csv"])
     step(0.88, "html")
-    files["report.html"].write_text(html.render(report, lang), encoding="utf-8")
+    files["report.html"].write_text(html.render(report, lang, facts), encoding="utf-8")
     if pdf:
         step(0.92, "pdf")
         files["report.pdf"] = out / "report.pdf"
         export.write_pdf(files["report.html"], files["report.pdf"])
     step(1.0, "done")
     return files
+
+
+def figures(inventory: Any, ledger: str, start: Any, end: Any, label: str, provider: str | None,
+            now: float, progress: Callable[[float], None] | None = None) -> tuple[Any, Any]:
+    """(Report, document.Facts) from the ledger as of `now`; the rows read are digested."""
+    from ..history.reader import Reader
+    from .compute import compute
+    from .document import DigestReader, gather
+
+    reader = Reader(ledger)
+    try:
+        if not reader.has_schema():
+            raise RuntimeError("the ledger has no records yet (is history: configured and the monitor running?)")
+        digesting = DigestReader(reader, start.timestamp(), end.timestamp(), now)
+        report = compute(digesting, inventory, start, end, label, provider, now=now,  # type: ignore[arg-type]
+                         progress=progress)
+        facts = gather(digesting, inventory, start, end, now, provider)
+    finally:
+        reader.close()
+    return report, facts
+
+
+def verify(inventory: Any, ledger: str, directory: Path) -> tuple[bool, list[str]]:
+    """Recompute a report's ledger digest (and the configuration's) from its report.json:
+    (whether it still matches, lines saying what was compared)."""
+    import datetime as dt
+
+    from ..history.reader import Reader
+    from .document import MANIFEST, read_manifest
+
+    m = read_manifest(directory / MANIFEST)
+    start = dt.datetime.fromisoformat(m["period"]["start"])
+    end = dt.datetime.fromisoformat(m["period"]["end"])
+    tz = ZoneInfo(m["period"].get("timezone") or DEFAULT_TZ)
+    start, end = start.astimezone(tz), end.astimezone(tz)
+    _report, facts = figures(inventory, ledger, start, end, m["period"].get("label", ""),
+                             m.get("provider"), float(m["as_of"]))
+    lines, ok = [], True
+    same = facts.ledger_digest == m["ledger_digest"]
+    ok &= same
+    lines.append(f"ledger rows: {'match' if same else 'DIFFER'} (report {m['ledger_digest']} over "
+                 f"{m.get('ledger_rows')} rows; ledger now {facts.ledger_digest} over {facts.ledger_rows} rows)")
+    same = facts.config_digest == m["config_digest"]
+    ok &= same
+    lines.append(f"configuration: {'match' if same else 'DIFFERS'} (report {m['config_digest']}; "
+                 f"now {facts.config_digest})")
+    reader = Reader(ledger)
+    try:
+        for inst, (seq, digest) in sorted(m.get("chain_heads", {}).items()):
+            rows = reader.select("SELECT hash FROM ledger_chain WHERE instance = ? AND seq = ?", (inst, int(seq)))
+            same = bool(rows) and rows[0][0] == digest
+            ok &= same
+            lines.append(f"chain {inst} at #{seq}: {'still there' if same else 'REWRITTEN OR CUT'}")
+    finally:
+        reader.close()
+    return ok, lines
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -98,6 +148,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ledger", metavar="PATH|DSN",
                    help="read this ledger instead of the configuration's history: (a copy, say)")
     p.add_argument("--no-pdf", action="store_true", help="skip report.pdf (no Chromium needed)")
+    p.add_argument("--verify", metavar="DIR",
+                   help="recompute the ledger digest of the report in DIR (its report.json) and "
+                   "say whether it still matches the ledger (exit 0 match, 1 mismatch)")
 
 
 def main(args: Any) -> int:
@@ -123,6 +176,8 @@ def main(args: Any) -> int:
             print("report: the configuration has no history: (path or dsn); give --ledger", file=sys.stderr)
             return 2
         ledger = target.target
+    if args.verify:
+        return _verify_main(inventory, ledger, Path(args.verify))
     try:
         tz = timezone_of(inventory)
         start, end, label = period_of(args.month, args.date_from, args.date_to, tz)
@@ -146,3 +201,26 @@ def main(args: Any) -> int:
     if progress.on:
         print(f"report: {time.monotonic() - t0:.1f}s", file=sys.stderr)
     return 0
+
+
+def _verify_main(inventory: Any, ledger: str, directory: Path) -> int:
+    from .document import MANIFEST
+
+    if not (directory / MANIFEST).is_file():
+        print(f"report --verify: {directory / MANIFEST}: no such file (a report's directory holds it)",
+              file=sys.stderr)
+        return 2
+    try:
+        ok, lines = verify(inventory, ledger, directory)
+    except (ValueError, KeyError) as exc:
+        print(f"report --verify: {directory / MANIFEST}: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback or a DSN password
+        from ..logsetup import redact
+
+        print(f"report --verify: {redact(str(exc))}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(line)
+    print("report --verify: " + ("the report matches the ledger" if ok else "the report does NOT match the ledger"))
+    return 0 if ok else 1

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .compute import Report
+from .document import meets_sla
 
 OUTAGE_COLUMNS = ("camera", "provider", "start", "end", "duration_s", "reason", "cause",
                   "excluded", "kind", "integration", "check")
@@ -102,7 +103,8 @@ def _providers(report: Report, fh: TextIO) -> None:
             f.configured, f.verified, f.up, f.integrated, f.ring_one, f.ring_one_connected,
             f.police_feeds, f.police_connected,
             "" if avail is None else f"{avail:.6f}", f"{f.sla:g}" if f.sla else "",
-            "" if avail is None or not f.sla or f is report.total else ("yes" if avail >= f.sla else "no"),
+            "" if f is report.total or meets_sla(avail, f.sla) is None
+            else ("yes" if meets_sla(avail, f.sla) else "no"),
             f"{f.eligible_s:.0f}", f"{f.down_s:.0f}", f"{f.by_cause['link']:.0f}",
             f"{f.by_cause['maintenance']:.0f}", f"{f.by_cause['monitor_down']:.0f}",
             f"{f.by_cause['feed']:.0f}", f.outages, f"{f.pace_per_week:.2f}",
