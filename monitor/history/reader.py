@@ -54,8 +54,9 @@ class Reader:
 
     def has_schema(self) -> bool:
         try:
-            self._rows("SELECT value FROM ledger_meta WHERE key = 'schema_version'")
-            return True
+            # the version row is written last, once every table exists: before it, the
+            # migration is still running (SQLite creates each table in its own commit)
+            return bool(self._rows("SELECT value FROM ledger_meta WHERE key = 'schema_version'"))
         except Exception:  # noqa: BLE001 - an empty database: nothing on record yet
             if self.dialect == "postgres":
                 self.conn.rollback()
