@@ -138,3 +138,17 @@ def test_verify_usage_errors(capsys, tmp_path):
     assert "give -c/--config or --ledger" in capsys.readouterr().err
     assert cli_main(["ledger", "verify", "--ledger", str(tmp_path / "empty.sqlite")]) == 2
     assert "no records yet" in capsys.readouterr().err
+
+
+async def test_verify_finds_the_ledger_from_the_configuration(tmp_path, monkeypatch, capsys):
+    db = tmp_path / "ledger.sqlite"
+    await run(str(db), "node-a", Clock(1000.0), monkeypatch, [("JKT-0000", OK, 1001.0)])
+    config = tmp_path / "cctv.yml"
+    config.write_text("providers: [{name: p, target_cameras: 1}]\n"
+                      "cameras: [{id: A, provider: p, rtsp: 'rtsp://127.0.0.1/a'}]\n"
+                      "history: {path: ledger.sqlite}\n")
+    assert cli_main(["ledger", "verify", "-c", str(config)]) == 0
+    assert "chain node-a:" in capsys.readouterr().out
+    (tmp_path / "bad.yml").write_text("cameras: 3\n")
+    assert cli_main(["ledger", "verify", "-c", str(tmp_path / "bad.yml")]) == 2
+    assert "bad.yml" in capsys.readouterr().err
