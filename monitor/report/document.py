@@ -23,6 +23,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,6 +33,7 @@ from typing import Any, Iterator
 ZONE_ABBREVIATIONS = {"Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA",
                       "Asia/Jayapura": "WIT", "UTC": "UTC", "Etc/UTC": "UTC"}
 MANIFEST = "report.json"
+_TIMES = struct.Struct("<dd").pack
 #: The figure's shown precision: percent with three decimals.
 SHOWN_DIGITS = 3
 
@@ -90,6 +92,13 @@ class DigestReader:
         self.rows += 1
         self._sum += int.from_bytes(hashlib.sha256(repr(row).encode()).digest(), "big")
 
+    def _add_outage(self, texts: tuple[str, ...], start: float, end: float) -> None:
+        """An outage row (a million of them): its texts joined and its times as IEEE
+        doubles, not repr() (half the cost; the floats are exact either way)."""
+        self.rows += 1
+        data = "\x1f".join(texts).encode() + _TIMES(start, end)
+        self._sum += int.from_bytes(hashlib.sha256(data).digest(), "big")
+
     @property
     def digest(self) -> str:
         total = self._sum % (1 << 256)
@@ -97,11 +106,12 @@ class DigestReader:
 
     def outage_rows(self, start: float, end: float, kinds: tuple[str, ...] = ("camera", "feed", "link"),
                     *args: Any, **kwargs: Any) -> Iterator[tuple]:
-        t0, t_end, add = self.t0, self.t_end, self._add
+        t0, t_end, add = self.t0, self.t_end, self._add_outage
         for row in self.reader.outage_rows(start, end, kinds, *args, **kwargs):
-            s, e = max(row[4], t0), min(row[5], t_end)
+            s, e = row[4], row[5]
+            s, e = (s if s > t0 else t0), (e if e < t_end else t_end)
             if s < e:  # as the report sees it at its as-of instant; `open` left out
-                add(("outage",) + row[:4] + (s, e) + row[6:11])
+                add(row[:4] + row[6:11], s, e)
             yield row
 
     def monitor_down(self, start: float, end: float, now: float | None = None) -> dict[str, list]:

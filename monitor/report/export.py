@@ -74,7 +74,13 @@ def write_outages(report: Report, path: Path | TextIO) -> int:
 
 
 def _outages(report: Report, fh: TextIO) -> int:
-    out = _writer(fh)
+    pieces = report.pieces
+    # a million rows of a few hundred distinct texts: test each text once, and pay the
+    # per-cell test only when some text would start a formula
+    texts = {p.camera for p in pieces} | {p.provider for p in pieces} | {p.reason for p in pieces} \
+        | {p.check for p in pieces} | {p.integration for p in pieces}
+    risky = any(t[:1] in _STARTS for t in texts)
+    out = _writer(fh) if risky else csv.writer(fh)
     out.writerow(OUTAGE_COLUMNS)
     for p in report.pieces:
         out.writerow((p.camera, p.provider, _iso(p.start, report), _iso(p.end, report),
