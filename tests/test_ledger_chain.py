@@ -152,3 +152,24 @@ async def test_verify_finds_the_ledger_from_the_configuration(tmp_path, monkeypa
     (tmp_path / "bad.yml").write_text("cameras: 3\n")
     assert cli_main(["ledger", "verify", "-c", str(tmp_path / "bad.yml")]) == 2
     assert "bad.yml" in capsys.readouterr().err
+
+
+def test_a_retention_prune_is_chained_and_explains_the_rows_it_removed(tmp_path):
+    from monitor.history.writer import Ledger
+
+    db = str(tmp_path / "ledger.sqlite")
+    clock = Clock(10 * 86400.0)
+    ledger = Ledger(db, "x", retention=86400.0, clock=clock)
+    ledger.open()
+    ledger.put("open", ("camera", "old", "", "p", 1.0, "timeout", "camera", "rtsp", "", "x"))
+    ledger.put("close", (2.0, "x", "camera", "old", ""))
+    ledger.put("open", ("camera", "new", "", "p", clock.t - 10, "timeout", "camera", "rtsp", "", "x"))
+    ledger.put("close", (clock.t - 5, "x", "camera", "new", ""))
+    assert ledger.flush()
+    ledger._prune(clock.t)  # what the writer thread does hourly
+    ledger.close()
+    assert [r[0] for r in execute(db, "SELECT subject FROM outages")] == ["new"]
+    assert verify_target(db).ok
+    assert execute(db, "SELECT event FROM ledger_chain ORDER BY seq DESC LIMIT 1") == [("prune",)]
+    execute(db, "DELETE FROM outages WHERE subject = 'new'")  # newer than the horizon: caught
+    assert "was deleted" in verify_target(db).findings[0].text

@@ -41,8 +41,8 @@ INSERT = "INSERT INTO ledger_chain (instance, seq, ts, event, body, hash) VALUES
 
 
 def _body(params: Iterable[Any]) -> str:
-    return json.dumps([float(p) if isinstance(p, int) and not isinstance(p, bool) else p
-                       for p in params], separators=(",", ":"), ensure_ascii=False)
+    # times are floats already; replay compares them as floats either way
+    return json.dumps(params, separators=(",", ":"), ensure_ascii=False)
 
 
 def link_hash(prev: str, instance: str, seq: int, event: str, body: str) -> str:
