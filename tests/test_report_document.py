@@ -196,3 +196,17 @@ def test_pdf_pages_numbers_headers_and_signatures(ledger_path, tmp_path):
 
         for p in sorted(tmp_path.glob("page*.png")) + [files["report.pdf"], files["report.html"]]:
             shutil.copy(p, os.environ["REPORT_SCREENSHOT_DIR"])
+
+
+def test_every_reason_in_words_with_its_code():
+    from monitor.model import Reason
+    from monitor.report.i18n import REASONS, Words
+
+    words = Words("id")
+    for reason in Reason:
+        assert set(REASONS[reason.value]) == {"en", "id"}, reason
+        assert words.reason(reason.value).endswith(f" ({reason.value})"), reason
+    assert words.reason("timeout") == "waktu habis (timeout)"
+    assert Words("en").reason("frozen_image") == "frozen picture (frozen_image)"
+    assert words.reason("something_new") == "something_new"  # an unknown code as it is
+    assert words.duration(60) == "0:01:00" and words.duration(3_600_000) == "1.000:00:00"
