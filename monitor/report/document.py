@@ -81,9 +81,12 @@ class DigestReader:
     def __init__(self, reader: Any, start: float, end: float, as_of: float) -> None:
         self.reader = reader
         self.t0 = start
+        self._t1 = end
         self.t_end = min(end, as_of)
         self.rows = 0
         self._sum = 0
+        #: link rows met while compute read camera and feed rows: one scan serves both
+        self.links: list[tuple] | None = None
 
     def __getattr__(self, name: str) -> Any:  # anything not hashed passes through
         return getattr(self.reader, name)
@@ -93,8 +96,8 @@ class DigestReader:
         self._sum += int.from_bytes(hashlib.sha256(repr(row).encode()).digest(), "big")
 
     def _add_outage(self, texts: tuple[str, ...], start: float, end: float) -> None:
-        """An outage row (a million of them): its texts joined and its times as IEEE
-        doubles, not repr() (half the cost; the floats are exact either way)."""
+        """A row of texts and two times (a million outages): the texts joined and the
+        times as IEEE doubles, not repr() (half the cost; the floats are exact either way)."""
         self.rows += 1
         data = "\x1f".join(texts).encode() + _TIMES(start, end)
         self._sum += int.from_bytes(hashlib.sha256(data).digest(), "big")
@@ -107,12 +110,20 @@ class DigestReader:
     def outage_rows(self, start: float, end: float, kinds: tuple[str, ...] = ("camera", "feed", "link"),
                     *args: Any, **kwargs: Any) -> Iterator[tuple]:
         t0, t_end, add = self.t0, self.t_end, self._add_outage
-        for row in self.reader.outage_rows(start, end, kinds, *args, **kwargs):
+        divert = "link" not in kinds and self.links is None and (start, end) == (self.t0, self._t1)
+        links: list[tuple] = []
+        for row in self.reader.outage_rows(start, end, kinds + ("link",) if divert else kinds,
+                                           *args, **kwargs):
             s, e = row[4], row[5]
             s, e = (s if s > t0 else t0), (e if e < t_end else t_end)
             if s < e:  # as the report sees it at its as-of instant; `open` left out
                 add(row[:4] + row[6:11], s, e)
+            if divert and row[0] == "link":
+                links.append(row)
+                continue
             yield row
+        if divert:
+            self.links = links
 
     def monitor_down(self, start: float, end: float, now: float | None = None) -> dict[str, list]:
         got = self.reader.monitor_down(start, end, now)
@@ -125,16 +136,18 @@ class DigestReader:
 
     def inventory_changes(self, until: float) -> list[tuple]:
         got = self.reader.inventory_changes(until)
-        for row in got:
-            if row[0] < self.t_end:
-                self._add(("inventory",) + tuple(row))
+        add, t_end = self._add_outage, self.t_end
+        for ts, camera, provider, action, inst in got:
+            if ts < t_end:
+                add(("inventory", camera, provider, action, inst), ts, 0.0)
         return got
 
     def first_answers(self) -> dict[str, float]:
         got = self.reader.first_answers()
+        add, t_end = self._add_outage, self.t_end
         for camera, ts in got.items():
-            if ts <= self.t_end:
-                self._add(("first", camera, ts))
+            if ts <= t_end:
+                add(("first", camera), ts, 0.0)
         return got
 
     def heartbeats(self) -> dict[str, float]:
@@ -202,7 +215,7 @@ def gather(reader: DigestReader, inventory: Any, start: dt.datetime, end: dt.dat
         spans = [(a, min(b, t_end)) for a, b in window_intervals(w, t0, t1, tz) if a < t_end]
         if spans:
             facts.windows.append((w.name, spans))
-    for row in reader.outage_rows(t0, t1, ("link",)):
+    for row in reader.links if reader.links is not None else reader.outage_rows(t0, t1, ("link",)):
         _kind, subject, _i, _p, a, b, reason, cause = row[:8]
         a, b = max(a, t0), min(b, t_end)
         if a < b:
