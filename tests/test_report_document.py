@@ -210,3 +210,23 @@ def test_every_reason_in_words_with_its_code():
     assert Words("en").reason("frozen_image") == "frozen picture (frozen_image)"
     assert words.reason("something_new") == "something_new"  # an unknown code as it is
     assert words.duration(60) == "0:01:00" and words.duration(3_600_000) == "1.000:00:00"
+
+
+def test_report_verify_catches_a_changed_configuration_and_a_rewritten_chain(ledger_path, tmp_path, capsys):
+    config = tmp_path / "cctv.yml"
+    config.write_text(CONFIG)
+    out = tmp_path / "out"
+    assert cli_main(["report", "-c", str(config), "--ledger", str(ledger_path), "--month", "2026-10",
+                     "--out", str(out), "--no-pdf"]) == 0
+    heads = json.loads((out / "report.json").read_text())["chain_heads"]
+    assert list(heads) == ["node"] and heads["node"][0] > 0
+    capsys.readouterr()
+    verify = ["report", "-c", str(config), "--ledger", str(ledger_path), "--verify", str(out)]
+    config.write_text(CONFIG.replace("sla: 0.995", "sla: 0.99"))  # the SLA changed since
+    assert cli_main(verify) == 1
+    assert "configuration: DIFFERS" in capsys.readouterr().out
+    config.write_text(CONFIG)
+    add_rows(ledger_path, [("UPDATE ledger_chain SET hash = ? WHERE seq = ?", ("0" * 64, heads["node"][0]))])
+    assert cli_main(verify) == 1
+    said = capsys.readouterr().out
+    assert f"chain node at #{heads['node'][0]}: REWRITTEN OR CUT" in said and "ledger rows: match" in said
