@@ -184,6 +184,7 @@ class Facts:
     timeout: float = 0.0
     retries: int = 0
     own_intervals: int = 0  # cameras with an interval of their own
+    stream_interval: float = 0.0  # the stream check's own round (monitor.stream.interval)
     checks: dict[str, int] = field(default_factory=dict)  # check -> cameras running it
     windows: list[tuple[str, list[tuple[float, float]]]] = field(default_factory=list)
     link_outages: list[LinkOutage] = field(default_factory=list)
@@ -203,7 +204,8 @@ def gather(reader: DigestReader, inventory: Any, start: dt.datetime, end: dt.dat
     s = inventory.settings
     facts = Facts(version=version(), as_of=as_of, zone=zone_label(tz, t0),
                   config_digest=config_digest(inventory), provider=provider,
-                  interval=float(s.interval), timeout=float(s.timeout), retries=int(s.retries))
+                  interval=float(s.interval), timeout=float(s.timeout), retries=int(s.retries),
+                  stream_interval=float(getattr(getattr(s, "stream", None), "interval", 0.0) or 0.0))
     for c in inventory.cameras:
         if provider and c.provider != provider:
             continue

@@ -108,13 +108,16 @@ DOCUMENT_LABELS: dict[str, dict[str, str]] = {
               "succeeds. Checks run: {checks}. Every camera is probed every {interval} s ({own} "
               "cameras with an interval of their own), each check within a {timeout} s deadline; "
               "a timeout, a refused connection or a garbled answer is retried up to {retries} "
-              "time(s) within that deadline before the check fails.",
+              "time(s) within that deadline before the check fails.{stream}",
         "id": "Tidak aktif (down): kamera dihitung tidak aktif sejak probe pertama yang gagal sampai "
               "probe berikutnya yang berhasil. Pemeriksaan yang dijalankan: {checks}. Setiap kamera "
               "diperiksa tiap {interval} detik ({own} kamera dengan interval sendiri), tiap "
               "pemeriksaan dengan batas waktu {timeout} detik; waktu habis, koneksi ditolak atau "
               "jawaban rusak diulang hingga {retries} kali dalam batas waktu itu sebelum "
-              "pemeriksaan dinyatakan gagal."},
+              "pemeriksaan dinyatakan gagal.{stream}"},
+    "method_stream": {"en": " The stream check (RTP packets and a keyframe) runs every {interval} s.",
+                      "id": " Pemeriksaan siaran video (paket RTP dan keyframe) berjalan tiap {interval} "
+                            "detik."},
     "method_maintenance": {
         "en": "Excluded, maintenance: time inside a configured maintenance window whose scope "
               "covers the camera (the windows are listed below by name with their spans).",

@@ -60,12 +60,17 @@ def header(report: Any, w: Words, facts: Facts, period: str) -> str:
 
 def method(report: Any, w: Words, facts: Facts) -> str:
     checks = ", ".join(f"{name} ({w.number(n)})" for name, n in sorted(facts.checks.items())) or "-"
+
+    def seconds(value: float) -> str:
+        return w.number(value, 0 if value == int(value) else 1)
+
     items = []
     if facts.interval:
-        items.append(w("method_down", checks=checks, interval=w.number(facts.interval, 0 if facts.interval == int(facts.interval) else 1),
-                       own=w.number(facts.own_intervals),
-                       timeout=w.number(facts.timeout, 0 if facts.timeout == int(facts.timeout) else 1),
-                       retries=w.number(facts.retries)))
+        stream = (w("method_stream", interval=seconds(facts.stream_interval))
+                  if facts.checks.get("stream") and facts.stream_interval else "")
+        items.append(w("method_down", checks=checks, interval=seconds(facts.interval),
+                       own=w.number(facts.own_intervals), timeout=seconds(facts.timeout),
+                       retries=w.number(facts.retries), stream=stream))
     items += [w("method_maintenance"), w("method_link"), w("method_monitor_down"), w("method_formula"),
               w("zone_note", zone=facts.zone)]
     return (f'<section id="method"><h2>{escape(w("method"))}</h2><p>{escape(w("method_text"))}</p>'
