@@ -109,19 +109,26 @@ class DigestReader:
 
     def outage_rows(self, start: float, end: float, kinds: tuple[str, ...] = ("camera", "feed", "link"),
                     *args: Any, **kwargs: Any) -> Iterator[tuple]:
-        t0, t_end, add = self.t0, self.t_end, self._add_outage
+        t0, t_end = self.t0, self.t_end
+        sha, pack, join, from_bytes = hashlib.sha256, _TIMES, "\x1f".join, int.from_bytes
         divert = "link" not in kinds and self.links is None and (start, end) == (self.t0, self._t1)
         links: list[tuple] = []
-        for row in self.reader.outage_rows(start, end, kinds + ("link",) if divert else kinds,
-                                           *args, **kwargs):
-            s, e = row[4], row[5]
-            s, e = (s if s > t0 else t0), (e if e < t_end else t_end)
-            if s < e:  # as the report sees it at its as-of instant; `open` left out
-                add(row[:4] + row[6:11], s, e)
-            if divert and row[0] == "link":
-                links.append(row)
-                continue
-            yield row
+        count = total = 0  # _add_outage inlined: a million rows
+        try:
+            for row in self.reader.outage_rows(start, end, kinds + ("link",) if divert else kinds,
+                                               *args, **kwargs):
+                s, e = row[4], row[5]
+                s, e = (s if s > t0 else t0), (e if e < t_end else t_end)
+                if s < e:  # as the report sees it at its as-of instant; `open` left out
+                    count += 1
+                    total += from_bytes(sha(join(row[:4] + row[6:11]).encode() + pack(s, e)).digest(), "big")
+                if divert and row[0] == "link":
+                    links.append(row)
+                    continue
+                yield row
+        finally:
+            self.rows += count
+            self._sum += total
         if divert:
             self.links = links
 
