@@ -412,6 +412,22 @@ class HistorySettings:
     retention: float = 0.0  # seconds of history kept; 0 keeps everything
 
 
+@dataclass(frozen=True, slots=True)
+class Signatory:
+    """One signature line of the provider report: a person's name and role."""
+
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSettings:
+    """The provider report as a document: its number's prefix and who signs it."""
+
+    document_prefix: str = ""
+    signatories: tuple[Signatory, ...] = ()
+
+
 #: Maintenance scope keys and the camera field each matches.
 MAINTENANCE_SCOPES = (("cameras", "id"), ("providers", "provider"), ("districts", "district"),
                       ("zones", "zone"), ("uplinks", "uplink"))
@@ -461,6 +477,7 @@ class Inventory:
     timezone: str = "Asia/Jakarta"  # IANA name: reports, maintenance windows
     history: HistorySettings = HistorySettings()
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    report: ReportSettings = ReportSettings()
 
     def provider(self, name: str) -> Provider | None:
         for p in self.providers:

@@ -42,6 +42,7 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
         settings = builder.settings()
         timezone = builder.timezone()
         history = builder.history()
+        report = builder.report()
         providers = builder.providers()
         centres = builder.command_centres()
         integrations = builder.integrations()
@@ -71,6 +72,7 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
         timezone=timezone,
         history=history,
         maintenance=maintenance,
+        report=report,
     )
 
 
