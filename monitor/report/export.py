@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
+from ..model import Cause
 from .compute import Report
 
 OUTAGE_COLUMNS = ("camera", "provider", "start", "end", "duration_s", "reason", "cause",
@@ -74,9 +75,9 @@ def _providers(report: Report, fh: TextIO) -> None:
             f.police_feeds, f.police_connected,
             "" if avail is None else f"{avail:.6f}", f"{f.sla:g}" if f.sla else "",
             "" if avail is None or not f.sla or f is report.total else ("yes" if avail >= f.sla else "no"),
-            f"{f.eligible_s:.0f}", f"{f.down_s:.0f}", f"{f.by_cause['link']:.0f}",
+            f"{f.eligible_s:.0f}", f"{f.down_s:.0f}", f"{f.by_cause[Cause.LINK_DOWN]:.0f}",
             f"{f.by_cause['maintenance']:.0f}", f"{f.by_cause['monitor_down']:.0f}",
-            f"{f.by_cause['feed']:.0f}", f.outages, f"{f.pace_per_week:.2f}",
+            f"{f.by_cause[Cause.FEED_MISSING]:.0f}", f.outages, f"{f.pace_per_week:.2f}",
             f.forecast.isoformat() if f.forecast else "",
             nxt.by.isoformat() if nxt else "", nxt.cameras if nxt else ""))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 
+from ..model import Cause
 from .compute import CAUSES, Piece, ProviderFigures, Report
 from .i18n import Words
 
@@ -17,8 +18,8 @@ from .i18n import Words
 MAX_LISTED = 10_000
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
-CAUSE_COLOURS = {"camera": "#d62728", "link": "#ff7f0e", "feed": "#9467bd",
-                 "maintenance": "#7f7f7f", "monitor_down": "#bcbd22"}
+CAUSE_COLOURS = {Cause.CAMERA: "#d62728", Cause.LINK_DOWN: "#ff7f0e", Cause.FEED_MISSING: "#9467bd",
+                 Cause.MAINTENANCE: "#7f7f7f", Cause.MONITOR_DOWN: "#bcbd22"}
 
 CSS = """
 body{font-family:"DejaVu Sans",Arial,sans-serif;font-size:12px;color:#222;margin:24px}
@@ -134,7 +135,7 @@ def _installed_chart(providers: list[ProviderFigures], w: Words) -> str:
 def _sla_section(report: Report, w: Words) -> str:
     rows = []
     for f in report.providers:
-        excluded = sum(f.by_cause[c] for c in ("link", "maintenance", "monitor_down"))
+        excluded = f.excluded_s
         avail = f.availability
         cls = "" if avail is None or not f.sla else ("good" if avail >= f.sla else "bad")
         rows.append(f'<tr><td class="l">{escape(f.name)}</td><td class="{cls}">{escape(w.percent(avail, 3))}</td>'

@@ -94,6 +94,12 @@ LABELS: dict[str, dict[str, str]] = {
     "day": {"en": "Day", "id": "Hari"},
 }
 
+# The report names causes and exclusions by `model.Cause` (link_down, feed_missing), the
+# labels keep their short keys: one entry, two names.
+for _prefix in ("cause_", "excluded_"):
+    LABELS[_prefix + "link_down"] = LABELS[_prefix + "link"]
+LABELS["cause_feed_missing"] = LABELS["cause_feed"]
+
 _MONTHS_ID = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
               "September", "Oktober", "November", "Desember")
 _MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
