@@ -81,6 +81,12 @@ class Cause(enum.StrEnum):
 _OLD_CAUSES = {"link": Cause.LINK_DOWN, "feed": Cause.FEED_MISSING, "": Cause.UNKNOWN}
 
 
+def uplink_is(uplink: str, centre: str, link: str) -> bool:
+    """Whether a camera's `uplink` names that command-centre link: "centre/link", or the
+    link's name alone."""
+    return bool(uplink) and uplink in (link, f"{centre}/{link}")
+
+
 
 @dataclass(frozen=True, slots=True)
 class Credentials:

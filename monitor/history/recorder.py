@@ -8,10 +8,11 @@ rows and no database read:
   changed), open a new one, and remember the subject's state and since;
 - up: close the open episode; the first time a camera ever answers, record it.
 
-A camera outage is `link`-caused when the camera's `uplink` names a command-centre link
-("centre/link", or the link's name) that is down when the camera goes down: the city's
-network, not the provider.  Feed episodes carry State's feed cause (camera_down,
-link_down, feed_missing).
+A camera outage's row carries `link_down` when the camera's `uplink` names a command-centre
+link ("centre/link", or the link's name) that is down when the camera goes down, `camera`
+otherwise (`state.uplink_cause`): what the monitor knew then.  The report does not trust it:
+it re-decides every second from the link's own rows.  Feed episodes carry State's feed
+cause (camera_down, link_down, feed_missing); all are `model.Cause` words.
 
 At a start, `restore` hands State what the previous run knew (`State.restore`): a camera
 that was down stays down quietly if the first probe still finds it down (same episode, no
@@ -25,7 +26,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..logsetup import redact
+from ..model import Cause
 from ..state import Change, CameraState, State
+from ..state.uplink_cause import camera_cause
 from .writer import Ledger, Restored
 
 if TYPE_CHECKING:
@@ -103,7 +106,10 @@ class Recorder:
             cs = self.state.cameras.get(ch.subject)
             provider = cs.camera.provider if cs is not None else ""
             if ch.kind == "camera":
-                cause = self._camera_cause(cs) if ch.state != "up" else ""
+                if ch.state == "up":
+                    cause = ""
+                else:
+                    cause = camera_cause(cs, self.state.links) if cs is not None else Cause.CAMERA
         if ch.state == "up":
             if ch.kind == "camera" and ch.subject not in self._answered:
                 self._answered.add(ch.subject)
@@ -114,18 +120,9 @@ class Recorder:
             if ch.kind == "link":
                 cause = ch.state  # down or degraded
             put("open", (ch.kind, ch.subject, ch.integration, provider, ch.at, ch.reason,
-                         cause, ch.check, detail, inst))
+                         str(cause), ch.check, detail, inst))
         put("state", (inst, ch.kind, ch.subject, ch.integration, ch.state, ch.at,
-                      ch.reason if ch.state != "up" else "", ch.check, cause))
-
-    def _camera_cause(self, cs: CameraState | None) -> str:
-        uplink = cs.camera.uplink if cs is not None else ""
-        if uplink:
-            for (centre, link), ls in self.state.links.items():
-                if uplink in (link, f"{centre}/{link}") and ls.result is not None \
-                        and ls.result.state == "down":
-                    return "link"
-        return "camera"
+                      ch.reason if ch.state != "up" else "", ch.check, str(cause)))
 
     # ------------------------------------------------------------------ StateListener
 

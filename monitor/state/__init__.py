@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ..checks import CHECKS, active_checks, source
-from ..model import Camera, Inventory, LinkResult, Reason, Result
+from ..model import Camera, Cause, Inventory, LinkResult, Reason, Result
 
 if TYPE_CHECKING:
     from .reload_plan import ReloadPlan
@@ -46,7 +46,7 @@ log = logging.getLogger("cctv.state")
 _OWN_ROUND = frozenset(n for n, c in CHECKS.items() if source(c).budget != "fast")
 
 #: Feed causes, in the order an operator should read them.
-FEED_CAUSES = ("ok", "camera_down", "link_down", "feed_missing", "unknown")
+FEED_CAUSES = (Cause.OK, Cause.CAMERA_DOWN, Cause.LINK_DOWN, Cause.FEED_MISSING, Cause.UNKNOWN)
 
 
 class StateListener(Protocol):
@@ -68,7 +68,7 @@ class Change:
     at: float
     reason: str = ""
     check: str = ""  # the failed check of a camera
-    cause: str = ""  # a feed's cause (FEED_CAUSES)
+    cause: str = ""  # a feed's cause (FEED_CAUSES, model.Cause)
     message: str = ""  # the probe's message: never a password (Result.message contract)
 
 
@@ -79,7 +79,7 @@ ChangeListener = Callable[[Change], None]
 class FeedState:
     integration: str
     up: bool | None = None
-    cause: str = "unknown"
+    cause: Cause = Cause.UNKNOWN
     since: float = 0.0
     result: Result | None = None
     changes: int = 0
@@ -234,8 +234,8 @@ class State:
                 return
             fs.up = state == "up"
             fs.since = since
-            fs.cause = cause or ("ok" if fs.up else "unknown")
-            fs.loud = fs.cause == "feed_missing"
+            fs.cause = Cause.of(cause) if cause else (Cause.OK if fs.up else Cause.UNKNOWN)
+            fs.loud = fs.cause == Cause.FEED_MISSING
         elif kind == "link":
             centre, _, name = subject.partition("/")
             ls = self.links.get((centre, name))
@@ -492,17 +492,17 @@ class State:
         if cs.feeds:
             self._recause_feeds(cs, now, notify=True)
 
-    def _feed_cause(self, cs: CameraState, fs: FeedState) -> str:
+    def _feed_cause(self, cs: CameraState, fs: FeedState) -> Cause:
         if fs.up is None:
-            return "unknown"
+            return Cause.UNKNOWN
         if fs.up:
-            return "ok"
+            return Cause.OK
         if cs.up is False:
-            return "camera_down"
+            return Cause.CAMERA_DOWN
         centre = self._integration_centre.get(fs.integration)
         if centre is not None and self.centre_up(centre) is False:
-            return "link_down"
-        return "feed_missing"
+            return Cause.LINK_DOWN
+        return Cause.FEED_MISSING
 
     def _update_feed(self, cs: CameraState, fs: FeedState, now: float, up: bool) -> None:
         old = fs.up
@@ -521,7 +521,7 @@ class State:
             msg = (r.message or r.reason.value) if r is not None else ""
             # a feed that is down because its camera or its centre's link is down adds
             # nothing to the line already logged for that camera or link: keep it quiet
-            fs.loud = fs.cause == "feed_missing"
+            fs.loud = fs.cause == Cause.FEED_MISSING
             extra = _camera_fields(cs.camera, "feed_down", "feed",
                                    r.reason.value if r is not None else "")
             extra.update(integration=fs.integration, cause=fs.cause)
