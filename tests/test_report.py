@@ -217,3 +217,36 @@ def test_an_ha_pair_lists_each_outage_once(tmp_path):
     assert alpha.down_s == 3640 and alpha.outages == 1
     assert report.monitor_down_s == 600  # no instance watched only while both were down
     assert alpha.eligible_s == MONTH - 600  # the camera was unwatched only when both were down
+
+
+def test_one_as_of_instant_makes_both_languages_agree(ledger_path, tmp_path):
+    """`report --as-of`: a period not over is headed "as of", and the English and Indonesian
+    reports made from one ledger (seconds apart) agree in every figure."""
+    import subprocess
+    import sys
+
+    from tests.report_fixture import CONFIG
+
+    config = tmp_path / "monitor.yml"
+    config.write_text(CONFIG + f"history:\n  path: {ledger_path}\n")
+    outs = {}
+    for lang in ("en", "id"):
+        out = tmp_path / lang
+        res = subprocess.run([sys.executable, "-m", "monitor", "report", "-c", str(config), "--month",
+                              "2026-10", "--lang", lang, "--no-pdf", "--out", str(out),
+                              "--as-of", "2026-10-20T09:00"], capture_output=True, text=True,
+                             timeout=120, stdin=subprocess.DEVNULL)
+        assert res.returncode == 0, res.stderr
+        outs[lang] = out
+    assert (outs["en"] / "providers.csv").read_text() == (outs["id"] / "providers.csv").read_text()
+    assert (outs["en"] / "outages.csv").read_text() == (outs["id"] / "outages.csv").read_text()
+    with open(outs["en"] / "providers.csv", newline="", encoding="utf-8") as fh:
+        prov = {r["provider"]: r for r in csv.DictReader(fh)}
+    assert prov["pt-alpha"]["as_of"] == "2026-10-20T09:00:00+07:00"
+    assert prov["pt-bima"]["excluded_link_s"] == "3600"  # 08:00 to the as-of instant
+    assert "As of 2026-10-20 09:00:00" in (outs["en"] / "report.html").read_text()
+    assert "Per 2026-10-20 09:00:00" in (outs["id"] / "report.html").read_text()
+    bad = subprocess.run([sys.executable, "-m", "monitor", "report", "-c", str(config), "--month",
+                          "2026-10", "--no-pdf", "--out", str(tmp_path / "bad"), "--as-of", "yesterday"],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert bad.returncode == 2 and "--as-of" in bad.stderr and "Traceback" not in bad.stderr

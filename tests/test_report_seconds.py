@@ -215,3 +215,29 @@ def test_milestone_before_observation_is_not_observed(ledger):
         ("2026-09-01", "not_observed", None)]
     # C4 was claimed installed before observation began: never a new installation
     assert f.pace_from == dt.date(2026, 10, 9)
+
+
+def test_measured_connections_beside_the_claims(ledger):
+    (f,) = _report(ledger).providers
+    # C3 claims a police feed; C4 (never answered) claims none; nobody a platform feed
+    assert (f.police.configured, f.police.measured, f.police.at_end, f.police.sla_share) == (1, 1, 1, 1)
+    assert (f.smart_city.configured, f.smart_city.measured) == (0, 0)
+    # at 10:00:30 the feed was not reaching (the cut): measured, whatever the cause
+    (cut,) = _report(ledger, as_of=at("10:00:30")).providers
+    assert (cut.police.configured, cut.police.at_end) == (1, 0)
+    # 30.3 s down of 36,030 s observed: still reaching for the SLA's 95 %
+    assert cut.police.sla_share == 1
+
+
+def test_the_page_says_what_the_figures_stand_on(ledger):
+    from monitor.report.html import render
+
+    report = _report(ledger, as_of=at("10:01:00"))
+    for lang, words in (("en", ("As of 2026-10-10 10:01:00", "Claimed, never verified", "not observed",
+                                "measured from 9 October 2026")),
+                        ("id", ("Per 2026-10-10 10:01:00", "Diklaim, belum pernah terverifikasi",
+                                "tidak teramati", "diukur sejak 9 Oktober 2026"))):
+        page = render(report, lang)
+        for text in words:
+            assert text in page, (lang, text)
+        assert 'id="coverage"' in page and 'id="never-verified"' in page

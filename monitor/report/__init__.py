@@ -56,8 +56,10 @@ class Progress:
 
 def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Path,
           lang: str = "en", provider: str | None = None, pdf: bool = True,
-          progress: Callable[..., None] | None = None, now: float | None = None) -> dict[str, Path]:
-    """Compute and write the files; returns {name: path}."""
+          progress: Callable[..., None] | None = None, now: float | None = None,
+          as_of: float | None = None) -> dict[str, Path]:
+    """Compute and write the files, every figure measured at `as_of` (default: the
+    period's end, or `now` if earlier); returns {name: path}."""
     from ..history.reader import Reader
     from . import export, html
     from .compute import compute
@@ -68,7 +70,7 @@ def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Pa
         if not reader.has_schema():
             raise RuntimeError("the ledger has no records yet (is history: configured and the monitor running?)")
         report = compute(reader, inventory, start, end, label, provider, now=now,
-                         progress=lambda f: step(f * 0.8, "ledger"))
+                         progress=lambda f: step(f * 0.8, "ledger"), as_of=as_of)
     finally:
         reader.close()
     out.mkdir(parents=True, exist_ok=True)
@@ -86,6 +88,19 @@ def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Pa
     return files
 
 
+def as_of_of(text: str | None, tz: ZoneInfo) -> float | None:
+    """`--as-of`: an ISO date-time, in `tz` unless it carries its own offset."""
+    if not text:
+        return None
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--as-of: expected YYYY-MM-DDTHH:MM[:SS], got {text!r}") from None
+    return (when if when.tzinfo else when.replace(tzinfo=tz)).timestamp()
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", required=True, metavar="FILE")
     p.add_argument("--month", metavar="YYYY-MM", help="a calendar month in the report's time zone")
@@ -98,6 +113,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ledger", metavar="PATH|DSN",
                    help="read this ledger instead of the configuration's history: (a copy, say)")
     p.add_argument("--no-pdf", action="store_true", help="skip report.pdf (no Chromium needed)")
+    p.add_argument("--as-of", metavar="TIME",
+                   help="measure every figure at this instant (YYYY-MM-DDTHH:MM[:SS], in the "
+                        "report's time zone unless it carries an offset); default: the period's "
+                        "end, or now if earlier. Give the same one to reports in both languages")
 
 
 def main(args: Any) -> int:
@@ -126,6 +145,7 @@ def main(args: Any) -> int:
     try:
         tz = timezone_of(inventory)
         start, end, label = period_of(args.month, args.date_from, args.date_to, tz)
+        as_of = as_of_of(args.as_of, tz)
     except (ValueError, ZoneInfoNotFoundError) as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 2
@@ -133,7 +153,7 @@ def main(args: Any) -> int:
     t0 = time.monotonic()
     try:
         files = build(inventory, ledger, start, end, label, Path(args.out), args.lang,
-                      args.provider, pdf=not args.no_pdf, progress=progress)
+                      args.provider, pdf=not args.no_pdf, progress=progress, as_of=as_of)
     except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback or a DSN password
         progress.done()
         from ..logsetup import redact

@@ -11,6 +11,7 @@ import datetime as dt
 from html import escape
 
 from ..model import Cause
+from . import html_evidence
 from .compute import CAUSES, Piece, ProviderFigures, Report
 from .i18n import Words
 
@@ -56,14 +57,16 @@ def render(report: Report, lang: str = "en") -> str:
         f'<p class="meta">{escape(w("period"))}: <b>{escape(_period(report, w))}</b> · '
         f'{escape(w("timezone"))}: {escape(str(report.tz.key))} · '
         f'{escape(w("generated"))}: {escape(report.generated.strftime("%Y-%m-%d %H:%M %z"))}</p>',
+        html_evidence.coverage(report, w),
         _summary(report, w),
+        html_evidence.measured(report, w),
         _installed_chart(providers, w),
         _sla_section(report, w),
         _daily_chart(report, w),
         _cause_chart(report, w),
         _worst(report, w),
         _milestones(report, w),
-        f'<section><h2>{escape(w("method"))}</h2><p>{escape(w("method_text"))}</p>'
+        f'<section><h2>{escape(w("method"))}</h2><p>{escape(w("method_text"))}</p>{html_evidence.rules(w)}'
         f'<p>{escape(w("monitor_down_total"))}: {_hours(w, report.monitor_down_s)} {escape(w("hours"))}</p></section>',
         _outages(report, w),
         "</body></html>",
@@ -232,7 +235,8 @@ def _milestones(report: Report, w: Words) -> str:
         forecast = (w("reached") if f.target and f.verified >= f.target
                     else w.date(f.forecast) if f.forecast else w("never"))
         out.append(f"<h3>{escape(f.name)}</h3><p>{escape(w('verified'))}: <b>{w.number(f.verified)}</b> / "
-                   f"{escape(w('target'))} {w.number(f.target)} · {escape(w('pace'))}: {w.number(f.pace_per_week, 1)} · "
+                   f"{escape(w('target'))} {w.number(f.target)} · {escape(w('pace'))}: {w.number(f.pace_per_week, 1)}"
+                   f"{html_evidence.pace_from(report, w, f.pace_from)} · "
                    f"{escape(w('forecast'))}: <b>{escape(forecast)}</b></p>")
         if f.milestones:
             rows = "".join(
