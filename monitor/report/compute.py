@@ -255,7 +255,9 @@ def compute(reader: Reader, inventory: Inventory, start: dt.datetime, end: dt.da
         counted = subtract(all_out, excluded)
         down_s = total(counted)
         eligible_s = present_s - total(excluded)
-        listed = [r for r in rows if any(s < r.end and r.start < e for s, e in pres)]
+        # the rows overlap the period already; most cameras are present all of it
+        listed = rows if pres == [(t0, t_end)] else [
+            r for r in rows if any(s < r.end and r.start < e for s, e in pres)]
         f.eligible_s += eligible_s
         f.down_s += down_s
         f.outages += len(listed)
@@ -393,7 +395,7 @@ def _end_state(f: ProviderFigures, camera: str, cfg: Camera | None, seen: Interv
         f.up += 1
     if cfg is None:
         return
-    observed = subtract(pres, mdown)
+    observed = subtract(pres, mdown) if cfg.feeds else pres
     connected = _reach(f, cfg, centres, at, feeds, observed, pres)
     if cfg.zone.lower() in RING_ONE_ZONES:
         f.ring_one += 1
@@ -411,8 +413,10 @@ def _reach(f: ProviderFigures, cfg: Camera, centres: set[str], at: float | None,
         f.police_feeds += 1
         f.police.configured += 1
     platform = [i for i, _ep in cfg.feeds if i not in centres]
-    feeds = list(feeds)
     verdict = False
+    if not platform and not police:
+        return verdict
+    feeds = list(feeds)
     for reach, names in ((f.smart_city, platform), (f.police, police)):
         if not names:
             continue
