@@ -31,7 +31,8 @@ command_centres:
 providers:
   - {name: pt-cut, sla: 0.95, target_cameras: 4, milestones: [{by: 2026-09-01, cameras: 1}]}
 cameras:
-  - {id: C1, provider: pt-cut, uplink: police-hq/primary, rtsp: "rtsp://127.0.0.1:554/1"}
+  - {id: C1, provider: pt-cut, uplink: police-hq/primary, rtsp: "rtsp://127.0.0.1:554/1",
+     claimed_installed: 2026-09-15}
   - {id: C2, provider: pt-cut, uplink: primary, rtsp: "rtsp://127.0.0.1:554/2"}
   - {id: C3, provider: pt-cut, uplink: police-hq/primary, rtsp: "rtsp://127.0.0.1:554/3", integrations: [police-hq],
      feeds: {police-hq: "rtsp://127.0.0.1:554/relay/3"}}
@@ -213,8 +214,12 @@ def test_milestone_before_observation_is_not_observed(ledger):
     (f,) = _report(ledger).providers
     assert [(m.by.isoformat(), m.status, m.verified) for m in f.milestones] == [
         ("2026-09-01", "not_observed", None)]
-    # C4 was claimed installed before observation began: never a new installation
+    # the pace from the day observation began (2 days to the period's end): C2 and C3 are
+    # new; C1 was claimed installed before observation began (not installed this week when
+    # first seen), C4 never answered
     assert f.pace_from == dt.date(2026, 10, 9)
+    assert f.pace_per_week == 2 * 7 / 2
+    assert f.claimed == 2 and f.verified == 3
 
 
 def test_measured_connections_beside_the_claims(ledger):
@@ -241,3 +246,20 @@ def test_the_page_says_what_the_figures_stand_on(ledger):
         for text in words:
             assert text in page, (lang, text)
         assert 'id="coverage"' in page and 'id="never-verified"' in page
+
+
+def test_a_feed_down_for_hours_reaches_at_the_end_but_not_for_the_sla_share(ledger):
+    """Reaching is measured, whatever the cause: C3's feed down (its camera's cause) from
+    10:02 to 20:00 is back at midnight but reached for 14 h of the 23.8 h observed, short of
+    the SLA's 95 %."""
+    with sqlite3.connect(ledger) as conn:
+        conn.execute("INSERT INTO outages (kind, subject, integration, provider, start_ts, end_ts, reason, "
+                      "cause, check_name, instance) VALUES ('feed', 'C3', 'police-hq', 'pt-cut', ?, ?, "
+                      "'timeout', 'camera_down', '', 'node')", (at("10:02:00"), at("20:00:00")))
+    (f,) = _report(ledger).providers
+    assert (f.police.configured, f.police.measured, f.police.at_end, f.police.sla_share) == (1, 1, 1, 0)
+    (evening,) = _report(ledger, as_of=at("19:00:00")).providers
+    assert (evening.police.at_end, evening.police.sla_share) == (0, 0)
+    # the camera_down piece is the camera's: not listed as a feed outage of its own
+    feeds = [p for p in _report(ledger).pieces if p.kind == "feed"]
+    assert all(p.end <= at("10:01:21") for p in feeds)
