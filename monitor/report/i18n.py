@@ -22,9 +22,10 @@ LABELS: dict[str, dict[str, str]] = {
     "verified": {"en": "Verified (answered)", "id": "Terverifikasi (menjawab)"},
     "up_now": {"en": "Up at period end", "id": "Aktif di akhir periode"},
     "target": {"en": "Target", "id": "Target"},
-    "integrated": {"en": "Smart-city integrated", "id": "Terintegrasi smart city"},
+    # the configuration's claim; the measured counts are in the "reach_*" table
+    "integrated": {"en": "Smart-city integrated (configured)", "id": "Terintegrasi smart city (terkonfigurasi)"},
     "ring_one": {"en": "Ring-one reaching the command centre", "id": "Ring satu terhubung ke pusat komando"},
-    "police_connected": {"en": "Police-connected", "id": "Terhubung ke kepolisian"},
+    "police_connected": {"en": "Police-connected at period end", "id": "Terhubung ke kepolisian di akhir periode"},
     "availability": {"en": "Availability", "id": "Ketersediaan"},
     "sla": {"en": "SLA", "id": "SLA"},
     "meets_sla": {"en": "Meets SLA", "id": "Memenuhi SLA"},
