@@ -357,12 +357,13 @@ def _cut(pieces: list[Piece], camera: str, prov: str, kind: str, r: Row, own: Ca
          pres: Intervals, link_down: Intervals, mdown: Intervals, maint: Intervals) -> None:
     """List one outage cut at the camera's presence, at its link's down intervals (cause
     `link_down` inside, `own` outside), and at its exclusions."""
+    if not link_down and not mdown and not maint and len(pres) == 1:  # the common case
+        a, b = max(r.start, pres[0][0]), min(r.end, pres[0][1])
+        if a < b:
+            pieces.append(Piece(camera, prov, kind, a, b, r.reason, own, r.check, "", r.integration))
+        return
     ivs = intersect([(r.start, r.end)], pres)
     if not ivs:
-        return
-    if not link_down and not mdown and not maint:  # the common case: one piece
-        for a, b in ivs:
-            pieces.append(Piece(camera, prov, kind, a, b, r.reason, own, r.check, "", r.integration))
         return
     for cause, part in ((Cause.LINK_DOWN, intersect(ivs, link_down)), (own, subtract(ivs, link_down))):
         for label, excl in ((Cause.MONITOR_DOWN, mdown), (Cause.MAINTENANCE, maint)):
