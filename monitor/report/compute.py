@@ -249,9 +249,14 @@ def compute(reader: Reader, inventory: Inventory, start: dt.datetime, end: dt.da
             _end_state(f, camera, cfg, seen, pres, first, t_state, (), (), centres, mdown)
             continue
         all_out = intersect(merge((r.start, r.end) for r in rows), pres)
-        uplink_down = intersect(links.uplink(cfg.uplink), pres) if cfg is not None and cfg.uplink else []
-        link_out = subtract(intersect(all_out, uplink_down), merge(mdown + maint))
-        excluded = merge(mdown + maint + link_out)
+        uplink_down = links.uplink(cfg.uplink) if cfg is not None and cfg.uplink else []
+        if uplink_down:
+            uplink_down = intersect(uplink_down, pres)
+            link_out = subtract(intersect(all_out, uplink_down), merge(mdown + maint))
+            excluded = merge(mdown + maint + link_out)
+        else:
+            link_out = []
+            excluded = merge(mdown + maint)
         counted = subtract(all_out, excluded)
         down_s = total(counted)
         eligible_s = present_s - total(excluded)
@@ -362,10 +367,16 @@ def _cut(pieces: list[Piece], camera: str, prov: str, kind: str, r: Row, own: Ca
         if a < b:
             pieces.append(Piece(camera, prov, kind, a, b, r.reason, own, r.check, "", r.integration))
         return
-    ivs = intersect([(r.start, r.end)], pres)
+    if len(pres) == 1:
+        a, b = max(r.start, pres[0][0]), min(r.end, pres[0][1])
+        ivs = [(a, b)] if a < b else []
+    else:
+        ivs = intersect([(r.start, r.end)], pres)
     if not ivs:
         return
-    for cause, part in ((Cause.LINK_DOWN, intersect(ivs, link_down)), (own, subtract(ivs, link_down))):
+    parts = ((Cause.LINK_DOWN, intersect(ivs, link_down)), (own, subtract(ivs, link_down))) \
+        if link_down else ((own, ivs),)
+    for cause, part in parts:
         for label, excl in ((Cause.MONITOR_DOWN, mdown), (Cause.MAINTENANCE, maint)):
             if part and excl:
                 for a, b in intersect(part, excl):
