@@ -30,9 +30,14 @@ from tests.factories import free_base_net, free_port
 ROOT = Path(__file__).resolve().parents[1]
 JKT = ZoneInfo("Asia/Jakarta")
 INTERVAL = 1.0  # camera and link probe interval (s)
+#: probe timeouts: generous for a loaded machine (a slow answer is no outage here)
+TIMEOUT, LINK_TIMEOUT = 0.9, 0.8
 #: one probe interval at each end of an outage (the verdict lands within a round), plus the
 #: probe's own timeout: what a counted figure may differ from the control calls' timeline
-SLACK = 2 * (INTERVAL + 0.5)
+SLACK = 2 * (INTERVAL + TIMEOUT)
+#: how late a control call may be: the hand computation uses when it really happened, but
+#: the maintenance window is fixed in the configuration
+LATE = 3.0
 
 # the timeline, seconds after the anchor: (when, what, arguments)
 CUT, RESTORE = 8.0, 20.0
@@ -72,7 +77,8 @@ def _config(tmp: Path, base_net: int, anchor: float) -> tuple[Path, dict[str, st
     providers, rtsp checks every second, the ledger in a SQLite file."""
     fleet = build_fleet(cameras=6, seed=5, faults={}, base_net=base_net)
     path = tmp / "fleet.yml"
-    write_config(fleet, path, interval=f"{INTERVAL:g}s", timeout="500ms", stream_interval="0")
+    write_config(fleet, path, interval=f"{INTERVAL:g}s", timeout=f"{TIMEOUT * 1000:.0f}ms",
+                 stream_interval="0")
     cfg = yaml.safe_load(path.read_text())
     ids = {}
     cams = cfg["cameras"]
@@ -86,9 +92,10 @@ def _config(tmp: Path, base_net: int, anchor: float) -> tuple[Path, dict[str, st
         cam.pop("feeds", None)
         cam["uplink"] = "police-hq/primary" if i < 3 else f"sw-{i}"
     cams[4]["rtsp"] = f"rtsp://127.0.0.1:{free_port()}/never"  # never answers
-    cfg["monitor"] = {"interval": f"{INTERVAL:g}s", "timeout": "500ms", "retries": 0,
-                      "stream": {"interval": 0}, "links": {"interval": f"{INTERVAL:g}s",
-                                                            "timeout": "300ms", "probes": 1}}
+    cfg["monitor"] = {"interval": f"{INTERVAL:g}s", "timeout": f"{TIMEOUT * 1000:.0f}ms", "retries": 0,
+                      "stream": {"interval": 0},
+                      "links": {"interval": f"{INTERVAL:g}s", "timeout": f"{LINK_TIMEOUT * 1000:.0f}ms",
+                                "probes": 1}}
     cfg["providers"] = [{"name": "pt-cut", "sla": 0.99, "target_cameras": 3},
                         {"name": "pt-other", "sla": 0.95, "target_cameras": 3}]
     cfg["command_centres"] = [c for c in cfg.get("command_centres", []) if c["name"] == "police-hq"]
@@ -145,7 +152,7 @@ def test_hand_computed_timeline_through_daemon_simulator_and_report(tmp_path):
         done: dict[tuple[str, str | None], float] = {}
         for when, what, cam in events:
             pause = anchor + when - time.time()
-            assert pause > -1.0, f"the machine is too slow for the timeline: {what} {-pause:.1f}s late"
+            assert pause > -LATE, f"the machine is too slow for the timeline: {what} {-pause:.1f}s late"
             time.sleep(max(0.0, pause))
             if what in ("cut", "restore"):
                 for link in ("primary", "backup"):
@@ -169,7 +176,8 @@ def test_hand_computed_timeline_through_daemon_simulator_and_report(tmp_path):
         gaps = conn.execute("SELECT start_ts, end_ts FROM monitor_down").fetchall()
         links = conn.execute("SELECT start_ts, end_ts FROM outages WHERE kind = 'link' "
                              "AND subject = 'police-hq/primary'").fetchall()
-    assert len(gaps) == 1 and len(links) == 1, (gaps, links)
+    # one restart, one cut: anything more is a probe that timed out on a loaded machine
+    assert len(gaps) == 1 and len(links) == 1, (gaps, [(s - anchor, e - anchor) for s, e in links])
     gap = (gaps[0][0] - anchor, gaps[0][1] - anchor)
     # the restart: from the stop to the new process's start (its import and ledger open)
     assert done[("stop", None)] - SLACK <= gap[0] <= done[("stop", None)] + 0.5
