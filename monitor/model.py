@@ -49,6 +49,44 @@ class Reason(str, enum.Enum):
 TRANSIENT_REASONS = frozenset({Reason.TIMEOUT, Reason.REFUSED, Reason.BAD_RESPONSE})
 
 
+class Cause(enum.StrEnum):
+    """Why a camera or a feed is down, and so who answers for it: the one vocabulary of
+    State (feeds and cameras), the ledger's `cause` column, the report, /status, /api and
+    the `cause` label of `cctv_feed_state`.
+
+    Provider's: CAMERA (a camera check failed), FEED_MISSING (camera and link up, the feed
+    absent).  The city's: LINK_DOWN (the uplink or the command centre's link is down).
+    CAMERA_DOWN is a feed down because its camera is (counted once, as the camera).  The
+    report alone adds MAINTENANCE and MONITOR_DOWN, the other two exclusions."""
+
+    OK = "ok"
+    UNKNOWN = "unknown"
+    CAMERA = "camera"
+    CAMERA_DOWN = "camera_down"
+    LINK_DOWN = "link_down"
+    FEED_MISSING = "feed_missing"
+    MAINTENANCE = "maintenance"
+    MONITOR_DOWN = "monitor_down"
+
+    @classmethod
+    def of(cls, value: str) -> "Cause":
+        """A ledger row's cause, including the words older versions wrote ("link" for a
+        link-caused camera outage); an unknown word reads as UNKNOWN, never an error."""
+        try:
+            return cls(value)
+        except ValueError:
+            return _OLD_CAUSES.get(value, cls.UNKNOWN)
+
+
+_OLD_CAUSES = {"link": Cause.LINK_DOWN, "feed": Cause.FEED_MISSING, "": Cause.UNKNOWN}
+
+
+def uplink_is(uplink: str, centre: str, link: str) -> bool:
+    """Whether a camera's `uplink` names that command-centre link: "centre/link", or the
+    link's name alone."""
+    return bool(uplink) and uplink in (link, f"{centre}/{link}")
+
+
 
 @dataclass(frozen=True, slots=True)
 class Credentials:

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from .exporter import CONTENT_TYPE, Exporter
 from .model import camera_clock
+from .state.uplink_cause import camera_cause
 from .state import State
 from .status import render as render_status
 
@@ -131,7 +132,8 @@ def _bad_request(message: str) -> web.Response:
     return web.json_response({"error": message}, status=400, headers=NO_STORE)
 
 
-def camera_json(cs: Any, devices: Any = None) -> dict[str, Any]:
+def camera_json(cs: Any, devices: Any = None, links: Any = None) -> dict[str, Any]:
+    """One camera of /api/cameras; `links` (State.links) decides its cause (model.Cause)."""
     cam = cs.camera
     clock = camera_clock(cs.results)
     out = {
@@ -143,6 +145,7 @@ def camera_json(cs: Any, devices: Any = None) -> dict[str, Any]:
         "up": cs.up,
         "reason": cs.reason.value if cs.reason is not None else None,
         "failed_check": cs.failed_check,
+        "cause": camera_cause(cs, links or {}),
         "since": round(cs.since, 3),
         "checks": {
             check: {"reason": r.reason.value, "duration": round(r.duration, 6)}
@@ -198,7 +201,7 @@ async def api_cameras(request: web.Request) -> web.Response:
             and (zone is None or cam.zone == zone)
             and (down is None or (cs.up is False) == down)
         ):
-            batch.append(camera_json(cs, devices))
+            batch.append(camera_json(cs, devices, state.links))
         if n % 2000 == 0:
             if batch:
                 parts.append(json.dumps(batch, separators=(",", ":"))[1:-1])
