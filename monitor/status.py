@@ -16,7 +16,7 @@ import time
 from html import escape
 from typing import Any, Iterable
 
-from .model import camera_clock
+from .checks import camera_clock
 
 #: Down-camera rows shown at most: beyond this the page stops being useful on a phone and
 #: the complete list is in /api/cameras.

@@ -120,6 +120,7 @@ def test_every_check_is_exported():
     from prometheus_client.parser import text_string_to_metric_families
 
     from monitor.exporter import Exporter
+    from monitor.families import families_for_check
 
     settings = MonitorSettings(stream=StreamSettings(interval=60))
     inv = make_inventory(cameras=[make_camera(0, checks=CAMERA_CHECKS)], settings=settings)
@@ -131,9 +132,9 @@ def test_every_check_is_exported():
     text = asyncio.run(ex.render()).decode()
     families = {f.name: f for f in text_string_to_metric_families(text)}
     declared = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
-    for c in (*EVERY, LINK):
-        for fam in (*c.families, *(checks.CHECK_FAMILIES if c.kind == "camera" else ())):
-            assert fam in declared, f"{c.name}: exporter lacks {fam}"
+    for c in (*CHECKS.values(), FEED, LINK):
+        for fam in families_for_check(c.name):
+            assert fam.name in declared, f"{c.name}: exporter lacks {fam.name}"
     success = {s.labels["check"] for s in families["cctv_probe_success"].samples}
     assert success == set(CAMERA_CHECKS)
 
