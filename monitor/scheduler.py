@@ -70,9 +70,7 @@ def _default_lookup(check: str) -> ProbeFn:
 
 
 async def _default_link_probe(link, settings):
-    from .probes import LINK
-
-    return await LINK(link, settings)
+    return await catalogue.LINK.probe(link, settings)  # imported on first use
 
 
 class _Job:
