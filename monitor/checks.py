@@ -13,8 +13,9 @@ The API, in the order a caller needs it:
 - `CHECKS`: name -> `Check`, every camera check, in display order; `CAMERA_CHECKS` is that
   order as a tuple.  `FEED` is the check of a camera's feed to an integration point (its
   scheduler key is ``feed:<integration>``), `ICMP` the one-echo probe of a link target,
-  `LINK` the command-centre link round.  `check_for(key)` resolves any scheduler key (the
-  one place that reads ``feed:<integration>``) and `get_probe(key)` gives its probe function.
+  `LINK` the command-centre link round.  `check_for(key)` resolves any scheduler key and
+  `get_probe(key)` gives its probe function; `feed_key(integration)` writes a feed's key and
+  `feed_integration(key)` reads it (the one place that knows its form).
 - `needs(check) -> tuple of camera fields` (any one of them will do) and
   `schemes(check) -> frozenset of URL schemes` the check's prober accepts.
 - `enabled(check, settings)`: whether a check can run at all under these settings: the one
@@ -284,10 +285,19 @@ REASON_DOCS: dict[Reason, str] = {
 # --------------------------------------------------------------------------- functions
 
 
+def feed_key(integration: str) -> str:
+    """The scheduler key of a camera's feed to `integration`: ``feed:<integration>``."""
+    return f"feed:{integration}"
+
+
+def feed_integration(key: str) -> str | None:
+    """The integration of a feed's scheduler key (`feed_key`), None for any other key."""
+    return key[5:] if key.startswith("feed:") else None
+
+
 def check_for(key: str) -> Check:
-    """The Check of a scheduler key: a camera check name or ``feed:<integration>`` (the one
-    reader of that key)."""
-    if key.startswith("feed:") or key == "feed":
+    """The Check of a scheduler key: a camera check name or ``feed:<integration>``."""
+    if key == "feed" or feed_integration(key) is not None:
         return FEED
     try:
         return CHECKS[key]

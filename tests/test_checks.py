@@ -42,6 +42,9 @@ def test_every_check_is_probed_by_a_real_probe_or_judges_another_check():
 def test_checks_are_listed_in_catalogue_order_and_resolve_from_any_key():
     assert CAMERA_CHECKS == tuple(CHECKS)
     assert checks.check_for("feed:police-hq") is FEED
+    assert checks.feed_key("police-hq") == "feed:police-hq"
+    assert checks.feed_integration(checks.feed_key("police-hq")) == "police-hq"
+    assert checks.feed_integration("rtsp") is None and checks.feed_integration("feed") is None
     assert checks.check_for("stream") is CHECKS["stream"]
     with pytest.raises(KeyError, match="unknown check 'ptz'"):
         checks.check_for("ptz")
