@@ -18,7 +18,8 @@ from html import escape
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .model import Cause, camera_clock, is_ring_one
+from .checks import camera_clock
+from .model import Cause, is_ring_one
 from .state.uplink_cause import camera_cause
 
 #: Down-camera rows shown at most: beyond this the page stops being useful on a phone and

@@ -18,8 +18,8 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from .checks import camera_clock
 from .exporter import CONTENT_TYPE, Exporter
-from .model import camera_clock
 from .state.uplink_cause import camera_cause
 from .state import State
 from .status import render as render_status
