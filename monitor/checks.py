@@ -159,6 +159,7 @@ STREAM = Check(
     timeout=_stream_timeout, timeout_doc="`stream.duration` + `monitor.timeout`",
     families=("cctv_stream_frames_per_second", "cctv_stream_bytes_per_second",
               "cctv_stream_keyframe_interval_seconds", "cctv_stream_info",
+              "cctv_stream_stalls", "cctv_stream_longest_gap_seconds",
               "cctv_camera_clock_offset_seconds", "cctv_camera_tls_cert_expiry_seconds"))
 PICTURE = Check(
     "picture", "the stream check's keyframes (H.264, H.265) are neither black, uniform nor "

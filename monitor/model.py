@@ -154,6 +154,8 @@ class Detail:
     BYTES_PER_SECOND = "bytes_per_second"  # media payload rate
     KEYFRAME_INTERVAL = "keyframe_interval"  # seconds; None with fewer than two keyframes
     TRANSPORT = "transport"  # "tcp" | "udp"
+    STALLS = "stalls"  # silences of more than 1.5 s between packets (resumed or not)
+    LONGEST_GAP = "longest_gap"  # seconds, the longest silence between packets
     # http check
     CONTENT_TYPE = "content_type"  # printable, at most 100 characters
     BYTES = "bytes"  # body size
@@ -181,7 +183,8 @@ DETAIL_KEYS: Mapping[str, frozenset[str]] = {
     "tcp": frozenset(),
     "rtsp": _RTSP_DETAIL,
     "stream": _RTSP_DETAIL | {Detail.PACKETS, Detail.LOST, Detail.FPS, Detail.BYTES_PER_SECOND,
-                              Detail.KEYFRAME_INTERVAL, Detail.TRANSPORT},
+                              Detail.KEYFRAME_INTERVAL, Detail.TRANSPORT, Detail.STALLS,
+                              Detail.LONGEST_GAP},
     "picture": _PICTURE_DETAIL | {Detail.KEYFRAMES_DECODED},
     "http": frozenset({Detail.STATUS, Detail.CONTENT_TYPE, Detail.BYTES, Detail.AUTH,
                        Detail.CLOCK_OFFSET, Detail.TLS_CERT_EXPIRY}),

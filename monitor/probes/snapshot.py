@@ -185,6 +185,7 @@ def analyse(image: bytes, history: PictureHistory, settings: SnapshotSettings) -
     diff: int | None
     if digest == history.digest and history.luminance is not None:
         history.unchanged += 1
+        history.moved, history.still = 0.0, True  # the very same bytes: nothing moved
         diff = None
     else:
         try:
