@@ -217,6 +217,9 @@ class Result:
     # the stream check's keyframes (Annex B access units, oldest first) for the picture
     # analysis after the probe; dropped like `body`
     keyframes: list[bytes] | None = None
+    # a picture verdict's evidence: a small JPEG of what the camera showed (black, uniform
+    # or frozen picture), kept by the outage ledger when the verdict opens an outage
+    evidence: bytes | None = None
 
     @property
     def ok(self) -> bool:

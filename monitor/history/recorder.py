@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from ..logsetup import redact
 from ..state import Change, CameraState, State
+from .thumbs import row
 from .writer import Ledger, Restored
 
 if TYPE_CHECKING:
@@ -115,8 +116,19 @@ class Recorder:
                 cause = ch.state  # down or degraded
             put("open", (ch.kind, ch.subject, ch.integration, provider, ch.at, ch.reason,
                          cause, ch.check, detail, inst))
+            if ch.kind == "camera":
+                self._thumb(ch)
         put("state", (inst, ch.kind, ch.subject, ch.integration, ch.state, ch.at,
                       ch.reason if ch.state != "up" else "", ch.check, cause))
+
+    def _thumb(self, ch: Change) -> None:
+        """The evidence thumbnail the failing picture check left, kept with the outage."""
+        cs = self.state.cameras.get(ch.subject)
+        result = cs.results.get(ch.check) if cs is not None else None
+        data = row(self.instance, ch.subject, ch.at, str(ch.reason),
+                   getattr(result, "evidence", None))
+        if data is not None:
+            self.ledger.put("thumb", data)
 
     def _camera_cause(self, cs: CameraState | None) -> str:
         uplink = cs.camera.uplink if cs is not None else ""

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import schema
+from . import schema, thumbs
 
 log = logging.getLogger("cctv.history")
 
@@ -44,6 +44,7 @@ STATEMENTS = {
     "inventory": "INSERT INTO inventory_changes (ts, camera, provider, action, instance) "
                  "VALUES (?, ?, ?, ?, ?)",
     "heartbeat": "UPDATE instances SET heartbeat = ? WHERE instance = ?",
+    **thumbs.STATEMENTS,
 }
 
 _STOP = object()
@@ -263,6 +264,7 @@ class Ledger:
             cur = self._conn.cursor()
             cur.execute(self._q("DELETE FROM outages WHERE end_ts IS NOT NULL AND end_ts < ?"), (horizon,))
             cur.execute(self._q("DELETE FROM monitor_down WHERE end_ts < ?"), (horizon,))
+            thumbs.prune(cur, self._q, horizon)
             self._conn.commit()
         except Exception as exc:  # noqa: BLE001 - retried at the next prune
             log.error("ledger: retention prune failed: %s", exc)

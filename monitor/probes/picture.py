@@ -113,6 +113,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -121,6 +122,9 @@ from typing import Any
 from PIL import Image, ImageChops
 
 from ..model import Detail, MonitorSettings, Reason, Result, SnapshotSettings
+from . import evidence
+
+log = logging.getLogger("cctv.picture")
 
 #: Smallest fingerprint difference that is a change between two *video keyframes*, by
 #: the same scale classes.  Higher than for JPEG: an H.264 encoder's rate control moves the
@@ -146,7 +150,7 @@ MOVING_SHARE = 0.0015
 #: bounds how many wait.
 DECODE_WORKERS = max(1, min(4, os.cpu_count() or 1))
 #: FFmpeg decoder names by SDP codec name.
-DECODERS = {"H264": "h264", "H265": "hevc", "HEVC": "hevc"}
+DECODERS = evidence.DECODERS
 
 
 def scale_for(w: int, h: int) -> int:
@@ -445,4 +449,29 @@ async def post_step(stream: Result, memory: dict, settings: MonitorSettings) -> 
     result = await analyse_keyframes_async(codec, keyframes, history, settings.snapshot)
     if not result.detail.get("keyframes_decoded"):
         result.message = f"picture not checked: {result.message}"
+    await attach_evidence(result, memory, lambda: evidence.from_keyframe(codec, keyframes[-1]))
     return result
+
+
+_LOGGED: set[str] = set()
+
+
+async def attach_evidence(result: Result, memory: dict, make: Any) -> None:
+    """A small JPEG of the picture on a failing picture verdict (`monitor.probes.evidence`),
+    made once per failing spell (when the verdict changes), off the event loop.  One that
+    cannot be made is logged once and the verdict stands without it."""
+    reason = result.reason.value
+    if reason not in evidence.PICTURE_REASONS:
+        memory.pop("evidence_for", None)
+        return
+    if memory.get("evidence_for") == reason:
+        return  # the outage this verdict belongs to already has its picture
+    memory["evidence_for"] = reason
+    loop = asyncio.get_running_loop()
+    try:
+        result.evidence = await loop.run_in_executor(_pool(), make)
+    except evidence.NoThumbnail as exc:
+        if "thumbnail" not in _LOGGED:
+            _LOGGED.add("thumbnail")
+            log.warning("evidence thumbnail not made (%s); the outage is recorded without it "
+                        "(logged once)", exc)

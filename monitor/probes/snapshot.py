@@ -91,8 +91,9 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from ..model import MonitorSettings, Reason, Result, SnapshotSettings
 from ..resources import LocalResourceError, local_resource_kind
 from .base import classify_exception
+from . import evidence
 from .picture import (CHANGE_THRESHOLDS, FINGERPRINT_SIDE, Picture, PictureHistory,
-                      difference, judge, mean, scale_for, uniform_share)
+                      attach_evidence, difference, judge, mean, scale_for, uniform_share)
 
 #: Pictures we decode; others are not a camera snapshot.  Naming them keeps Pillow's rarer
 #: parsers away from bytes that came off the network.
@@ -241,6 +242,7 @@ def analysis_step(analyse_fn: Callable[[bytes, Any, SnapshotSettings], Result] =
             reason, message = classify_exception(exc)
             result = Result(reason, message=message)
         result.duration = time.perf_counter() - start
+        await attach_evidence(result, memory, lambda: evidence.from_image(body))
         return result
 
     return step

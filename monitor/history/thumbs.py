@@ -1,0 +1,55 @@
+"""Evidence thumbnails in the outage ledger (schema version 4, table ``outage_thumbs``).
+
+One small JPEG (`monitor.probes.evidence`) per picture outage, keyed like the outage it
+belongs to: (instance, camera, start of the outage).  Written through the ledger's queue
+like every other row (`STATEMENTS`, merged into the writer's), pruned with the outages'
+retention, and capped in size at the door (`MAX_BYTES`): a row over it is not written.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+#: Refused above this, whatever made it (the maker caps at 24 KiB).
+MAX_BYTES = 64 * 1024
+
+MIGRATION = (4, [
+    """CREATE TABLE outage_thumbs (
+        instance TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        start_ts DOUBLE PRECISION NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        jpeg {blob} NOT NULL,
+        PRIMARY KEY (instance, subject, start_ts))""",
+])
+
+STATEMENTS = {
+    "thumb": "INSERT INTO outage_thumbs (instance, subject, start_ts, reason, jpeg) "
+             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance, subject, start_ts) DO NOTHING",
+}
+
+
+def row(instance: str, camera: str, start: float, reason: str,
+        jpeg: bytes | None) -> tuple | None:
+    """The "thumb" row for an outage, or None when there is nothing (or too much) to keep."""
+    if not jpeg or len(jpeg) > MAX_BYTES:
+        return None
+    return (instance, camera, start, reason, bytes(jpeg))
+
+
+def prune(cur: Any, q: Callable[[str], str], horizon: float) -> None:
+    """Thumbnails of outages started before the retention horizon and since closed."""
+    cur.execute(q("DELETE FROM outage_thumbs WHERE start_ts < ? AND NOT EXISTS (SELECT 1 FROM "
+                  "outages o WHERE o.instance = outage_thumbs.instance AND o.kind = 'camera' "
+                  "AND o.subject = outage_thumbs.subject AND o.start_ts = outage_thumbs.start_ts "
+                  "AND o.end_ts IS NULL)"), (horizon,))
+
+
+def read(conn: Any, dialect: str, camera: str, start: float) -> bytes | None:
+    """The thumbnail of a camera's outage started at `start` (any instance), or None."""
+    cur = conn.cursor()
+    mark = "%s" if dialect == "postgres" else "?"
+    cur.execute(f"SELECT jpeg FROM outage_thumbs WHERE subject = {mark} AND start_ts = {mark}",
+                (camera, start))
+    got = cur.fetchone()
+    return None if got is None else bytes(got[0])

@@ -1,0 +1,103 @@
+"""Evidence thumbnails: made from a real encoder's keyframe and from a camera's JPEG,
+bounded in size, free of what the camera's file carried, and kept with the outage a
+picture verdict opens, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import subprocess
+
+import psycopg
+import pytest
+from PIL import Image
+
+from monitor import history
+from monitor.history import thumbs
+from monitor.model import MonitorSettings, Reason, Result, StreamSettings
+from monitor.probes import evidence
+from monitor.state import State
+from tests.conftest import require
+from tests.factories import make_inventory
+
+SECRET = "rtsp://admin:hunter2@10.1.2.3/stream"
+
+
+def keyframe(tmp_path, source="testsrc2=s=1920x1080") -> bytes:
+    require("ffmpeg")
+    out = tmp_path / "k.h264"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, "-frames:v", "1",
+                    "-c:v", "libx264", "-f", "h264", str(out)], check=True, timeout=120)
+    return out.read_bytes()
+
+
+def test_thumbnail_of_a_1080p_keyframe_is_small_and_320_wide(tmp_path):
+    jpeg = evidence.from_keyframe("H264", keyframe(tmp_path))
+    im = Image.open(io.BytesIO(jpeg))
+    assert im.format == "JPEG" and im.size == (320, 180)
+    assert 1000 < len(jpeg) <= evidence.MAX_BYTES
+    # the picture, not a grey square: testsrc2's colours survive
+    assert len(im.convert("RGB").getcolors(1 << 20)) > 50
+
+
+def test_thumbnail_of_a_snapshot_carries_nothing_of_the_file():
+    im = Image.effect_noise((1280, 720), 60).convert("RGB")  # noise: the hardest to compress
+    src = io.BytesIO()
+    im.save(src, "JPEG", quality=95, comment=SECRET.encode(),
+            exif=b"Exif\x00\x00" + SECRET.encode())
+    assert SECRET.encode() in src.getvalue()
+    jpeg = evidence.from_image(src.getvalue())
+    assert b"hunter2" not in jpeg and b"admin" not in jpeg
+    assert Image.open(io.BytesIO(jpeg)).size == (320, 180)
+    assert len(jpeg) <= evidence.MAX_BYTES  # the quality stepped down to fit
+    with pytest.raises(evidence.NoThumbnail):
+        evidence.from_image(b"not a picture")
+    with pytest.raises(evidence.NoThumbnail):
+        evidence.from_keyframe("H264", b"\x00\x00\x00\x01\x65" + bytes(200))
+
+
+def test_the_ledger_refuses_an_oversized_thumbnail():
+    assert thumbs.row("i", "JKT-0001", 1.0, "black_image", b"x" * (thumbs.MAX_BYTES + 1)) is None
+    assert thumbs.row("i", "JKT-0001", 1.0, "black_image", None) is None
+
+
+async def _outage_with_thumbnail(target: str, jpeg: bytes) -> None:
+    settings = MonitorSettings(interval=1.0, timeout=0.5, stream=StreamSettings(interval=300))
+    inv = make_inventory(2, feeds=False, checks=("stream", "picture"), settings=settings)
+    state = State(inv, now=1000.0)
+    rec = await history.start(state, history.HistoryTarget(target, None), clock=lambda: 1000.0)
+    try:
+        state.record_result("JKT-0001", "stream", Result(Reason.OK), now=1001.0)
+        state.record_result("JKT-0001", "picture", Result(Reason.UNIFORM_IMAGE, evidence=jpeg),
+                            now=1001.0)
+        # the next checks of the same spell make no second row
+        state.record_result("JKT-0001", "picture", Result(Reason.UNIFORM_IMAGE, evidence=jpeg),
+                            now=1301.0)
+        # a camera down for another reason keeps no picture
+        state.record_result("JKT-0000", "stream", Result(Reason.REFUSED), now=1001.0)
+        assert rec.ledger.flush()
+    finally:
+        rec.ledger.close()
+
+
+async def test_thumbnail_stored_with_the_outage_on_sqlite(tmp_path):
+    jpeg = evidence.from_keyframe("H264", keyframe(tmp_path, "color=c=blue:s=1280x720"))
+    db = tmp_path / "ledger.sqlite"
+    await _outage_with_thumbnail(str(db), jpeg)
+    conn = sqlite3.connect(db)
+    assert int(conn.execute("SELECT value FROM ledger_meta").fetchone()[0]) >= 4
+    assert conn.execute("SELECT subject, start_ts, reason FROM outages").fetchall() == [
+        ("JKT-0001", 1001.0, "uniform_image"), ("JKT-0000", 1001.0, "refused")]
+    assert conn.execute("SELECT instance IS NOT NULL, subject, start_ts, reason FROM "
+                        "outage_thumbs").fetchall() == [(1, "JKT-0001", 1001.0, "uniform_image")]
+    assert thumbs.read(conn, "sqlite", "JKT-0001", 1001.0) == jpeg
+
+
+async def test_thumbnail_stored_with_the_outage_on_postgresql(tmp_path, postgres_dsn):
+    jpeg = evidence.from_keyframe("H264", keyframe(tmp_path, "color=c=black:s=1280x720"))
+    await _outage_with_thumbnail(postgres_dsn, jpeg)
+    with psycopg.connect(postgres_dsn) as conn:
+        got = conn.execute("SELECT subject, start_ts, reason, octet_length(jpeg) FROM "
+                           "outage_thumbs WHERE subject = 'JKT-0001'").fetchall()
+        assert got == [("JKT-0001", 1001.0, "uniform_image", len(jpeg))]
+        assert thumbs.read(conn, "postgres", "JKT-0001", 1001.0) == jpeg
