@@ -101,3 +101,88 @@ async def test_thumbnail_stored_with_the_outage_on_postgresql(tmp_path, postgres
                            "outage_thumbs WHERE subject = 'JKT-0001'").fetchall()
         assert got == [("JKT-0001", 1001.0, "uniform_image", len(jpeg))]
         assert thumbs.read(conn, "postgres", "JKT-0001", 1001.0) == jpeg
+
+
+# ------------------------------------------------------------- shown: /status, /api, Chromium
+
+
+@pytest.mark.integration
+async def test_status_page_shows_what_the_camera_showed(gst_server, tmp_path):
+    """The scheduler checks two GStreamer cameras (a flat blue placard, a moving picture);
+    /status shows the blue camera's thumbnail beside it in headless Chromium, the API links
+    it, and the moving camera has none."""
+    import asyncio
+    import json
+    import urllib.request
+
+    from aiohttp import web as aioweb
+
+    from monitor.exporter import Exporter
+    from monitor.model import SnapshotSettings, split_credentials
+    from monitor.scheduler import Scheduler
+    from monitor.web import make_app
+    from tests.factories import free_port, make_camera
+    from tests.test_status_page import _chromium
+
+    chromium = require("chromium")
+    settings = MonitorSettings(interval=60, timeout=3.0,
+                               stream=StreamSettings(interval=4, duration=3.0),
+                               snapshot=SnapshotSettings(frozen_after=2))
+    cams = [make_camera(i, checks=("stream", "picture"), feeds=False,
+                        rtsp=split_credentials(f"rtsp://{gst_server}{path}"))
+            for i, path in enumerate(("/blue", "/moving"))]
+    state = State(make_inventory(cameras=cams, settings=settings))
+    sched = Scheduler(state)
+    runner = aioweb.AppRunner(make_app(state, Exporter(state)))
+    await runner.setup()
+    port = free_port()
+    await aioweb.TCPSite(runner, "127.0.0.1", port).start()
+    base = f"http://127.0.0.1:{port}"
+    await sched.start()
+    try:
+        for _ in range(300):  # bounded: two stream rounds of 4 s, with room on a busy machine
+            await asyncio.sleep(0.1)
+            results = [state.cameras[c.id].results.get("picture") for c in cams]
+            if state.cameras[cams[0].id].up is False and results[1] is not None:
+                break
+        blue, moving = (state.cameras[c.id] for c in cams)
+        assert blue.up is False and blue.reason.value == "uniform_image", blue.results
+        assert moving.results["picture"].reason.value == "ok"
+
+        def get(path):
+            with urllib.request.urlopen(base + path, timeout=10) as resp:
+                return resp.status, resp.headers.get("Content-Type"), resp.read()
+
+        _, _, body = await asyncio.to_thread(get, "/api/cameras")
+        api = {c["id"]: c for c in json.loads(body)}
+        link = api[cams[0].id]["evidence"]
+        assert link == f"/api/cameras/{cams[0].id}/evidence.jpg" and api[cams[1].id]["evidence"] is None
+        status, ctype, jpeg = await asyncio.to_thread(get, link)
+        assert status == 200 and ctype == "image/jpeg" and len(jpeg) <= evidence.MAX_BYTES
+        thumb = Image.open(io.BytesIO(jpeg)).convert("RGB")
+        assert thumb.size == (320, 180)
+        r, g, b = thumb.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+        assert b > 150 and r < 60 and g < 60, (r, g, b)  # the blue the camera showed
+        with pytest.raises(urllib.error.HTTPError):
+            await asyncio.to_thread(get, f"/api/cameras/{cams[1].id}/evidence.jpg")
+
+        profile, shot = tmp_path / "profile", tmp_path / "status.png"
+        flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", f"--user-data-dir={profile}"]
+        await asyncio.to_thread(_chromium, flags + ["--dump-dom", f"{base}/status"],
+                                tmp_path / "dom.html")
+        dom = (tmp_path / "dom.html").read_text(errors="replace")
+        assert f'src="{link}"' in dom and f"what {cams[0].id} showed" in dom, dom[:3000]
+        assert f"/api/cameras/{cams[1].id}/evidence.jpg" not in dom
+        await asyncio.to_thread(_chromium, flags + [f"--screenshot={shot}",
+                                                    "--window-size=1280,1600", f"{base}/status"],
+                                tmp_path / "shot.out")
+        # the thumbnail drawn on the page: a block of the camera's blue in the screenshot
+        page = Image.open(shot).convert("RGB")
+        blue_px = sum(n for n, (r, g, b) in page.getcolors(1 << 24)
+                      if b > 150 and r < 60 and g < 60)
+        assert blue_px > 100 * 50, blue_px  # the 160x90 thumbnail, most of it
+    finally:
+        await sched.stop()
+        await runner.cleanup()

@@ -12,6 +12,7 @@ is paid by the few cameras that are down, not the fleet.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from PIL import Image
 
@@ -82,3 +83,23 @@ def from_keyframe(codec: str, data: bytes) -> bytes:
     except Exception as exc:  # noqa: BLE001 - PyAV raises av.error.* (OSError/ValueError)
         raise NoThumbnail(f"keyframe did not decode ({exc.__class__.__name__})") from None
     return encode(image)
+
+
+#: Checks whose post-step keeps an evidence thumbnail in its memory (key "evidence").
+CHECKS = ("picture", "snapshot")
+
+
+def current(cs: Any) -> bytes | None:
+    """The thumbnail of what a camera (a `monitor.state.CameraState`) showed when its
+    current picture verdict failed it; None when it is not down for a picture."""
+    if cs.failed_check not in CHECKS or cs.reason is None \
+            or cs.reason.value not in PICTURE_REASONS:
+        return None
+    memory = cs.memory.get(cs.failed_check)
+    return None if memory is None else memory.get("evidence")
+
+
+def url(camera_id: str) -> str:
+    from urllib.parse import quote
+
+    return f"/api/cameras/{quote(camera_id, safe='')}/evidence.jpg"

@@ -463,13 +463,16 @@ async def attach_evidence(result: Result, memory: dict, make: Any) -> None:
     reason = result.reason.value
     if reason not in evidence.PICTURE_REASONS:
         memory.pop("evidence_for", None)
+        memory.pop("evidence", None)
         return
     if memory.get("evidence_for") == reason:
         return  # the outage this verdict belongs to already has its picture
     memory["evidence_for"] = reason
+    memory.pop("evidence", None)
     loop = asyncio.get_running_loop()
     try:
-        result.evidence = await loop.run_in_executor(_pool(), make)
+        # kept in the memory too: /status and the API show it while the camera is down
+        result.evidence = memory["evidence"] = await loop.run_in_executor(_pool(), make)
     except evidence.NoThumbnail as exc:
         if "thumbnail" not in _LOGGED:
             _LOGGED.add("thumbnail")
