@@ -61,20 +61,26 @@ def test_the_ledger_refuses_an_oversized_thumbnail():
     assert thumbs.row("i", "JKT-0001", 1.0, "black_image", None) is None
 
 
-async def _outage_with_thumbnail(target: str, jpeg: bytes) -> None:
-    settings = MonitorSettings(interval=1.0, timeout=0.5, stream=StreamSettings(interval=300))
-    inv = make_inventory(2, feeds=False, checks=("stream", "picture"), settings=settings)
-    state = State(inv, now=1000.0)
-    rec = await history.start(state, history.HistoryTarget(target, None), clock=lambda: 1000.0)
+SETTINGS = MonitorSettings(interval=1.0, timeout=0.5, stream=StreamSettings(interval=300))
+
+
+async def _outage_with_thumbnail(target: str, jpeg: bytes, base: float = 0.0) -> None:
+    inv = make_inventory(2, feeds=False, checks=("stream", "picture"), settings=SETTINGS)
+    state = State(inv, now=base + 1000.0)
+    rec = await history.start(state, history.HistoryTarget(target, None),
+                              clock=lambda: base + 1000.0)
     try:
-        state.record_result("JKT-0001", "stream", Result(Reason.OK), now=1001.0)
+        state.record_result("JKT-0001", "stream", Result(Reason.OK), now=base + 1001.0)
         state.record_result("JKT-0001", "picture", Result(Reason.UNIFORM_IMAGE, evidence=jpeg),
-                            now=1001.0)
+                            now=base + 1001.0)
         # the next checks of the same spell make no second row
         state.record_result("JKT-0001", "picture", Result(Reason.UNIFORM_IMAGE, evidence=jpeg),
-                            now=1301.0)
+                            now=base + 1301.0)
         # a camera down for another reason keeps no picture
-        state.record_result("JKT-0000", "stream", Result(Reason.REFUSED), now=1001.0)
+        state.record_result("JKT-0000", "stream", Result(Reason.REFUSED), now=base + 1001.0)
+        if base:  # both back up: closed outages, as a monthly report lists them
+            for cid, check in (("JKT-0001", "picture"), ("JKT-0000", "stream")):
+                state.record_result(cid, check, Result(Reason.OK), now=base + 4601.0)
         assert rec.ledger.flush()
     finally:
         rec.ledger.close()
@@ -106,6 +112,25 @@ async def test_thumbnail_stored_with_the_outage_on_postgresql(tmp_path, postgres
 # ------------------------------------------------------------- shown: /status, /api, Chromium
 
 
+def _chromium(argv: list[str], out) -> None:
+    """Headless Chromium to completion, its output in a file (its helpers would hold a pipe
+    open), in a session of its own so that a helper left over is stopped with it."""
+    import os
+    import signal
+
+    with open(out, "wb") as f:
+        proc = subprocess.Popen(argv, stdout=f, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=5)
+
+
 @pytest.mark.integration
 async def test_status_page_shows_what_the_camera_showed(gst_server, tmp_path):
     """The scheduler checks two GStreamer cameras (a flat blue placard, a moving picture);
@@ -122,7 +147,6 @@ async def test_status_page_shows_what_the_camera_showed(gst_server, tmp_path):
     from monitor.scheduler import Scheduler
     from monitor.web import make_app
     from tests.factories import free_port, make_camera
-    from tests.test_status_page import _chromium
 
     chromium = require("chromium")
     settings = MonitorSettings(interval=60, timeout=3.0,
@@ -186,3 +210,39 @@ async def test_status_page_shows_what_the_camera_showed(gst_server, tmp_path):
     finally:
         await sched.stop()
         await runner.cleanup()
+
+
+@pytest.mark.integration
+async def test_report_prints_the_picture_of_a_picture_outage(tmp_path):
+    import base64
+    import os
+    import shutil
+
+    from monitor.report import build
+    from monitor.report.compute import period_of
+    from tests.report_fixture import JKT, t
+
+    require("chromium")
+    pdftoppm = require("pdftoppm")
+    jpeg = evidence.from_keyframe("H264", keyframe(tmp_path, "color=c=blue:s=1280x720"))
+    db = tmp_path / "ledger.sqlite"
+    await _outage_with_thumbnail(str(db), jpeg, base=t("2026-10-05T02:13:00") - 1001.0)
+    inv = make_inventory(2, feeds=False, checks=("stream", "picture"), settings=SETTINGS)
+    files = build(inv, str(db), *period_of("2026-10", None, None, JKT), tmp_path / "out",
+                  pdf=True, now=t("2026-11-02T00:00:00"))
+    page = files["report.html"].read_text(encoding="utf-8")
+    inline = f'src="data:image/jpeg;base64,{base64.b64encode(jpeg).decode()}"'
+    assert page.count(inline) == 1 and page.count('class="evidence"') == 1  # not the refusal
+    assert "<script" not in page and "http://" not in page.replace(
+        'xmlns="http://www.w3.org/2000/svg"', "")
+    # printed: the camera's blue on the PDF page that lists the outages
+    subprocess.run([pdftoppm, "-r", "60", "-png", str(files["report.pdf"]),
+                    str(tmp_path / "page")], check=True, timeout=120, stdin=subprocess.DEVNULL)
+    pages = sorted(tmp_path.glob("page*.png"))
+    blue = [sum(n for n, (r, g, b) in Image.open(p).convert("RGB").getcolors(1 << 24)
+                if b > 150 and r < 60 and g < 60) for p in pages]
+    # 120 px wide at 96 dpi is 75 px at 60 dpi: about 75x42 of blue on one page
+    assert max(blue) > 40 * 25 and sum(1 for n in blue if n > 40 * 25) == 1, blue
+    if os.environ.get("REPORT_SCREENSHOT_DIR"):  # for people to look at
+        for p in pages + [files["report.pdf"]]:
+            shutil.copy(p, os.environ["REPORT_SCREENSHOT_DIR"])

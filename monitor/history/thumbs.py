@@ -53,3 +53,47 @@ def read(conn: Any, dialect: str, camera: str, start: float) -> bytes | None:
                 (camera, start))
     got = cur.fetchone()
     return None if got is None else bytes(got[0])
+
+
+#: Picture outages of one report with their thumbnail printed; the rest say nothing more
+#: (bounds the report's size: 200 x 24 KiB).
+REPORT_MAX = 200
+PICTURE_REASONS = ("black_image", "uniform_image", "frozen_image")
+
+
+def for_period(conn: Any, dialect: str, start: float, end: float) -> list[tuple]:
+    """(camera, reason, outage start, outage end or None, jpeg) of the camera outages with a
+    thumbnail that overlap [start, end); [] for a ledger older than schema version 4."""
+    mark = "%s" if dialect == "postgres" else "?"
+    cur = conn.cursor()
+    try:
+        cur.execute(
+            "SELECT t.subject, t.reason, t.start_ts, o.end_ts, t.jpeg FROM outage_thumbs t "
+            "JOIN outages o ON o.instance = t.instance AND o.kind = 'camera' "
+            "AND o.subject = t.subject AND o.start_ts = t.start_ts "
+            f"WHERE t.start_ts < {mark} AND (o.end_ts IS NULL OR o.end_ts > {mark}) "
+            "ORDER BY t.start_ts", (end, start))
+        rows = [(r[0], r[1], float(r[2]), None if r[3] is None else float(r[3]), bytes(r[4]))
+                for r in cur.fetchall()]
+    except Exception:  # noqa: BLE001 - no such table: a ledger no monitor of version 4 opened
+        rows = []
+    if dialect == "postgres":
+        conn.rollback()  # no transaction left open between reads
+    return rows
+
+
+def match(pieces: list[Any], rows: list[tuple], limit: int) -> dict[int, bytes]:
+    """Index of a listed outage piece (the first `limit`) -> the thumbnail of the outage it
+    is part of: same camera and reason, within that outage's span."""
+    by_camera: dict[str, list[tuple]] = {}
+    for row in rows:
+        by_camera.setdefault(row[0], []).append(row)
+    out: dict[int, bytes] = {}
+    for i, p in enumerate(pieces[:limit]):
+        if p.kind != "camera" or p.reason not in PICTURE_REASONS or len(out) >= REPORT_MAX:
+            continue
+        for camera, reason, start, end, jpeg in by_camera.get(p.camera, ()):
+            if reason == p.reason and start <= p.start and (end is None or p.start < end):
+                out[i] = jpeg
+                break
+    return out

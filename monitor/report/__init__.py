@@ -58,6 +58,7 @@ def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Pa
           lang: str = "en", provider: str | None = None, pdf: bool = True,
           progress: Callable[..., None] | None = None, now: float | None = None) -> dict[str, Path]:
     """Compute and write the files; returns {name: path}."""
+    from ..history import thumbs
     from ..history.reader import Reader
     from . import export, html
     from .compute import compute
@@ -69,6 +70,9 @@ def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Pa
             raise RuntimeError("the ledger has no records yet (is history: configured and the monitor running?)")
         report = compute(reader, inventory, start, end, label, provider, now=now,
                          progress=lambda f: step(f * 0.8, "ledger"))
+        report.evidence = thumbs.match(report.pieces, thumbs.for_period(
+            reader.conn, reader.dialect, report.start.timestamp(), report.end.timestamp()),
+            html.MAX_LISTED)
     finally:
         reader.close()
     out.mkdir(parents=True, exist_ok=True)

@@ -125,6 +125,8 @@ class Report:
     worst: list[CameraFigures]
     monitor_down_s: float
     generated: dt.datetime
+    # listed outage (index into pieces) -> evidence thumbnail (JPEG), picture outages only
+    evidence: dict[int, bytes] = field(default_factory=dict)
 
 
 def _intern(cache: dict[str, str], value: str) -> str:

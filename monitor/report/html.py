@@ -7,6 +7,7 @@ through `i18n.Words`.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from html import escape
 
@@ -28,6 +29,7 @@ th{background:#f0f0f0} td.l,th.l{text-align:left} .meta{color:#555} .bad{color:#
 .good{color:#1b5e20} section{page-break-inside:avoid;break-inside:avoid} .legend span{margin-right:14px}
 .sw{display:inline-block;width:10px;height:10px;margin-right:4px}
 table.outages{font-size:10px} table.outages td{padding:1px 4px}
+img.evidence{display:block;margin:2px 0;height:auto;break-inside:avoid}
 @page{size:A4 landscape;margin:12mm} @media print{body{margin:0} section.outages{page-break-inside:auto}}
 """
 
@@ -245,6 +247,15 @@ def _milestones(report: Report, w: Words) -> str:
     return "".join(out)
 
 
+def _evidence(report: Report, i: int, camera: str) -> str:
+    """What the camera showed (a picture outage's thumbnail), inline: the file stands alone."""
+    jpeg = report.evidence.get(i)
+    if not jpeg:
+        return ""
+    return (f'<br><img class="evidence" width="120" alt="{escape(camera)}" '
+            f'src="data:image/jpeg;base64,{base64.b64encode(jpeg).decode()}">')
+
+
 def _outages(report: Report, w: Words) -> str:
     pieces: list[Piece] = report.pieces
     if not pieces:
@@ -252,13 +263,14 @@ def _outages(report: Report, w: Words) -> str:
     head = "".join(f'<th class="l">{escape(w(k))}</th>' for k in (
         "camera", "provider", "kind", "start", "end", "duration", "reason", "cause", "excluded"))
     rows = []
-    for p in pieces[:MAX_LISTED]:
+    for i, p in enumerate(pieces[:MAX_LISTED]):
         excl = w("excluded_" + p.excluded) if p.excluded else ""
         kind = w("kind_" + p.kind) + (f" {p.integration}" if p.integration else "")
         rows.append(f'<tr><td class="l">{escape(p.camera)}</td><td class="l">{escape(p.provider)}</td>'
                     f'<td class="l">{escape(kind)}</td><td class="l">{_t(p.start, report)}</td>'
                     f'<td class="l">{_t(p.end, report)}</td><td>{_dur(p.end - p.start)}</td>'
-                    f'<td class="l">{escape(p.reason)}</td><td class="l">{escape(w("cause_" + p.cause))}</td>'
+                    f'<td class="l">{escape(p.reason)}{_evidence(report, i, p.camera)}</td>'
+                    f'<td class="l">{escape(w("cause_" + p.cause))}</td>'
                     f'<td class="l">{escape(excl)}</td></tr>')
     more = len(pieces) - MAX_LISTED
     note = f"<p>{escape(w('more_outages', n=w.number(more)))}</p>" if more > 0 else ""
