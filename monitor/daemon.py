@@ -28,7 +28,8 @@ from .exporter import Exporter
 from .model import Inventory
 from .reload_guard import refusal
 from .reloader import issues_of, load_inventory
-from .resources import ResourceGuard, check_descriptor_budget, raise_nofile_limit
+from .resources import (ResourceGuard, check_descriptor_budget, check_stream_coverage,
+                        raise_nofile_limit)
 from .scheduler import Scheduler
 from .selfmetrics import SelfMetrics
 from .state import State
@@ -108,6 +109,9 @@ class Daemon:
                 self.metrics.reload_ok.set(0)
                 log.error("reload refused, keeping the old configuration: %s", too_many)
                 raise ReloadFailed([too_many])
+            short = check_stream_coverage(inventory)
+            if short is not None and short != check_stream_coverage(self.state.inventory):
+                log.warning("%s", short)
             refused = [] if force else refusal(self.state.inventory, inventory, len(plan.removed))
             if refused:
                 self.metrics.reload_ok.set(0)
@@ -169,6 +173,9 @@ async def run_until(
     if too_many is not None:
         print(f"cctv-monitor: {too_many}", file=sys.stderr)
         raise SystemExit(2)
+    short = check_stream_coverage(inventory)
+    if short is not None:
+        log.warning("%s", short)
 
     daemon = Daemon(config_path, inventory, shard, limits, ledger)
     app = make_app(daemon.state, daemon.exporter, daemon.reload if enable_reload else None,

@@ -157,6 +157,8 @@ class Scheduler:
             lambda: self.in_flight,
             lambda: sum(len(b.backlog) for b in self._budgets.values()),
         )
+        self._stream_starts: dict[str, float] = {}  # camera -> loop time its stream check started
+        self.metrics.stream_coverage.set_function(self.stream_coverage)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -385,8 +387,12 @@ class Scheduler:
     def _start(self, budget: _Budget, cid: str, check: str, due: float) -> None:
         budget.in_flight += 1
         self.dispatched += 1
-        lag = self._loop.time() - due  # type: ignore[union-attr]
+        now = self._loop.time()  # type: ignore[union-attr]
+        lag = now - due
         self._observe_lag(lag if lag > 0 else 0.0)
+        if check == "stream":
+            self._stream_starts[cid] = now
+            self.metrics.stream_lateness.set(lag if lag > 0 else 0.0)
         task = self._loop.create_task(self._run(cid, check))  # type: ignore[union-attr]
         self._tasks.add(task)
         # the bookkeeping lives in a done callback, not in the coroutine's `finally`: a task
@@ -412,6 +418,17 @@ class Scheduler:
             self._start(budget, cid, check, due)
 
     # ------------------------------------------------------------------ one check
+
+    def stream_coverage(self) -> float:
+        """Share of the stream cameras whose stream check started within the last stream
+        interval (read at scrape time: one pass over the cameras)."""
+        s = self.state.inventory.settings.stream
+        cameras = [c.id for c in self.state.inventory.cameras if "stream" in c.checks]
+        if s.interval <= 0 or not cameras or self._loop is None:
+            return 0.0
+        since = self._loop.time() - s.interval
+        starts = self._stream_starts
+        return sum(1 for cid in cameras if starts.get(cid, -1e18) >= since) / len(cameras)
 
     def _probe_fn(self, check: str) -> ProbeFn:
         fn = self._probe_cache.get(check)

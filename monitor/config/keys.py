@@ -129,7 +129,8 @@ STREAM = Section("monitor.stream", "RTP liveness: SETUP/PLAY, packets and a keyf
     Key("duration", "duration", "How long to watch the media (the deadline is duration + "
         "monitor.timeout).", 4.0),
     Key("concurrency", "integer", "Stream checks in flight at most (each holds a connection "
-        "for seconds).", 50, lo=1),
+        "and three descriptors for seconds); a value too low to check every stream camera "
+        "within the interval is reported at start with the number needed.", 150, lo=1),
 ))
 
 SNAPSHOT = Section("monitor.snapshot", "Picture health, judged on the image the http check "
