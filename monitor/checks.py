@@ -259,8 +259,9 @@ REASON_DOCS: dict[Reason, str] = {
     R.FROZEN_IMAGE: "the same picture `snapshot.frozen_after` fetches (or stream keyframes) "
                     "in a row",
     R.BLACK_IMAGE: "a picture darker than `snapshot.black_below`",
-    R.UNIFORM_IMAGE: "a picture of almost one colour at any brightness (covered or sprayed "
-                     "lens, grey or blue placard): `snapshot.uniform_above` of it",
+    R.UNIFORM_IMAGE: "a still picture of almost one colour at any brightness (covered or "
+                     "sprayed lens, grey or blue placard): `snapshot.uniform_above` of it, "
+                     "nothing but a burnt-in clock moving (a light crossing it keeps it ok)",
 }
 
 

@@ -141,7 +141,7 @@ SNAPSHOT = Section("monitor.snapshot", "Picture health, judged on the image the 
         lo=0, hi=255),
     Key("uniform_above", "ratio", "Share of the picture within 10 levels of its dominant "
         "colour at or above which it is uniform (covered lens, placard; scenes measure 0.2 "
-        "or less, placards 0.95 or more); 0 turns the verdict off.", 0.9),
+        "or less, placards 0.95 or more) when it is also still; 0 turns the verdict off.", 0.9),
 ))
 
 LINKS = Section("monitor.links", "Command-centre links, probed on their own short cycle.", (
