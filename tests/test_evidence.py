@@ -246,3 +246,20 @@ async def test_report_prints_the_picture_of_a_picture_outage(tmp_path):
     if os.environ.get("REPORT_SCREENSHOT_DIR"):  # for people to look at
         for p in pages + [files["report.pdf"]]:
             shutil.copy(p, os.environ["REPORT_SCREENSHOT_DIR"])
+
+
+async def test_a_thumbnail_that_cannot_be_made_is_logged_once_and_the_verdict_stands(caplog):
+    from monitor.probes.picture import _LOGGED, attach_evidence
+
+    _LOGGED.clear()
+    results = [Result(Reason.FROZEN_IMAGE, message="same picture 3 fetches in a row")
+               for _ in range(2)]
+    with caplog.at_level("WARNING", logger="cctv.picture"):
+        for result in results:  # two cameras, each with its own memory
+            await attach_evidence(result, {}, lambda: evidence.from_image(b"\xff\xd8 cut short"))
+    assert [r.reason for r in results] == [Reason.FROZEN_IMAGE] * 2
+    assert all(r.evidence is None for r in results)
+    lines = [r.getMessage() for r in caplog.records if "thumbnail" in r.getMessage()]
+    assert len(lines) == 1 and "recorded without it" in lines[0], lines
+    # and the ledger row for such an outage is simply absent
+    assert thumbs.row("i", "JKT-0001", 1.0, "frozen_image", results[0].evidence) is None
