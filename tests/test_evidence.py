@@ -263,3 +263,23 @@ async def test_a_thumbnail_that_cannot_be_made_is_logged_once_and_the_verdict_st
     assert len(lines) == 1 and "recorded without it" in lines[0], lines
     # and the ledger row for such an outage is simply absent
     assert thumbs.row("i", "JKT-0001", 1.0, "frozen_image", results[0].evidence) is None
+
+
+def test_thumbnails_go_with_the_outages_retention(tmp_path):
+    from monitor.history import schema
+
+    conn = sqlite3.connect(tmp_path / "ledger.sqlite")
+    schema.migrate(conn, "sqlite")
+    cur = conn.cursor()
+    outages = [("JKT-0001", 100.0, 200.0), ("JKT-0002", 100.0, None), ("JKT-0003", 900.0, 950.0)]
+    for subject, start, end in outages:
+        cur.execute("INSERT INTO outages (kind, subject, start_ts, end_ts, reason, instance) "
+                    "VALUES ('camera', ?, ?, ?, 'black_image', 'i')", (subject, start, end))
+        cur.execute("INSERT INTO outage_thumbs VALUES ('i', ?, ?, 'black_image', ?)",
+                    (subject, start, b"\xff\xd8jpeg"))
+    # horizon 500: the closed old outage's picture goes, the still open one's stays (its
+    # outage is still being counted), the recent one stays
+    thumbs.prune(cur, lambda q: q, 500.0)
+    conn.commit()
+    assert sorted(r[0] for r in cur.execute("SELECT subject FROM outage_thumbs")) == [
+        "JKT-0002", "JKT-0003"]

@@ -67,7 +67,8 @@ Verdicts (`monitor.probes.picture.judge`)
 - ``black_image`` when the mean luminance * 255 is below ``settings.black_below``; black
   wins over uniform and frozen (a black frozen picture is reported black);
 - ``uniform_image`` when at least ``settings.uniform_above`` of the picture is one colour
-  (measurements in `monitor.probes.picture`); uniform wins over frozen;
+  and the picture is still against the previous one (measurements in
+  `monitor.probes.picture`; a first picture waits for the second); uniform wins over frozen;
 - ``frozen_image`` when ``settings.frozen_after`` pictures in a row were unchanged, i.e.
   after ``frozen_after - 1`` unchanged fetches (``frozen_after`` below 2 disables it);
 - ``bad_response`` for anything that does not decode completely (truncated or corrupt
