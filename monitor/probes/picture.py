@@ -177,14 +177,15 @@ class PictureHistory:
     """What one camera remembers between pictures of one source (snapshot or stream)."""
 
     __slots__ = ("digest", "fingerprint", "size", "first", "first_size", "luminance", "uniform",
-                 "unchanged", "moved", "still", "picture")
+                 "unchanged", "moved", "still")
 
     def __init__(self) -> None:
         self.digest: bytes | None = None  # BLAKE2b of the last decodable snapshot body
         self.fingerprint: bytes | None = None  # latest picture (stream: not a window's first)
         self.size: tuple[int, int] = (0, 0)  # of the fingerprint
         # stream only: the previous check's first keyframe, compared with the next check's
-        # first (a per-session encoder codes a session's first keyframe its own way)
+        # first (a per-session encoder codes a session's first keyframe its own way); a
+        # second fingerprint, so a stream camera keeps about 28 KB at 16:9
         self.first: bytes | None = None
         self.first_size: tuple[int, int] = (0, 0)
         self.luminance: float | None = None  # of the last picture, 0..1
@@ -192,7 +193,6 @@ class PictureHistory:
         self.unchanged = 0  # consecutive pictures unchanged from their predecessor
         self.moved: float | None = None  # largest share changed in the latest comparisons
         self.still = False  # the latest comparisons (at least one) saw no movement
-        self.picture: Picture | None = None  # the latest picture, for an evidence thumbnail
 
     def __repr__(self) -> str:
         return f"PictureHistory(unchanged={self.unchanged}, luminance={self.luminance})"
@@ -222,7 +222,6 @@ class PictureHistory:
             self.size = picture.fingerprint.size
         self.luminance = picture.luminance
         self.uniform = picture.uniform
-        self.picture = picture
 
 
 def difference(previous: bytes | None, size: tuple[int, int], current: Image.Image) -> int | None:
