@@ -275,8 +275,10 @@ class RtspProtocol(BaseConn):
         # ... and shows the present: a session opened later starts on a later picture, as a
         # live camera's does (one that replayed the same pictures at the same point of every
         # session would look, to the picture check comparing like with like, half frozen)
-        self.variant = (stable_hash(self.cam.id) if self.cam is not None else 0) \
-            + int(time.time() / interval)
+        # (from the second it opened: a count of intervals would bring a check every 5 min
+        # back to the same one of the few keyframes, 300 s being a multiple of their cycle)
+        self.variant = stable_hash(f"{self.cam.id if self.cam is not None else ''}:"
+                                   f"{int(time.time())}")
         self.frame = 1 if self.skip_key else 0
         now = asyncio.get_running_loop().time()
         self.next_due = now
