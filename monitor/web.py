@@ -20,6 +20,7 @@ from aiohttp import web
 
 from .checks import camera_clock
 from .exporter import CONTENT_TYPE, Exporter
+from .probes import evidence
 from .state.uplink_cause import camera_cause
 from .state import State
 from .status import render as render_status
@@ -158,6 +159,8 @@ def camera_json(cs: Any, devices: Any = None, links: Any = None) -> dict[str, An
         # camera minus monitor (seconds) and where it was read: onvif, rtsp, http, stream
         "clock_offset": None if clock is None else clock[0],
         "clock_source": None if clock is None else clock[1],
+        # what the camera showed when a picture verdict failed it (a small JPEG)
+        "evidence": evidence.url(cam.id) if evidence.current(cs) is not None else None,
     }
     if devices is not None:
         identity = devices.identity(cam.id)
@@ -214,6 +217,17 @@ async def api_cameras(request: web.Request) -> web.Response:
         content_type="application/json",
         headers=NO_STORE,
     )
+
+
+async def api_evidence(request: web.Request) -> web.Response:
+    """The evidence thumbnail of a camera down for a picture verdict (`evidence.current`)."""
+    state: State = request.app[STATE_KEY]  # type: ignore[assignment]
+    cs = state.cameras.get(request.match_info["camera"])
+    jpeg = evidence.current(cs) if cs is not None else None
+    if jpeg is None:
+        return web.Response(status=404, text="no evidence picture for this camera now\n",
+                            headers=NO_STORE)
+    return web.Response(body=jpeg, content_type="image/jpeg", headers=NO_STORE)
 
 
 #: Content types a browser may send cross-origin without a preflight ("simple requests"):
@@ -274,6 +288,7 @@ def make_app(state: State, exporter: Exporter, reload_fn: Reload | None = None,
     app.router.add_get("/-/ready", readyz)
     app.router.add_get("/status", status)
     app.router.add_get("/api/cameras", api_cameras)
+    app.router.add_get("/api/cameras/{camera}/evidence.jpg", api_evidence)
     app.router.add_post("/-/reload", reload)
     app.router.add_get("/", _index)
     return app

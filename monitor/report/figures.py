@@ -171,6 +171,8 @@ class Report:
     coverage: Coverage | None = None
     #: steps of the monitor's wall clock in the period (monitor.history.reader.ClockStep)
     clock_steps: list = field(default_factory=list)
+    #: listed outage (index into pieces) -> evidence thumbnail (JPEG), picture outages only
+    evidence: dict[int, bytes] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
