@@ -8,7 +8,7 @@ import datetime as dt
 import openpyxl
 import yaml
 
-from monitor.cli import main
+from monitor.commands.cli import main
 
 HEADER = ["Kode", "Nama", "Kecamatan", "Zona", "Lintang", "Bujur", "Uplink", "RTSP", "HTTP",
           "Tanggal Pasang"]
@@ -232,7 +232,7 @@ def test_import_bounds_hostile_files_in_bounded_memory(tmp_path):
     """A zip bomb, a sheet of 150,000 rows, a large sheet without a <dimension> record, a
     100 MB CSV and a CSV of 100,001 rows: each refused with one clear line (exit 2), in a
     child whose peak memory stays far below what unbounded reading took (2-6 GB)."""
-    from monitor import import_read
+    from monitor.commands import import_read
     from tests.bench.bench_import import bomb_chunks, rows_chunks, write_xlsx
 
     bomb = tmp_path / "bomb.xlsx"

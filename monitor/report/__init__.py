@@ -78,8 +78,8 @@ FORCED = {
 def forced_moves(reader: Any, start: Any, end: Any, provider: str | None = None
                  ) -> list[tuple[float, dict[str, int]]]:
     """(time, cameras per provider) of each forced reload that changed addresses in the
-    period (monitor.reload_guard records them)."""
-    from ..reload_guard import FORCED_ACTION
+    period (monitor.config.reload_guard records them)."""
+    from ..config.reload_guard import FORCED_ACTION
 
     t0, t1 = start.timestamp(), end.timestamp()
     out: dict[float, dict[str, int]] = {}

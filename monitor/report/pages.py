@@ -74,7 +74,7 @@ class LedgerPages:
         self._failing = False
 
     def install(self, app: web.Application) -> None:
-        from ..web import STATUS_EXTRA_KEY
+        from ..web.app import STATUS_EXTRA_KEY
 
         app[PAGES_KEY] = self
         app[STATUS_EXTRA_KEY] = lambda: strip_html(self.strip, self.strip_at, self._tz())

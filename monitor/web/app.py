@@ -4,7 +4,7 @@ application.
 
 It owns HTTP concerns only (routing, query validation, caching of the status page, gzip
 negotiation, error pages without tracebacks); the data comes from the State read API, the
-exposition from `monitor.exporter`, the page from `monitor.status`, and a reload from the
+exposition from `monitor.metrics.exporter`, the page from `monitor.web.status`, and a reload from the
 `reload` callable the daemon hands in (the same one SIGHUP uses).
 """
 
@@ -18,11 +18,11 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from .checks import camera_clock
-from .exporter import CONTENT_TYPE, Exporter
-from .probes import evidence
-from .state.uplink_cause import camera_cause
-from .state import State
+from ..checks import camera_clock
+from ..metrics.exporter import CONTENT_TYPE, Exporter
+from ..probes import evidence
+from ..state import State
+from ..state.uplink_cause import camera_cause
 from .status import render as render_status
 
 log = logging.getLogger("cctv.web")

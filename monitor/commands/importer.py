@@ -2,7 +2,7 @@
 spreadsheet to inventory YAML.
 
 Reads CSV (`,` or `;`, UTF-8 with or without a byte-order mark) and XLSX (openpyxl), streamed
-and bounded (`monitor.import_read`).  The header row (the first naming an id column, so a
+and bounded (`monitor.commands.import_read`).  The header row (the first naming an id column, so a
 title row above it is skipped) names the columns, in English or Indonesian as providers
 write them (`id`/`kode`, `name`/`nama`/`nama lokasi`, `district`/`kecamatan`, `zone`/`zona`,
 `latitude`/`lintang`, `longitude`/`bujur`, `uplink`, `rtsp`, `http`, `onvif`, `username`,
@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .checks import CAMERA_CHECKS, CHECKS
-from .config.keys import field_schemes
+from ..checks import CAMERA_CHECKS, CHECKS
+from ..config.keys import field_schemes
 from .import_read import ReadError, find_header, open_rows
 
 COLUMNS = {
