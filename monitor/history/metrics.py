@@ -36,7 +36,7 @@ class LedgerCollector:
 
     def collect(self) -> Iterator[Any]:
         led = self.ledger
-        gap = self.down_gap or getattr(led, "down_gap", None)
+        gap = self.down_gap or led.down_gap
         yield GaugeMetricFamily("cctv_monitor_ledger_writing",
                                 "1 while the outage ledger commits, 0 while it holds rows "
                                 "(database away, hung, file replaced).",

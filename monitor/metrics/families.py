@@ -199,8 +199,7 @@ def _device_info(d: dict) -> tuple | None:
 
 
 def _duplicates(ctx) -> list:
-    devices = getattr(ctx.state, "devices", None)
-    counts = devices.duplicate_counts() if devices is not None else {}
+    counts = ctx.state.devices.duplicate_counts()
     names = [p.name for p in ctx.state.inventory.providers]
     return [(p, counts.get(p, 0)) for p in names] + sorted(
         (p, n) for p, n in counts.items() if p not in set(names))

@@ -376,7 +376,7 @@ def analyse_keyframes(codec: str, keyframes: list[bytes], history: PictureHistor
         last = decode(keyframes[-1])
         if last is not None:
             diff, share = change(history.fingerprint, history.size, last)
-            above = getattr(settings, "uniform_above", 0.9)
+            above = settings.uniform_above
             # changed since: not frozen; and either not uniform at all or uniform but moving
             if diff is not None and share is not None and diff >= last.threshold and (
                     share >= MOVING_SHARE or not 0 < above <= 1 or last.uniform < above):

@@ -212,7 +212,7 @@ def gather(reader: DigestReader, inventory: Any, start: dt.datetime, end: dt.dat
     facts = Facts(version=version(), as_of=as_of, zone=zone_label(tz, t0),
                   config_digest=config_digest(inventory), provider=provider,
                   interval=float(s.interval), timeout=float(s.timeout), retries=int(s.retries),
-                  stream_interval=float(getattr(getattr(s, "stream", None), "interval", 0.0) or 0.0))
+                  stream_interval=float(s.stream.interval))
     for c in inventory.cameras:
         if provider and c.provider != provider:
             continue
@@ -233,9 +233,9 @@ def gather(reader: DigestReader, inventory: Any, start: dt.datetime, end: dt.dat
     facts.ledger_digest, facts.ledger_rows = reader.digest, reader.rows
     heads = getattr(reader.reader, "chain_heads", None)
     facts.chain_heads = heads() if heads else {}
-    report = getattr(inventory, "report", None)
-    prefix = getattr(report, "document_prefix", "") if report else ""
-    facts.signatories = [(x.name, x.role) for x in getattr(report, "signatories", ())] if report else []
+    report = inventory.report
+    prefix = report.document_prefix
+    facts.signatories = [(x.name, x.role) for x in report.signatories]
     period = start.strftime("%Y-%m") if _whole_month(start, end) else \
         f"{start.date().isoformat()}..{(end - dt.timedelta(seconds=1)).date().isoformat()}"
     parts = [prefix] if prefix else []

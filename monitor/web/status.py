@@ -268,7 +268,7 @@ def render(state: Any, now: float, availability: str = "") -> bytes:
         "</title><style>",
         _CSS,
         "</style></head><body><header><h1>CCTV network status</h1><p>",
-        escape(_local_time(now, getattr(inv, "timezone", None))),
+        escape(_local_time(now, inv.timezone)),
         " &middot; refreshes every 15 s",
         "" if state.ready else " &middot; <b>first round of probes still running</b>",
         '</p></header><main><nav><a href="#links">Links</a><a href="#feeds">Feeds</a>'
