@@ -378,6 +378,32 @@ class HistorySettings:
     retention: float = 0.0  # seconds of history kept; 0 keeps everything
 
 
+@dataclass(frozen=True, slots=True)
+class AccessSettings:
+    """Who may see what on the web port (`access:`): the users of `--web.config.file` by
+    role.  `configured` is False when the configuration has no `access:` section: then every
+    authenticated user is an admin, as before roles existed."""
+
+    configured: bool = False
+    admins: tuple[str, ...] = ()
+    viewers: tuple[str, ...] = ()
+    prometheus: tuple[str, ...] = ()
+    providers: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (provider, its users)
+
+    def role_of(self, user: str) -> tuple[str, str]:
+        """(role, provider): role is admin, viewer, prometheus, provider or "" (none)."""
+        if user in self.admins:
+            return "admin", ""
+        if user in self.viewers:
+            return "viewer", ""
+        if user in self.prometheus:
+            return "prometheus", ""
+        for provider, users in self.providers:
+            if user in users:
+                return "provider", provider
+        return "", ""
+
+
 #: Maintenance scope keys and the camera field each matches.
 MAINTENANCE_SCOPES = (("cameras", "id"), ("providers", "provider"), ("districts", "district"),
                       ("zones", "zone"), ("uplinks", "uplink"))
@@ -427,6 +453,7 @@ class Inventory:
     timezone: str = "Asia/Jakarta"  # IANA name: reports, maintenance windows
     history: HistorySettings = HistorySettings()
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    access: AccessSettings = AccessSettings()
 
     def provider(self, name: str) -> Provider | None:
         for p in self.providers:

@@ -18,10 +18,13 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from .access import LOCAL, Principal, decide, principal_of
 from .exporter import CONTENT_TYPE, Exporter
 from .model import camera_clock
+from .scoped import ProviderView
 from .state import State
 from .status import render as render_status
+from .webauth import USER
 
 log = logging.getLogger("cctv.web")
 
@@ -113,12 +116,19 @@ async def status(request: web.Request) -> web.Response:
     state: State = request.app[STATE_KEY]  # type: ignore[assignment]
     cache: dict = request.app[STATUS_CACHE_KEY]
     now = time.time()
-    key = (id(state.inventory), state.generation, int(now // 5))
+    scope = principal(request).scope
+    key = (id(state.inventory), state.generation, int(now // 5), scope)
     body = cache.get(key)
     if body is None:
         extra = request.app.get(STATUS_EXTRA_KEY)
-        body = render_status(state, now, extra() if extra is not None else "")
-        cache.clear()
+        if scope is None:
+            body = render_status(state, now, extra() if extra is not None else "")
+        else:
+            # a provider's page: its cameras only, no other provider's name or figure
+            body = render_status(ProviderView(state, scope), now,
+                                 extra(scope) if extra is not None else "")
+        if len(cache) > 64:
+            cache.clear()
         cache[key] = body
     return web.Response(body=body, content_type="text/html", charset="utf-8", headers=NO_STORE)
 
@@ -183,11 +193,19 @@ async def api_cameras(request: web.Request) -> web.Response:
             return _bad_request("query parameter 'down' must be 1 or 0 (or true/false)")
         down = _BOOL[text]
     provider = query.get("provider")
+    scope = principal(request).scope
+    if scope is not None:
+        if provider is not None and provider != scope:
+            provider = "\0"  # another provider's cameras: none, as for an unknown name
+        else:
+            provider = scope
     district = query.get("district")
     zone = query.get("zone")
     parts: list[str] = []
     batch: list[dict[str, Any]] = []
     devices = getattr(state, "devices", None)
+    if scope is not None and devices is not None:
+        devices = ProviderView(state, scope).devices
     # encode in slices with a yield between them: 50,000 cameras are ~0.3 s of dict and JSON
     # work that must not hold the probe schedule in one piece
     for n, cs in enumerate(list(state.cameras.values()), 1):
@@ -211,6 +229,17 @@ async def api_cameras(request: web.Request) -> web.Response:
         content_type="application/json",
         headers=NO_STORE,
     )
+
+
+async def api_camera(request: web.Request) -> web.Response:
+    """One camera by id; another provider's camera is answered as one that does not exist."""
+    state: State = request.app[STATE_KEY]  # type: ignore[assignment]
+    cs = state.cameras.get(request.match_info["camera"])
+    if cs is None or not principal(request).sees(cs.camera.provider):
+        return web.json_response({"error": "no such camera"}, status=404, headers=NO_STORE)
+    scope = principal(request).scope
+    devices = getattr(state, "devices", None) if scope is None else ProviderView(state, scope).devices
+    return web.json_response(camera_json(cs, devices), headers=NO_STORE)
 
 
 #: Content types a browser may send cross-origin without a preflight ("simple requests"):
@@ -263,17 +292,45 @@ def make_app(state: State, exporter: Exporter, reload_fn: Reload | None = None,
     app[EXPORTER_KEY] = exporter
     app[RELOAD_KEY] = reload_fn
     app[STATUS_CACHE_KEY] = {}
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    # every route is named: the name is what monitor.access.decide answers for
+    app.router.add_get("/metrics", metrics, name="metrics")
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/readyz", readyz, name="ready")
     # the same two answers where Prometheus, Alertmanager and their probes look for them
-    app.router.add_get("/-/healthy", healthz)
-    app.router.add_get("/-/ready", readyz)
-    app.router.add_get("/status", status)
-    app.router.add_get("/api/cameras", api_cameras)
-    app.router.add_post("/-/reload", reload)
-    app.router.add_get("/", _index)
+    app.router.add_get("/-/healthy", healthz, name="healthy")
+    app.router.add_get("/-/ready", readyz, name="ready_prom")
+    app.router.add_get("/status", status, name="status")
+    app.router.add_get("/api/cameras", api_cameras, name="api_cameras")
+    app.router.add_get("/api/cameras/{camera}", api_camera, name="api_camera")
+    app.router.add_post("/-/reload", reload, name="reload")
+    app.router.add_get("/", _index, name="index")
+    app.middlewares.append(_access)
     return app
+
+
+def principal(request: web.Request) -> Principal:
+    """Who is asking (set by the access middleware; LOCAL without authentication)."""
+    return request.get(PRINCIPAL, LOCAL)
+
+
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+@web.middleware
+async def _access(request: web.Request, handler):
+    """Every request's one access decision (monitor.access.decide), by route name."""
+    route = request.match_info.route
+    name = getattr(route, "name", None)
+    if name is None:  # aiohttp's own 404/405 answers: nothing to decide
+        return await handler(request)
+    state: State = request.app[STATE_KEY]  # type: ignore[assignment]
+    who = principal_of(request.get(USER), state.inventory.access)
+    status = decide(who, name)
+    if status:
+        return web.Response(status=status, text="forbidden\n" if status == 403 else "not found\n",
+                            headers=NO_STORE)
+    request[PRINCIPAL] = who
+    return await handler(request)
 
 
 async def _index(request: web.Request) -> web.Response:

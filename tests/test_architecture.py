@@ -57,6 +57,9 @@ LAYERS: dict[str, int | str] = {
     "monitor.webserver": 4,
     "monitor.webconfig": 4,
     "monitor.webauth": 4,
+    "monitor.access": 4,
+    "monitor.scoped": 4,
+    "monitor.portal": 4,
     "monitor.status": 4,
     "monitor.report": 4,
     # 5: processes and commands

@@ -10,6 +10,7 @@ from typing import Mapping
 from yaml.nodes import Node
 
 from ..model import Inventory
+from .access import _Access
 from .cameras import _Cameras
 from .errors import ConfigError
 from .network import _Network
@@ -17,7 +18,7 @@ from .schedule import _Schedule
 from .settings import _Settings
 
 
-class _Builder(_Cameras, _Schedule, _Network, _Settings):
+class _Builder(_Cameras, _Schedule, _Network, _Settings, _Access):
     """One run of `load`: reads the files, then validates section by section."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
@@ -51,6 +52,7 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
             {i.name for i in integrations} | set(builder.centre_names),
         )
         maintenance = builder.maintenance({p.name for p in providers})
+        access = builder.access({p.name for p in providers})
     finally:
         # Drop the node tree before the collector is back, or its first pass walks it all.
         builder.docs.clear()
@@ -71,6 +73,7 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
         timezone=timezone,
         history=history,
         maintenance=maintenance,
+        access=access,
     )
 
 

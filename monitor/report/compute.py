@@ -7,6 +7,9 @@ period's boundaries in the report's time zone):
 - excluded time is the union of `monitor_down` (every instance that watched the camera was
   stopped), the maintenance windows that cover the camera, and link-caused outages (the
   camera's uplink is a command-centre link that was down: the city's network);
+- accepted disputes (monitor/history/disputes.py): the disputed seconds of a camera outage
+  that the city accepted are excluded too (`excluded=dispute`), after the three above;
+  pending and rejected disputes change nothing and are listed;
 - eligible = present - excluded; down = camera outages outside excluded time;
 - availability = 1 - down / eligible, per provider over the sum of its cameras.
 
@@ -45,7 +48,7 @@ class Piece:
     reason: str
     cause: str  # camera | link | feed
     check: str
-    excluded: str  # "" | maintenance | link | monitor_down
+    excluded: str  # "" | maintenance | link | monitor_down | dispute
     integration: str = ""
 
 
@@ -82,6 +85,7 @@ class ProviderFigures:
     milestones: list[Milestone] = field(default_factory=list)
     pace_per_week: float = 0.0
     forecast: dt.date | None = None
+    disputed_s: float = 0.0  # seconds excluded by accepted disputes
 
     @property
     def availability(self) -> float | None:
@@ -126,6 +130,8 @@ class Report:
     monitor_down_s: float
     generated: dt.datetime
     clock_steps: list = field(default_factory=list)  # reader.ClockStep: the wall clock stepped
+    disputes: list = field(default_factory=list)  # history.disputes.Dispute over the period
+    final: bool = True  # False while the period is not over (a preview)
 
 
 def _intern(cache: dict[str, str], value: str) -> str:
@@ -216,6 +222,11 @@ def compute(reader: Reader, inventory: Any, start: dt.datetime, end: dt.datetime
 
     windows = [(w, window_intervals(w, t0, t1, tz)) for w in inventory.maintenance]
     windows = [(w, ivs) for w, ivs in windows if ivs]
+    disputes = _disputes(reader, t0, t1, provider_filter)
+    accepted: dict[str, Intervals] = {}
+    for d in disputes:
+        if d.status == "accepted":
+            accepted.setdefault(d.camera, []).append((d.start, d.end))
 
     # the ledger's rows for the period, grouped by camera (strings interned: a million rows)
     strings: dict[str, str] = {}
@@ -265,6 +276,12 @@ def compute(reader: Reader, inventory: Any, start: dt.datetime, end: dt.datetime
         link_out = clip(merge((r[0], r[1]) for r in rows if r[3] == "link"), t0, t1)
         link_out = subtract(intersect(link_out, pres), merge(mdown + maint))
         excluded = merge(mdown + maint + link_out)
+        # an accepted dispute excludes only seconds that would otherwise count as down
+        disputed = subtract(intersect(intersect(merge(accepted.get(camera, ())), all_out), pres),
+                            excluded)
+        if disputed:
+            excluded = merge(excluded + disputed)
+            f.disputed_s += total(disputed)
         counted = subtract(intersect(all_out, pres), excluded)
         down_s = total(counted)
         eligible_s = present_s - total(excluded)
@@ -281,7 +298,8 @@ def compute(reader: Reader, inventory: Any, start: dt.datetime, end: dt.datetime
         per_camera.append(CameraFigures(camera, prov, down_s, eligible_s, len(rows)))
         for s, e, reason, cause, check, _integ in rows:
             cause = "link" if cause == "link" else "camera"
-            _cut(pieces, camera, prov, "camera", s, e, reason, cause, check, "", pres, mdown, maint, cause == "link")
+            _cut(pieces, camera, prov, "camera", s, e, reason, cause, check, "", pres, mdown, maint,
+                 cause == "link", disputed)
         for s, e, reason, cause, check, integ in frows:
             is_link = cause == "link_down"
             feed_ivs = subtract(intersect(clip([(s, e)], t0, t1), pres), merge(mdown + maint))
@@ -324,6 +342,7 @@ def compute(reader: Reader, inventory: Any, start: dt.datetime, end: dt.datetime
                      "eligible_s", "down_s", "outages"):
             setattr(total_f, attr, getattr(total_f, attr) + getattr(f, attr))
         total_f.pace_per_week += f.pace_per_week
+        total_f.disputed_s += f.disputed_s
         for c in CAUSES:
             total_f.by_cause[c] += f.by_cause[c]
         for i in range(len(days)):
@@ -336,7 +355,19 @@ def compute(reader: Reader, inventory: Any, start: dt.datetime, end: dt.datetime
     step(1.0)
     return Report(start, end, tz, label, days, list(figures.values()), total_f, pieces, worst,
                   total(clip(all_down, t0, t1)), dt.datetime.fromtimestamp(now, tz),
-                  reader.clock_steps(t0, t1))
+                  reader.clock_steps(t0, t1), disputes, final=now >= t1)
+
+
+def _disputes(reader: Reader, t0: float, t1: float, provider: str | None) -> list:
+    """The disputes whose spans overlap the period (an older ledger has none)."""
+    from ..history import disputes
+
+    try:
+        return disputes.load(reader.conn, reader.dialect, provider=provider, start=t0, end=t1)
+    except Exception:  # noqa: BLE001 - a ledger from before disputes existed (schema < 5)
+        if reader.dialect == "postgres":
+            reader.conn.rollback()
+        return []
 
 
 def _coalesce(rows: Any) -> Any:
@@ -357,16 +388,17 @@ def _coalesce(rows: Any) -> Any:
 
 def _cut(pieces: list[Piece], camera: str, prov: str, kind: str, s: float, e: float, reason: str,
          cause: str, check: str, integ: str, pres: Intervals, mdown: Intervals, maint: Intervals,
-         is_link: bool) -> None:
+         is_link: bool, disputed: Intervals = ()) -> None:  # type: ignore[assignment]
     """List one outage, cut at the period, the camera's presence and its exclusions."""
-    if not mdown and not maint and len(pres) == 1:  # the common case: one piece, clipped
+    if not mdown and not maint and not disputed and len(pres) == 1:  # the common case: one piece, clipped
         a, b = max(s, pres[0][0]), min(e, pres[0][1])
         if a < b:
             pieces.append(Piece(camera, prov, kind, a, b, reason, cause, check,
                                 "link" if is_link else "", integ))
         return
     ivs = intersect([(s, e)], pres)
-    for label, excl in (("monitor_down", mdown), ("maintenance", maint)):
+    for label, excl in (("monitor_down", mdown), ("maintenance", maint),
+                        ("dispute", list(disputed))):
         if not ivs:
             return
         inside = intersect(ivs, excl)

@@ -55,6 +55,7 @@ def render(report: Report, lang: str = "en") -> str:
         f'<p class="meta">{escape(w("period"))}: <b>{escape(_period(report, w))}</b> · '
         f'{escape(w("timezone"))}: {escape(str(report.tz.key))} · '
         f'{escape(w("generated"))}: {escape(report.generated.strftime("%Y-%m-%d %H:%M %z"))}</p>',
+        "" if report.final else f'<p class="bad" id="preview">{escape(w("preview"))}</p>',
         _summary(report, w),
         _installed_chart(providers, w),
         _sla_section(report, w),
@@ -67,6 +68,7 @@ def render(report: Report, lang: str = "en") -> str:
         + (f'<p>{escape(w("clock_steps"))}: ' + "; ".join(
             f"{escape(_t(c.ts, report))} {c.step:+.0f} s ({escape(c.instance)})"
             for c in report.clock_steps) + "</p>" if report.clock_steps else "") + "</section>",
+        _disputes(report, w),
         _outages(report, w),
         "</body></html>",
     ]
@@ -137,7 +139,7 @@ def _installed_chart(providers: list[ProviderFigures], w: Words) -> str:
 def _sla_section(report: Report, w: Words) -> str:
     rows = []
     for f in report.providers:
-        excluded = sum(f.by_cause[c] for c in ("link", "maintenance", "monitor_down"))
+        excluded = sum(f.by_cause[c] for c in ("link", "maintenance", "monitor_down")) + f.disputed_s
         avail = f.availability
         cls = "" if avail is None or not f.sla else ("good" if avail >= f.sla else "bad")
         rows.append(f'<tr><td class="l">{escape(f.name)}</td><td class="{cls}">{escape(w.percent(avail, 3))}</td>'
@@ -255,8 +257,11 @@ def _outages(report: Report, w: Words) -> str:
     head = "".join(f'<th class="l">{escape(w(k))}</th>' for k in (
         "camera", "provider", "kind", "start", "end", "duration", "reason", "cause", "excluded"))
     rows = []
+    pending = [(d.camera, d.start, d.end) for d in report.disputes if d.status == "pending"]
     for p in pieces[:MAX_LISTED]:
         excl = w("excluded_" + p.excluded) if p.excluded else ""
+        if not p.excluded and any(c == p.camera and s < p.end and p.start < e for c, s, e in pending):
+            excl = w("pending_mark")  # counted, and marked: a decision may still exclude it
         kind = w("kind_" + p.kind) + (f" {p.integration}" if p.integration else "")
         rows.append(f'<tr><td class="l">{escape(p.camera)}</td><td class="l">{escape(p.provider)}</td>'
                     f'<td class="l">{escape(kind)}</td><td class="l">{_t(p.start, report)}</td>'
@@ -267,3 +272,33 @@ def _outages(report: Report, w: Words) -> str:
     note = f"<p>{escape(w('more_outages', n=w.number(more)))}</p>" if more > 0 else ""
     return (f'<section class="outages"><h2>{escape(w("outages"))}</h2><table class="outages">'
             f"<tr>{head}</tr>{''.join(rows)}</table>{note}</section>")
+
+
+def _disputes(report: Report, w: Words) -> str:
+    """Per provider: its disputes over the period, pending, accepted and rejected, with the
+    texts and the city's notes; accepted ones are the `excluded=dispute` pieces."""
+    out = [f'<section id="disputes"><h2>{escape(w("disputes"))}</h2>']
+    if not report.disputes:
+        out.append(f"<p>{escape(w('no_disputes'))}</p></section>")
+        return "".join(out)
+    head = "".join(f'<th class="l">{escape(w(k))}</th>' for k in (
+        "dispute", "camera", "start", "end", "duration", "reason", "text", "filed_by",
+        "dispute_status", "decided_by", "note"))
+    for f in report.providers:
+        mine = [d for d in report.disputes if d.provider == f.name]
+        if not mine:
+            continue
+        counts = {s: sum(1 for d in mine if d.status == s) for s in ("pending", "accepted", "rejected")}
+        rows = "".join(
+            f'<tr class="dispute-{d.status}"><td class="l">{d.id}</td><td class="l">{escape(d.camera)}</td>'
+            f'<td class="l">{_t(d.start, report)}</td><td class="l">{_t(d.end, report)}</td>'
+            f'<td>{_dur(d.seconds)}</td><td class="l">{escape(w("reason_" + d.reason))}</td>'
+            f'<td class="l">{escape(d.text)}</td><td class="l">{escape(d.filed_by)}</td>'
+            f'<td class="l{" bad" if d.status == "pending" else ""}">{escape(w("status_" + d.status))}</td>'
+            f'<td class="l">{escape(d.decided_by)}</td><td class="l">{escape(d.note)}</td></tr>'
+            for d in mine)
+        out.append(f"<h3>{escape(f.name)}</h3><p>{escape(w('dispute_counts', **counts))}; "
+                   f"{escape(w('disputed_hours'))}: {_hours(w, f.disputed_s)}</p>"
+                   f'<table class="outages"><tr>{head}</tr>{rows}</table>')
+    out.append("</section>")
+    return "".join(out)

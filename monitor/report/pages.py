@@ -61,9 +61,10 @@ class LedgerPages:
         from ..web import STATUS_EXTRA_KEY
 
         app[PAGES_KEY] = self
-        app[STATUS_EXTRA_KEY] = lambda: strip_html(self.strip)
-        app.router.add_get("/reports", self.index)
-        app.router.add_get("/reports/{month}/{name}", self.file)
+        app[STATUS_EXTRA_KEY] = lambda scope=None: strip_html(
+            [s for s in self.strip if scope is None or s.provider == scope])
+        app.router.add_get("/reports", self.index, name="reports")
+        app.router.add_get("/reports/{month}/{name}", self.file, name="report_file")
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
 
@@ -130,7 +131,15 @@ class LedgerPages:
         lang = request.query.get("lang", "en")
         if lang not in ("en", "id"):
             return web.Response(status=400, text="lang: en or id\n")
-        key = (month, name, lang if name == "report.html" else "")
+        from ..web import principal
+
+        who = principal(request)
+        provider = request.query.get("provider") or who.scope
+        if provider is not None and (not who.sees(provider)
+                                     or provider not in self._provider_names()):
+            # another provider's report is answered as one that does not exist
+            return web.Response(status=404, text="not found\n")
+        key = (month, name, lang if name == "report.html" else "", provider or "")
         now = time.time()
         current = month == dt.datetime.fromtimestamp(now, self._tz()).strftime("%Y-%m")
         async with self._lock:
@@ -138,12 +147,12 @@ class LedgerPages:
             if hit is None or (current and now - hit[0] > CURRENT_MAX_AGE):
                 loop = asyncio.get_running_loop()
                 try:
-                    files = await loop.run_in_executor(None, self._make, month, lang)
+                    files = await loop.run_in_executor(None, self._make, month, lang, provider)
                 except Exception as exc:  # noqa: BLE001 - one line to the client and the log
                     log.error("report %s failed: %s: %s", month, exc.__class__.__name__, exc)
                     return web.Response(status=503, text="the report could not be made; see the monitor's log\n")
                 for fname, body in files.items():
-                    k = (month, fname, lang if fname == "report.html" else "")
+                    k = (month, fname, lang if fname == "report.html" else "", provider or "")
                     self._cache[k] = (now, body)
                     self._cache.move_to_end(k)
                 while len(self._cache) > CACHE_MONTHS * 4:
@@ -154,10 +163,14 @@ class LedgerPages:
         ctype = FILES[name]
         headers = {"Cache-Control": "no-store"}
         if ctype == "text/csv":
-            headers["Content-Disposition"] = f'attachment; filename="{month}-{name}"'
+            prefix = f"{month}-{provider}" if provider else month
+            headers["Content-Disposition"] = f'attachment; filename="{prefix}-{name}"'
         return web.Response(body=hit[1], content_type=ctype, charset="utf-8", headers=headers)
 
-    def _make(self, month: str, lang: str) -> dict[str, bytes]:
+    def _provider_names(self) -> set[str]:
+        return {p.name for p in self.state.inventory.providers}
+
+    def _make(self, month: str, lang: str, provider: str | None = None) -> dict[str, bytes]:
         from ..history.reader import Reader
         from . import export, html
         from .compute import compute, period_of
@@ -165,7 +178,8 @@ class LedgerPages:
         start, end, label = period_of(month, None, None, self._tz())
         reader = Reader(self.target)  # type: ignore[arg-type]
         try:
-            report = compute(reader, self.state.inventory, start, end, label)
+            report = compute(reader, self.state.inventory, start, end, label,
+                             provider_filter=provider)
         finally:
             reader.close()
         providers, outages = io.StringIO(), io.StringIO()
