@@ -149,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="a provider's inventory spreadsheet (CSV or XLSX) to "
                        "inventory YAML, every bad row named")
     import_arguments(p)
+
+    from .disputes_cli import add_arguments as disputes_arguments
+
+    p = sub.add_parser("disputes", help="providers' disputes of outages: list, show, decide")
+    disputes_arguments(p)
     return parser
 
 
@@ -160,6 +165,7 @@ _ENTRY = {
     "probe": ("monitor.probe_cli", "main"),
     "simulate": ("monitor.simulator.server", "main"),
     "demo": ("monitor.demo", "main"),
+    "disputes": ("monitor.disputes_cli", "main"),
 }
 
 

@@ -70,6 +70,7 @@ LAYERS: dict[str, int | str] = {
     "monitor.demo": 5,
     "monitor.probe_cli": 5,
     "monitor.importer": 5,
+    "monitor.disputes_cli": 5,
     "monitor.import_read": 5,
     "monitor.metrics_doc": 5,
     # the simulator: a separate wing

@@ -28,7 +28,7 @@ PROVIDER_COLUMNS = (
     "police_feeds", "police_connected", "availability", "sla", "meets_sla", "measured_s",
     "down_s", "excluded_link_s", "excluded_maintenance_s", "excluded_monitor_down_s",
     "feed_down_s", "outages", "pace_per_week", "forecast_target_date", "next_milestone_by",
-    "next_milestone_cameras")
+    "next_milestone_cameras", "excluded_dispute_s")
 
 
 def _iso(ts: float, report: Report) -> str:
@@ -78,7 +78,7 @@ def _providers(report: Report, fh: TextIO) -> None:
             f"{f.by_cause['maintenance']:.0f}", f"{f.by_cause['monitor_down']:.0f}",
             f"{f.by_cause['feed']:.0f}", f.outages, f"{f.pace_per_week:.2f}",
             f.forecast.isoformat() if f.forecast else "",
-            nxt.by.isoformat() if nxt else "", nxt.cameras if nxt else ""))
+            nxt.by.isoformat() if nxt else "", nxt.cameras if nxt else "", f"{f.disputed_s:.0f}"))
 
 
 def chromium() -> str | None:
