@@ -239,8 +239,11 @@ class Portal:
         """The POSTed form, or an error answer (cross-origin, too large)."""
         origin = request.headers.get("Origin")
         site = request.headers.get("Sec-Fetch-Site", "").lower()
-        if (site and site not in ("same-origin", "none")) or (
-                origin is not None and origin.split("://", 1)[-1].lower() != request.host.lower()):
+        # Referrer-Policy: no-referrer makes browsers send "Origin: null" on a form of our
+        # own; Sec-Fetch-Site then says where it came from (the token is checked anyway)
+        foreign = origin is not None and origin != "null" and \
+            origin.split("://", 1)[-1].lower() != request.host.lower()
+        if (site and site not in ("same-origin", "none")) or foreign:
             return _page(w, w("disputes"), "<p class=err>refused: the form came from another site</p>", 403)
         try:
             return await request.post()

@@ -240,6 +240,17 @@ def decide(conn: Any, dialect: str, dispute_id: int, accept: bool, note: str, ac
                                    d.camera, d.provider, d.start, d.end, "", note, actor, form))
 
 
+def last_row(conn: Any, dialect: str) -> int:
+    """The newest row's id (0 for none, or a ledger from before disputes): a report made
+    before a later row may be out of date."""
+    try:
+        return int(_rows(conn, dialect, "SELECT MAX(id) FROM disputes")[0][0] or 0)
+    except Exception:  # noqa: BLE001 - no disputes table yet
+        if dialect == "postgres":
+            conn.rollback()
+        return 0
+
+
 def accepted_spans(conn: Any, dialect: str, start: float, end: float) -> dict[str, list[tuple[float, float]]]:
     """camera -> the spans of its accepted disputes overlapping [start, end) (what the
     report excludes with excluded=dispute); an older ledger has none."""

@@ -55,6 +55,7 @@ class LedgerPages:
         self._month: dict[str, tuple[float, float | None]] | None = None  # last 30-day figures
         self._cache: OrderedDict[tuple[str, str, str], tuple[float, bytes]] = OrderedDict()
         self._lock = asyncio.Lock()
+        self._disputes_seen = -1  # disputes.last_row when the kept files were made
         self._task: asyncio.Task | None = None
 
     def install(self, app: web.Application) -> None:
@@ -143,6 +144,12 @@ class LedgerPages:
         now = time.time()
         current = month == dt.datetime.fromtimestamp(now, self._tz()).strftime("%Y-%m")
         async with self._lock:
+            # a dispute filed or decided since (here or by `cctv-monitor disputes decide`)
+            # changes past months too: their kept files go
+            seen = await asyncio.get_running_loop().run_in_executor(None, self._disputes_row)
+            if seen != self._disputes_seen:
+                self._cache.clear()
+                self._disputes_seen = seen
             hit = self._cache.get(key)
             if hit is None or (current and now - hit[0] > CURRENT_MAX_AGE):
                 loop = asyncio.get_running_loop()
@@ -166,6 +173,16 @@ class LedgerPages:
             prefix = f"{month}-{provider}" if provider else month
             headers["Content-Disposition"] = f'attachment; filename="{prefix}-{name}"'
         return web.Response(body=hit[1], content_type=ctype, charset="utf-8", headers=headers)
+
+    def _disputes_row(self) -> int:
+        from ..history import disputes
+        from ..history.reader import Reader
+
+        reader = Reader(self.target)  # type: ignore[arg-type]
+        try:
+            return disputes.last_row(reader.conn, reader.dialect)
+        finally:
+            reader.close()
 
     def _provider_names(self) -> set[str]:
         return {p.name for p in self.state.inventory.providers}

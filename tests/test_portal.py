@@ -1,0 +1,530 @@
+"""Roles and disputes (issue 21) through the real daemon: a web config of three users
+(admin, pt-alpha, pt-bima) over the hand-computed October ledger of tests/report_fixture.py.
+
+- every route for every role, against a table written here by hand (not read from
+  monitor.access), and a provider asking for another provider's camera, outage, report or
+  dispute by id gets 404;
+- pt-alpha files a dispute in headless Chromium (driven over the DevTools protocol: the page
+  itself has no script), the admin accepts it, and October's figures change by exactly the
+  disputed 1,800 s (computed by hand below); a rejected dispute changes nothing but is
+  listed; pt-bima can neither see nor dispute pt-alpha's outages;
+- hostile input: a 100 KB text, markup in the text, a forged CSRF token, a replayed form, a
+  dispute on an outage that does not exist or is another provider's: clear answers and
+  nothing stored (the table is counted before and after).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import csv
+import io
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+from monitor.access import PATHS, ROUTES, Principal, decide
+from tests.conftest import require
+from tests.factories import free_port
+from tests.report_fixture import CONFIG, t
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORDS = {"admin": "city-admin-pw", "pt-alpha": "alpha-pw", "pt-bima": "bima-pw"}
+
+#: Who may use which route: written by hand from issue 21, not taken from monitor.access.
+EXPECTED = {
+    # route:               admin viewer prometheus provider none
+    "healthy":            (1, 1, 1, 1, 1),
+    "healthz":            (1, 1, 1, 1, 0),
+    "ready":              (1, 1, 1, 1, 0),
+    "ready_prom":         (1, 1, 1, 1, 0),
+    "metrics":            (1, 0, 1, 0, 0),
+    "reload":             (1, 0, 1, 0, 0),
+    "index":              (1, 1, 0, 1, 0),
+    "status":             (1, 1, 0, 1, 0),
+    "api_cameras":        (1, 1, 0, 1, 0),
+    "api_camera":         (1, 1, 0, 1, 0),
+    "reports":            (1, 1, 0, 1, 0),
+    "report_file":        (1, 1, 0, 1, 0),
+    "outages":            (1, 1, 0, 1, 0),
+    "outage":             (1, 1, 0, 1, 0),
+    "dispute_file":       (0, 0, 0, 1, 0),
+    "disputes":           (1, 1, 0, 1, 0),
+    "dispute":            (1, 1, 0, 1, 0),
+    "dispute_decide":     (1, 0, 0, 0, 0),
+    "decisions":          (1, 1, 0, 1, 0),
+}
+ROLE_ORDER = ("admin", "viewer", "prometheus", "provider", "")
+
+
+def test_decide_every_route_every_role():
+    assert set(EXPECTED) == set(ROUTES) == set(PATHS)
+    for route, allowed in EXPECTED.items():
+        for role, ok in zip(ROLE_ORDER, allowed):
+            who = Principal("u", role, "pt-alpha" if role == "provider" else "")
+            assert decide(who, route) == (0 if ok else 403), (route, role)
+    assert decide(Principal("u", "admin"), "no-such-route") == 404
+
+
+def test_every_served_route_is_decided(tmp_path):
+    """The application's router and monitor.access name the same routes, with the same
+    paths: a route added without an access entry fails here."""
+    from monitor.portal import Portal
+    from monitor.report.pages import LedgerPages
+    from monitor.web import make_app
+    from tests.factories import make_inventory
+
+    from monitor.state import State
+
+    state = State(make_inventory(2))
+    app = make_app(state, None)  # type: ignore[arg-type]
+    LedgerPages(state, None).install(app)
+    Portal(state, None).install(app)
+    served = {}
+    for route in app.router.routes():
+        if route.method == "HEAD":
+            continue
+        assert route.name, f"{route.method} {route.resource.canonical} has no name"
+        served[route.name] = (route.method, route.resource.canonical)
+    assert served == PATHS
+
+
+# --------------------------------------------------------------------------- the daemon
+
+ACCESS = """
+access:
+  admins: [admin]
+  providers:
+    - provider: pt-alpha
+      users: [pt-alpha]
+    - provider: pt-bima
+      users: [pt-bima]
+"""
+
+
+def _ledger(path: Path) -> None:
+    """The October ledger of tests/report_fixture.py (same rows, same hand-computed
+    figures), written through the real Ledger."""
+    from types import SimpleNamespace as NS
+
+    from monitor.history.writer import Ledger
+    from tests.report_fixture import outage
+
+    clock = NS(now=t("2026-09-20T00:00:00"))
+    ledger = Ledger(str(path), "node", clock=lambda: clock.now)
+    ledger.open()
+    for cam, prov in (("A1", "pt-alpha"), ("A2", "pt-alpha"), ("B1", "pt-bima")):
+        ledger.put("inventory", (t("2026-09-20T00:00:00"), cam, prov, "added", "node"))
+        ledger.put("first", (cam, prov, t("2026-09-20T00:01:00")))
+    ledger.put("inventory", (t("2026-10-16T00:00:00"), "A3", "pt-alpha", "added", "node"))
+    ledger.put("first", ("A3", "pt-alpha", t("2026-10-16T00:00:30")))
+    outage(ledger, "A1", "pt-alpha", "2026-09-30T22:00:00", "2026-10-01T03:00:00")
+    outage(ledger, "A2", "pt-alpha", "2026-10-10T10:00:00", "2026-10-10T14:00:00")
+    outage(ledger, "B1", "pt-bima", "2026-10-20T08:00:00", "2026-10-20T09:30:00", cause="link")
+    outage(ledger, "A1", "pt-alpha", "2026-10-24T23:00:00", "2026-10-25T01:00:00")
+    outage(ledger, "A3", "pt-alpha", "2026-10-31T23:00:00", "2026-11-01T01:00:00")
+    assert ledger.flush()
+    ledger.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO monitor_down (instance, start_ts, end_ts) VALUES ('node', ?, ?)",
+                     (t("2026-10-25T00:00:00"), t("2026-10-25T02:00:00")))
+        conn.execute("UPDATE instances SET heartbeat = ?", (t("2026-11-02T00:00:00"),))
+    for spool in path.parent.glob(".cctv-ledger-*.spool"):
+        spool.unlink()
+
+
+def _outage_id(path: Path, camera: str, start: str) -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT id FROM outages WHERE subject = ? AND start_ts = ?",
+                            (camera, t(start))).fetchone()[0]
+
+
+def _dispute_rows(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        try:
+            return conn.execute("SELECT COUNT(*) FROM disputes").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+
+class Live:
+    def __init__(self, tmp: Path) -> None:
+        self.ledger = tmp / "ledger.sqlite"
+        _ledger(self.ledger)
+        self.config = tmp / "monitor.yml"
+        self.config.write_text(CONFIG + f"\nhistory:\n  path: {self.ledger}\n" + ACCESS)
+        web = tmp / "web.yml"
+        web.write_text("basic_auth_users:\n" + "".join(
+            f"  {u}: '{bcrypt.hashpw(p.encode(), bcrypt.gensalt(rounds=4)).decode()}'\n"
+            for u, p in PASSWORDS.items()))
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "CCTV_MONITOR_INSTANCE": "live"}
+        self.log = open(tmp / "daemon.log", "w+")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "-c", str(self.config), "--listen",
+             f"127.0.0.1:{self.port}", "--web.config.file", str(web), "--log-level", "info"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log, env=env, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.logs()
+            try:
+                if self.get("/-/healthy", "admin")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("the daemon did not come up: " + self.logs())
+
+    def logs(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def request(self, method: str, path: str, user: str | None, data: dict | bytes | None = None,
+                headers: dict | None = None) -> tuple[int, str, dict]:
+        body = urllib.parse.urlencode(data).encode() if isinstance(data, dict) else data
+        req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers or {})
+        if user is not None:
+            token = base64.b64encode(f"{user}:{PASSWORDS[user]}".encode()).decode()
+            req.add_header("Authorization", f"Basic {token}")
+        if isinstance(data, (dict, bytes)):
+            req.add_header("Content-Type", "application/x-www-form-urlencoded")
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003
+                return None
+
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            with opener.open(req, timeout=30) as r:
+                return r.status, r.read().decode(), dict(r.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(), dict(exc.headers)
+
+    def get(self, path: str, user: str | None) -> tuple[int, str]:
+        status, body, _h = self.request("GET", path, user)
+        return status, body
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        self.log.close()
+
+
+@pytest.fixture()
+def live(tmp_path):
+    d = Live(tmp_path)
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+def _token(page: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert m, page[:2000]
+    return m.group(1)
+
+
+def _providers_csv(live: Live, user: str) -> dict[str, dict[str, str]]:
+    status, body = live.get("/reports/2026-10/providers.csv", user)
+    assert status == 200, body
+    return {r["provider"]: r for r in csv.DictReader(io.StringIO(body))}
+
+
+def test_every_route_for_every_role_through_the_daemon(live):
+    a2 = _outage_id(live.ledger, "A2", "2026-10-10T10:00:00")
+    b1 = _outage_id(live.ledger, "B1", "2026-10-20T08:00:00")
+    # one dispute of pt-alpha's to ask about
+    status, page = live.get(f"/outages/{a2}", "pt-alpha")
+    assert status == 200, page
+    status, body, headers = live.request("POST", f"/outages/{a2}/disputes", "pt-alpha", {
+        "csrf": _token(page), "reason": "power_cut", "text": "PLN", "start": "", "end": ""})
+    assert status == 303, body
+    dispute = int(re.search(r"/disputes/(\d+)", headers["Location"]).group(1))
+
+    paths = {
+        "healthy": "/-/healthy", "healthz": "/healthz", "ready": "/readyz", "ready_prom": "/-/ready",
+        "metrics": "/metrics", "index": "/", "status": "/status", "api_cameras": "/api/cameras",
+        "api_camera": "/api/cameras/A1", "reports": "/reports",
+        "report_file": "/reports/2026-10/providers.csv", "outages": "/outages?month=2026-10",
+        "outage": f"/outages/{a2}", "disputes": "/disputes", "dispute": f"/disputes/{dispute}",
+        "decisions": "/disputes/decisions",
+    }
+    # admin: the city; pt-alpha and pt-bima: providers.  Allowed GETs answer 200 (/ redirects).
+    for user, role in (("admin", "admin"), ("pt-alpha", "provider"), ("pt-bima", "provider")):
+        for route, path in paths.items():
+            allowed = EXPECTED[route][ROLE_ORDER.index(role)]
+            status, body = live.get(path, user)
+            if not allowed:
+                assert status == 403, (user, route, status)
+            elif user == "pt-bima" and route in ("api_camera", "outage", "dispute"):
+                assert status == 404, (user, route, status, body[:300])  # pt-alpha's object
+            else:
+                # readiness may still be 503 (first round of probes): allowed, not refused
+                ok = (200, 302, 503) if route in ("ready", "ready_prom") else (200, 302)
+                assert status in ok, (user, route, status, body[:300])
+    # POSTs: a wrong role is refused before the form is read
+    assert live.request("POST", "/-/reload", "pt-alpha")[0] == 403
+    assert live.request("POST", f"/outages/{a2}/disputes", "admin", {"csrf": "x"})[0] == 403
+    assert live.request("POST", f"/disputes/{dispute}/decision", "pt-alpha", {"csrf": "x"})[0] == 403
+    # no credentials: 401 everywhere, /-/healthy included (the web config covers every path)
+    assert live.get("/-/healthy", None)[0] == 401
+
+    # what a provider sees: its own cameras only, no other provider's name anywhere
+    status, body = live.get("/api/cameras", "pt-bima")
+    assert {c["id"] for c in json.loads(body)} == {"B1"}
+    assert live.get("/api/cameras?provider=pt-alpha", "pt-bima")[1] == "[]"
+    status, page = live.get("/status", "pt-bima")
+    assert status == 200 and "pt-alpha" not in page and "A1" not in page
+    for path in ("/disputes", "/disputes/decisions", "/outages?month=2026-10",
+                 "/reports/2026-10/providers.csv", "/reports/2026-10/outages.csv",
+                 "/reports/2026-10/report.html"):
+        status, body = live.get(path, "pt-bima")
+        assert status == 200 and "pt-alpha" not in body, (path, body[:500])
+    assert live.get("/reports/2026-10/providers.csv?provider=pt-alpha", "pt-bima")[0] == 404
+    assert live.get("/reports/2026-10/providers.csv?provider=pt-bima", "pt-bima")[0] == 200
+    # pt-bima cannot dispute pt-alpha's outage (404, as for one that does not exist)
+    rows = _dispute_rows(live.ledger)
+    status, page = live.get(f"/outages/{b1}", "pt-bima")
+    assert status == 200
+    status, body, _h = live.request("POST", f"/outages/{a2}/disputes", "pt-bima", {
+        "csrf": _token(page), "reason": "power_cut", "text": "x"})
+    assert status == 404 and "nothing stored" in body
+    assert _dispute_rows(live.ledger) == rows
+    # the admin sees both providers
+    status, body = live.get("/api/cameras", "admin")
+    assert {c["id"] for c in json.loads(body)} == {"A1", "A2", "A3", "B1"}
+
+
+def test_hostile_input_stores_nothing(live):
+    a2 = _outage_id(live.ledger, "A2", "2026-10-10T10:00:00")
+    b1 = _outage_id(live.ledger, "B1", "2026-10-20T08:00:00")
+    status, page = live.get(f"/outages/{a2}", "pt-alpha")
+    token = _token(page)
+    before = _dispute_rows(live.ledger)
+
+    def post(path: str, form: dict, user: str = "pt-alpha", **kw) -> tuple[int, str]:
+        status, body, _h = live.request("POST", path, user, form, **kw)
+        return status, body
+
+    # 100 KB of text: over the body cap, a clear 413
+    status, body = post(f"/outages/{a2}/disputes", {"csrf": token, "reason": "other", "text": "x" * 100_000})
+    assert status == 413 and "at most 2,000 characters" in body and "nothing was stored" in body
+    # 3,000 characters: under the body cap, over the text bound
+    status, body = post(f"/outages/{a2}/disputes", {"csrf": token, "reason": "other", "text": "y" * 3000})
+    assert status == 400 and "3,000 characters, at most 2,000" in body
+    # a forged token, a token of another form, a token of another user
+    for bad in ("1.2.3", token[:-4] + "0000", ""):
+        status, body = post(f"/outages/{a2}/disputes", {"csrf": bad, "reason": "power_cut"})
+        assert status == 403 and "token is not valid" in body
+    status, other = live.get(f"/outages/{b1}", "pt-bima")
+    status, body = post(f"/outages/{a2}/disputes", {"csrf": _token(other), "reason": "power_cut"})
+    assert status == 403
+    # a cross-site form
+    status, body = post(f"/outages/{a2}/disputes", {"csrf": token, "reason": "power_cut"},
+                        headers={"Origin": "http://evil.example"})
+    assert status == 403 and "another site" in body
+    # an outage that does not exist; one of another provider; not a number
+    for oid in (999_999, b1):
+        status, body = post(f"/outages/{oid}/disputes", {"csrf": token, "reason": "power_cut"})
+        assert status == 404 and "nothing stored" in body
+    assert post("/outages/abc/disputes", {"csrf": token, "reason": "power_cut"})[0] == 404
+    # a reason not on the list, a span outside the outage
+    assert post(f"/outages/{a2}/disputes", {"csrf": token, "reason": "aliens"})[0] == 400
+    status, body = post(f"/outages/{a2}/disputes", {"csrf": token, "reason": "power_cut",
+                                                    "start": "2026-10-10T09:00:00", "end": "2026-10-10T11:00:00"})
+    assert status == 400 and "within the outage" in body
+    assert _dispute_rows(live.ledger) == before
+
+    # markup in the text is stored as text and shown escaped
+    status, body = post(f"/outages/{a2}/disputes", {"csrf": token, "reason": "other",
+                                                    "text": '<script>alert(1)</script><b>PLN</b>'})
+    assert status == 303
+    assert _dispute_rows(live.ledger) == before + 1
+    # the same form again: replayed, nothing stored
+    status, body = post(f"/outages/{a2}/disputes", {"csrf": token, "reason": "other", "text": "again"})
+    assert status == 409 and "nothing stored" in body
+    assert _dispute_rows(live.ledger) == before + 1
+    status, page = live.get("/disputes", "admin")
+    assert "<script>" not in page and "&lt;script&gt;" not in page  # the list shows no text
+    dispute = int(re.search(r'href="/disputes/(\d+)', page).group(1))
+    status, page = live.get(f"/disputes/{dispute}", "admin")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;PLN&lt;/b&gt;" in page and "<script>" not in page
+    # a replayed decision form
+    form = {"csrf": _token(page), "decision": "reject", "note": "no evidence"}
+    assert post(f"/disputes/{dispute}/decision", form, user="admin")[0] == 303
+    status, body = post(f"/disputes/{dispute}/decision", form, user="admin")
+    assert status == 409 and "nothing stored" in body
+    assert _dispute_rows(live.ledger) == before + 2
+    # a decision on a dispute that does not exist
+    assert post("/disputes/424242/decision", form, user="admin")[0] == 404
+    assert _dispute_rows(live.ledger) == before + 2
+
+
+def test_rejected_dispute_changes_nothing_but_is_listed(live):
+    a1 = _outage_id(live.ledger, "A1", "2026-10-24T23:00:00")
+    before = _providers_csv(live, "admin")
+    status, page = live.get(f"/outages/{a1}?lang=id", "pt-alpha")
+    assert "Ajukan sanggahan" in page  # the form in Bahasa Indonesia
+    status, body, headers = live.request("POST", f"/outages/{a1}/disputes?lang=id", "pt-alpha", {
+        "csrf": _token(page), "reason": "road_works", "text": "galian kabel"})
+    assert status == 303, body
+    path = headers["Location"]
+    status, page = live.get(path, "admin")
+    status, body, _h = live.request("POST", path.split("?")[0] + "/decision", "admin", {
+        "csrf": _token(page), "decision": "reject", "note": "the works ended at 22:00"})
+    assert status == 303, body
+    after = _providers_csv(live, "admin")
+    assert after == before | {}  # every figure the same
+    status, page = live.get("/reports/2026-10/report.html", "pt-alpha")
+    assert "rejected (counted)" in page and "the works ended at 22:00" in page
+    assert "galian kabel" in page
+    status, audit = live.get("/disputes/decisions", "pt-alpha")
+    assert "the works ended at 22:00" in audit and "admin" in audit
+    # the command line lists and shows it
+    out = subprocess.run([sys.executable, "-m", "monitor", "disputes", "list", "-c", str(live.config)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "\trejected\tpt-alpha\tA1\t" in out.stdout
+
+
+@pytest.mark.integration
+def test_dispute_filed_in_chromium_accepted_changes_figures_by_the_disputed_seconds(live, tmp_path):
+    chromium = require("chromium")
+    a2 = _outage_id(live.ledger, "A2", "2026-10-10T10:00:00")
+    before = _providers_csv(live, "pt-alpha")
+    # by hand (tests/report_fixture.py): pt-alpha's October downtime is A1 00:00-03:00 on
+    # the 1st (10,800 s), A2 10:00-12:00 on the 10th (7,200 s; 12:00-14:00 is maintenance),
+    # A1 23:00-24:00 on the 24th (3,600 s; the monitor was down after), A3 23:00-24:00 on
+    # the 31st (3,600 s): 25,200 s of 6,703,200 measured camera-seconds
+    assert before["pt-alpha"]["down_s"] == "25200"
+    assert before["pt-alpha"]["measured_s"] == "6703200"
+    assert "pt-bima" not in before
+
+    page = asyncio.run(_file_in_chromium(chromium, live, a2, tmp_path))
+    assert "Dispute" in page and "filed" in page, page[:3000]
+    assert "pending (still counted)" in page
+    # pending: counted, and marked in the report
+    pending = _providers_csv(live, "pt-alpha")
+    assert pending["pt-alpha"]["down_s"] == "25200"
+    status, html = live.get("/reports/2026-10/report.html", "pt-alpha")
+    assert "disputed, pending" in html and "1 pending, 0 accepted, 0 rejected" in html
+
+    dispute = int(re.search(r'href="/disputes/(\d+)', live.get("/disputes", "admin")[1]).group(1))
+    status, page = live.get(f"/disputes/{dispute}", "admin")
+    status, body, _h = live.request("POST", f"/disputes/{dispute}/decision", "admin", {
+        "csrf": _token(page), "decision": "accept", "note": "PLN confirmed the cut"})
+    assert status == 303, body
+
+    after = _providers_csv(live, "pt-alpha")
+    # the disputed span 10:30:00-11:00:00 lies in the counted part of A2's outage: both the
+    # downtime and the measured time lose exactly 1,800 s
+    assert int(after["pt-alpha"]["down_s"]) == 25200 - 1800
+    assert int(after["pt-alpha"]["measured_s"]) == 6703200 - 1800
+    assert after["pt-alpha"]["excluded_dispute_s"] == "1800"
+    assert float(after["pt-alpha"]["availability"]) == pytest.approx(1 - 23400 / 6701400, abs=1e-6)
+    status, outages = live.get("/reports/2026-10/outages.csv", "pt-alpha")
+    pieces = [r for r in csv.DictReader(io.StringIO(outages)) if r["camera"] == "A2"]
+    assert [(r["start"][11:19], r["end"][11:19], r["excluded"]) for r in pieces] == [
+        ("10:00:00", "10:30:00", ""), ("10:30:00", "11:00:00", "dispute"),
+        ("11:00:00", "12:00:00", ""), ("12:00:00", "14:00:00", "maintenance")]
+    status, html = live.get("/reports/2026-10/report.html?lang=id", "pt-alpha")
+    assert "diterima (dikecualikan)" in html and "PLN confirmed the cut" in html
+    # the command line shows the same dispute and its decision
+    out = subprocess.run([sys.executable, "-m", "monitor", "disputes", "show", str(dispute), "-c",
+                          str(live.config)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "accepted by admin: PLN confirmed the cut" in out.stdout
+    assert "1800 s" in out.stdout
+    # the running month is a preview, marked as not final
+    month = time.strftime("%Y-%m", time.gmtime(time.time() + 7 * 3600))
+    status, html = live.get(f"/reports/{month}/report.html", "pt-alpha")
+    assert status == 200 and 'id="preview"' in html and "NOT FINAL" in html
+
+
+async def _file_in_chromium(chromium: str, live: Live, outage: int, tmp: Path) -> str:
+    """Open the outage page as pt-alpha, fill the plain form and submit it, as a user would
+    (the DevTools protocol sets the fields and clicks; the page runs no script of its own).
+    Returns the text of the page the browser lands on."""
+    import aiohttp
+
+    profile = tmp / "chromium-profile"
+    proc = subprocess.Popen(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", f"--user-data-dir={profile}",
+         "--remote-debugging-port=0", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        start_new_session=True)
+    try:
+        port_file = profile / "DevToolsActivePort"
+        for _ in range(300):
+            if port_file.exists() and port_file.read_text().strip():
+                break
+            await asyncio.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/json/list") as r:
+                pages = [p for p in await r.json() if p["type"] == "page"]
+            async with http.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+                ids = iter(range(1, 10_000))
+
+                async def call(method: str, **params) -> dict:
+                    n = next(ids)
+                    await ws.send_json({"id": n, "method": method, "params": params})
+                    async with asyncio.timeout(60):
+                        while True:
+                            msg = json.loads((await ws.receive()).data)
+                            if msg.get("id") == n:
+                                assert "error" not in msg, msg
+                                return msg.get("result", {})
+
+                async def wait_for(expr: str) -> None:
+                    for _ in range(300):
+                        got = await call("Runtime.evaluate", expression=expr, returnByValue=True)
+                        if got["result"].get("value"):
+                            return
+                        await asyncio.sleep(0.1)
+                    got = await call("Runtime.evaluate", returnByValue=True,
+                                     expression="location.href + ' ' + document.body.innerText")
+                    raise AssertionError(f"never true in the browser: {expr}: {got['result'].get('value')}")
+
+                auth = base64.b64encode(f"pt-alpha:{PASSWORDS['pt-alpha']}".encode()).decode()
+                await call("Network.enable")
+                await call("Network.setExtraHTTPHeaders", headers={"Authorization": f"Basic {auth}"})
+                await call("Page.navigate", url=f"{live.base}/outages/{outage}")
+                await wait_for("document.readyState === 'complete' && !!document.getElementById('submit')")
+                await call("Runtime.evaluate", expression=(
+                    "document.getElementById('reason').value = 'power_cut';"
+                    "document.getElementById('start').value = '2026-10-10T10:30:00';"
+                    "document.getElementById('end').value = '2026-10-10T11:00:00';"
+                    "document.getElementById('text').value = 'PLN cut the feeder 10:30-11:00';"
+                    "document.getElementById('submit').click(); true"))
+                await wait_for("location.pathname.startsWith('/disputes/') && document.readyState === 'complete'")
+                got = await call("Runtime.evaluate", expression="document.body.innerText",
+                                 returnByValue=True)
+                return got["result"]["value"]
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
