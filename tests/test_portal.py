@@ -41,7 +41,9 @@ from tests.factories import free_port
 from tests.report_fixture import CONFIG, t
 
 ROOT = Path(__file__).resolve().parents[1]
-PASSWORDS = {"admin": "city-admin-pw", "pt-alpha": "alpha-pw", "pt-bima": "bima-pw"}
+#: The three users of issue 21, and one with a valid password and no role.
+PASSWORDS = {"admin": "city-admin-pw", "pt-alpha": "alpha-pw", "pt-bima": "bima-pw",
+             "nobody": "nobody-pw"}
 
 #: Who may use which route: written by hand from issue 21, not taken from monitor.access.
 EXPECTED = {
@@ -284,6 +286,8 @@ def test_every_route_for_every_role_through_the_daemon(live):
                 assert status in ok, (user, route, status, body[:300])
     # POSTs: a wrong role is refused before the form is read
     assert live.request("POST", "/-/reload", "pt-alpha")[0] == 403
+    assert live.request("POST", "/-/reload", "nobody")[0] == 403
+    assert live.request("POST", f"/outages/{a2}/disputes", "nobody", {"csrf": "x"})[0] == 403
     assert live.request("POST", f"/outages/{a2}/disputes", "admin", {"csrf": "x"})[0] == 403
     assert live.request("POST", f"/disputes/{dispute}/decision", "pt-alpha", {"csrf": "x"})[0] == 403
     # no credentials: 401 everywhere, /-/healthy included (the web config covers every path)
@@ -528,3 +532,83 @@ async def _file_in_chromium(chromium: str, live: Live, outage: int, tmp: Path) -
         except ProcessLookupError:
             pass
         proc.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------- the store
+
+def test_disputes_on_postgresql(postgres_dsn):
+    """The same rules on PostgreSQL: a filing, its replay refused by the UNIQUE form nonce,
+    decisions superseding (never updating) each other, and the accepted span read back."""
+    import psycopg
+
+    from monitor.history import disputes as store
+    from monitor.history.schema import migrate
+    from monitor.history.writer import connect
+
+    conn, dialect = connect(postgres_dsn)
+    try:
+        migrate(conn, dialect)
+        conn.commit()
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO instances (instance, started, heartbeat) VALUES ('n', 0, 5000)")
+            cur.execute("INSERT INTO outages (kind, subject, provider, start_ts, end_ts, instance) "
+                        "VALUES ('camera', 'A1', 'pt-alpha', 1000, 2000, 'n') RETURNING id")
+            oid = cur.fetchone()[0]
+            cur.execute("INSERT INTO outages (kind, subject, provider, start_ts, end_ts, instance) "
+                        "VALUES ('camera', 'A9', 'pt-alpha', 3000, NULL, 'n') RETURNING id")
+            open_id = cur.fetchone()[0]
+        conn.commit()
+        did = store.file(conn, dialect, oid, "pt-alpha", "road_works", "", "alpha", 10.0,
+                         1200.0, 1500.0, form="nonce-1")
+        with pytest.raises(store.DisputeError) as err:
+            store.file(conn, dialect, oid, "pt-alpha", "road_works", "", "alpha", 11.0,
+                       1600.0, 1700.0, form="nonce-1")
+        assert err.value.status == 409
+        with pytest.raises(store.DisputeError) as err:
+            store.file(conn, dialect, oid, "pt-bima", "road_works", "", "bima", 11.0)
+        assert err.value.status == 404
+        # an open outage: disputable up to its instance's last heartbeat
+        with pytest.raises(store.DisputeError):
+            store.file(conn, dialect, open_id, "pt-alpha", "other", "x", "alpha", 12.0, 3000.0, 5001.0)
+        store.file(conn, dialect, open_id, "pt-alpha", "other", "x", "alpha", 12.0, 3000.0, 5000.0)
+        store.decide(conn, dialect, did, False, "no", "admin", 20.0)
+        assert store.accepted_spans(conn, dialect, 0, 10_000) == {}
+        store.decide(conn, dialect, did, True, "on second thoughts, yes", "admin", 30.0)
+        assert store.accepted_spans(conn, dialect, 0, 10_000) == {"A1": [(1200.0, 1500.0)]}
+        [d] = store.load(conn, dialect, dispute_id=did)
+        assert (d.status, d.note, [a for _t, a, _w, _n in d.decisions]) == (
+            "accepted", "on second thoughts, yes", ["rejected", "accepted"])
+        assert [r[2] for r in store.decisions(conn, dialect)] == ["accepted", "rejected"]
+    finally:
+        conn.close()
+    with psycopg.connect(postgres_dsn) as check:
+        assert check.execute("SELECT action FROM disputes ORDER BY id").fetchall() == [
+            ("filed",), ("filed",), ("rejected",), ("accepted",)]
+
+
+def test_access_section_is_checked(tmp_path):
+    from monitor.config import load
+    from monitor.config.errors import ConfigError
+
+    path = tmp_path / "monitor.yml"
+    path.write_text(CONFIG + """
+access:
+  admins: [admin, admin2]
+  viewers: [auditor, admin]
+  providers:
+    - provider: pt-alpha
+      users: [alpha]
+    - provider: pt-gamma
+      users: [gamma]
+""")
+    with pytest.raises(ConfigError) as err:
+        load(str(path))
+    text = "\n".join(str(i) for i in err.value.issues)
+    assert "access.viewers[1]: user 'admin' already has a role (admins)" in text
+    assert "access.providers[1].provider: unknown provider 'pt-gamma'" in text
+    path.write_text(CONFIG + ACCESS)
+    access = load(str(path)).access
+    assert access.configured and access.role_of("pt-bima") == ("provider", "pt-bima")
+    assert access.role_of("admin") == ("admin", "") and access.role_of("x") == ("", "")
+    path.write_text(CONFIG)
+    assert not load(str(path)).access.configured
