@@ -612,3 +612,26 @@ access:
     assert access.role_of("admin") == ("admin", "") and access.role_of("x") == ("", "")
     path.write_text(CONFIG)
     assert not load(str(path)).access.configured
+
+
+def test_a_reload_changes_roles(live):
+    """Roles live in the configuration: a reload (SIGHUP) makes pt-bima's user a viewer."""
+    assert {c["id"] for c in json.loads(live.get("/api/cameras", "pt-bima")[1])} == {"B1"}
+    live.config.write_text(CONFIG + f"\nhistory:\n  path: {live.ledger}\n" + """
+access:
+  admins: [admin]
+  viewers: [pt-bima]
+  providers:
+    - provider: pt-alpha
+      users: [pt-alpha]
+""")
+    os.kill(live.proc.pid, signal.SIGHUP)
+    seen: set = set()
+    for _ in range(200):  # bounded: 20 s at most
+        seen = {c["id"] for c in json.loads(live.get("/api/cameras", "pt-bima")[1])}
+        if seen != {"B1"}:
+            break
+        time.sleep(0.1)
+    assert seen == {"A1", "A2", "A3", "B1"}, live.logs()[-2000:]
+    # a viewer reads, never decides
+    assert live.request("POST", "/disputes/1/decision", "pt-bima", {"csrf": "x"})[0] == 403
