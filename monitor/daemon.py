@@ -104,13 +104,27 @@ class Daemon:
         inventory = load_isolated(self.config_path, self.shard, running)
         return inventory, self.state.plan(inventory)
 
+    #: cameras told to State's listeners (the exporter) per loop step after a reload
+    SLICE = 500
+
+    async def _tell_listeners(self, added: list[str], removed: list[str],
+                              changed: list[str]) -> None:
+        """The listeners learn of a reload in slices of SLICE cameras with a yield between
+        them, so that no step holds the loop for long (tests/bench/bench_reload.py); at
+        least once, so that a reload of links alone is heard too."""
+        longest = max(len(added), len(removed), len(changed), 1)
+        for i in range(0, longest, self.SLICE):
+            part = slice(i, i + self.SLICE)
+            self.state.notify_inventory_changed(added[part], removed[part], changed[part])
+            await asyncio.sleep(0)
+
     async def reload(self, force: bool = False) -> dict[str, Any]:
         """Reload the configuration; `force` skips the guards of monitor.reload_guard."""
         async with self._reload_lock:
             loop = asyncio.get_running_loop()
             try:
                 # parse, validate and diff against the running state in a worker thread:
-                # the loop only swaps the result in (State.plan / Scheduler.apply_async)
+                # the loop only swaps the result in (State.plan, State.apply)
                 inventory, plan = await loop.run_in_executor(None, self._prepare)
             except Exception as exc:  # noqa: BLE001 - ConfigError, a missing file, bad YAML
                 errors = issues_of(exc)
@@ -132,7 +146,10 @@ class Daemon:
                 for line in refused:
                     log.error("reload refused, keeping the old configuration: %s", line)
                 raise ReloadFailed(refused)
-            added, removed, changed = await self.scheduler.apply_async(inventory, plan)
+            old = self.state.inventory.settings
+            added, removed, changed = self.state.apply(inventory, plan=plan, notify=False)
+            await self.scheduler.reschedule(old, added, removed, changed)
+            await self._tell_listeners(added, removed, changed)
             if force and moved:
                 log.warning("forced reload changed the address of %d camera(s)%s", len(moved),
                             "; recorded in the ledger" if self.on_forced_move else "")
@@ -338,17 +355,17 @@ async def _main(args: Any) -> int:
             loop.add_signal_handler(sig, stop.set)
     await run_until(
         args.config,
-        getattr(args, "listen", None) or "127.0.0.1:9877",
+        args.listen,  # the defaults are the parser's (monitor.cli)
         stop,
-        getattr(args, "log_level", None) or "info",
-        getattr(args, "shard", None),
-        getattr(args, "log_format", None) or "text",
-        getattr(args, "web_config_file", None),
-        not getattr(args, "web_disable_reload", False),
-        getattr(args, "web_max_connections", None) or 128,
-        getattr(args, "ledger", None),
-        bool(getattr(args, "ledger_new", False)),
-        getattr(args, "ledger_spool", None),
+        args.log_level,
+        args.shard,
+        args.log_format,
+        args.web_config_file,
+        not args.web_disable_reload,
+        args.web_max_connections,
+        args.ledger,
+        args.ledger_new,
+        args.ledger_spool,
     )
     return 0
 

@@ -242,11 +242,12 @@ def _banner(listen: str, control: str, cameras: int, config: Path, duration: flo
 async def _demo(args) -> int:
     from .daemon import run_until  # imported on use: `simulate` and `--help` do not load the monitor
 
-    duration: float | None = getattr(args, "duration", None)
-    listen: str = getattr(args, "listen", None) or "127.0.0.1:9877"
-    cameras: int = int(getattr(args, "cameras", 3517) or 3517)
-    seed: int = int(getattr(args, "seed", 1))
-    log_level: str = getattr(args, "log_level", "info") or "info"
+    # the defaults are the parser's (monitor.cli)
+    duration: float | None = args.duration
+    listen: str = args.listen
+    cameras: int = args.cameras
+    seed: int = args.seed
+    log_level: str = args.log_level
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -281,7 +282,7 @@ async def _demo(args) -> int:
             return 0
 
         monitor = asyncio.create_task(_run_monitor(run_until, str(config), listen, stop, log_level,
-                                                    str(getattr(args, "log_format", None) or "text")))
+                                                    args.log_format))
         await _wait_listening(listen, monitor, MONITOR_START_TIMEOUT + cameras / 1000)
         print(_banner(listen, simulator.control, cameras, config, duration, fleet.cameras[0].id,
                       stream_interval), flush=True)
@@ -391,8 +392,7 @@ def main(args) -> int:
     """`cctv-monitor demo`: exit 0 after a clean stop, 1 when something failed to start."""
     from . import logsetup
 
-    logsetup.setup(str(getattr(args, "log_level", None) or "info"),
-                   fmt=str(getattr(args, "log_format", None) or "text"))
+    logsetup.setup(args.log_level, fmt=args.log_format)
     # The daemon's loop: the demo runs the daemon in-process.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(_demo(args))

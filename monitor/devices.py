@@ -17,14 +17,16 @@ stripped; an empty serial never matches.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
 log = logging.getLogger(__name__)
 
 
 class DeviceIndex:
-    def __init__(self, cameras: dict[str, Any]) -> None:
-        self._cameras = cameras  # State.cameras: id -> CameraState
+    def __init__(self, provider_of: Callable[[str], str | None]) -> None:
+        # asked at read time, not a copy of the camera dict: a reload swaps that dict, and
+        # a camera it adds (or moves to another provider) must count under its provider
+        self._provider_of = provider_of
         self._identity: dict[str, dict[str, str | None]] = {}
         self._by_serial: dict[str, set[str]] = {}
 
@@ -88,9 +90,8 @@ class DeviceIndex:
         for cams in self._by_serial.values():
             if len(cams) > 1:
                 for cid in cams:
-                    cs = self._cameras.get(cid)
-                    if cs is not None:
-                        p = cs.camera.provider
+                    p = self._provider_of(cid)
+                    if p is not None:
                         counts[p] = counts.get(p, 0) + 1
         return counts
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
+import os
 import sys
 import time
 from typing import Any
@@ -43,8 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _target(args: Any) -> tuple[str | None, Any]:
     from .config import load
-    from .history import target_of
-    from .report import _ledger_missing
+    from .history import is_postgres, target_of
 
     try:
         inventory = load(args.config)
@@ -60,7 +60,7 @@ def _target(args: Any) -> tuple[str | None, Any]:
                   file=sys.stderr)
             return None, None
         ledger = target.target
-    if _ledger_missing(ledger):
+    if not is_postgres(ledger) and not os.path.isfile(ledger):  # reading would create one
         where = "--ledger" if args.ledger else "history: of the configuration"
         print(f"disputes: {where}: {ledger} does not exist (nothing was created)", file=sys.stderr)
         return None, None

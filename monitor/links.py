@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 from typing import Awaitable, Callable
 
-from .model import Inventory, Link, LinkResult, LinkSettings, Reason
+from .model import Inventory, Link, LinkKey, LinkResult, LinkSettings, Reason
 from .resources import LocalResourceError, ResourceGuard
 from .state import State
 from .timebase import SYSTEM, Clock
@@ -41,14 +41,14 @@ class LinkLoops:
         self._clock = clock  # phases on its wall time; sleeps and deadlines on the loop's
         self._probe = link_probe
         self._guard = guard
-        self._tasks: dict[tuple[str, str], tuple[Link, asyncio.Task]] = {}
+        self._tasks: dict[LinkKey, tuple[Link, asyncio.Task]] = {}
 
     def sync(self, inventory: Inventory) -> None:
         """Start loops for new or changed links, cancel those of removed or changed ones."""
-        wanted: dict[tuple[str, str], Link] = {}
+        wanted: dict[LinkKey, Link] = {}
         for centre in inventory.command_centres:
             for link in centre.links:
-                wanted[(centre.name, link.name)] = link
+                wanted[LinkKey(centre.name, link.name)] = link
         for key, (link, task) in list(self._tasks.items()):
             if wanted.get(key) != link:
                 task.cancel()
@@ -56,7 +56,7 @@ class LinkLoops:
         loop = asyncio.get_running_loop()
         for key, link in wanted.items():
             if key not in self._tasks:
-                self._tasks[key] = (link, loop.create_task(self._loop(key[0], link)))
+                self._tasks[key] = (link, loop.create_task(self._loop(key.centre, link)))
 
     def tasks(self) -> list[asyncio.Task]:
         return [t for _l, t in self._tasks.values()]

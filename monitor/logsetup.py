@@ -9,7 +9,7 @@
 
 The state-change log (logger "cctv.state") is the operator's log; everything else is the
 monitor talking about itself.  Its records carry structured fields (`extra=`: event, camera,
-provider, district, zone, check, reason, ...; see `monitor.state`), which logfmt and JSON
+provider, district, zone, check, reason, ...; see `monitor.state.statelog`), which logfmt and JSON
 emit as keys and the text format leaves in the sentence, as it always was.
 
 URLs in the inventory are already clean (Endpoint.url), but a message may quote text from

@@ -22,7 +22,7 @@ def _resolve(inventory: Any) -> tuple[list[tuple[Any, tuple[str, ...]]], set[str
     global _scopes
     if _scopes is not None and _scopes[0] is inventory:
         return _scopes[1], _scopes[2]
-    windows = getattr(inventory, "maintenance", ()) or ()
+    windows = inventory.maintenance
     resolved = [(w, tuple(c.id for c in inventory.cameras if w.covers(c))) for w in windows]
     every = {cid for _w, ids in resolved for cid in ids}
     _scopes = (inventory, resolved, every)
@@ -37,7 +37,7 @@ def covered(inventory: Any) -> set[str]:
 def in_maintenance_now(inventory: Any, now: float | None = None) -> dict[str, str]:
     """camera id -> the name of the first window on now that covers it."""
     now = time.time() if now is None else now
-    tz = getattr(inventory, "timezone", None) or "Asia/Jakarta"
+    tz = inventory.timezone
     out: dict[str, str] = {}
     for window, ids in _resolve(inventory)[0]:
         if ids and is_on(window, now, tz):

@@ -15,7 +15,7 @@ import datetime
 import enum
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -348,6 +348,40 @@ class Link:
 class CommandCentre:
     name: str
     links: tuple[Link, ...]
+
+
+class LinkKey(NamedTuple):
+    """One command-centre link: State's key, written "centre/link" in the ledger, the
+    state-change log and a camera's `uplink`.  Equal to the plain (centre, link) tuple."""
+
+    centre: str
+    link: str
+
+    def __str__(self) -> str:
+        return f"{self.centre}/{self.link}"
+
+    @classmethod
+    def parse(cls, text: str) -> "LinkKey":
+        """The key written as "centre/link" (the centre's name holds no slash)."""
+        centre, _, link = text.partition("/")
+        return cls(centre, link)
+
+
+def link_keys(inventory: "Inventory") -> list[LinkKey]:
+    """Every link of every command centre, in configuration order."""
+    return [LinkKey(c.name, link.name) for c in inventory.command_centres for link in c.links]
+
+
+#: How the inventory spells the ring-one zone (the high-security zone around the palace).
+RING_ONE = "ring-1"
+#: Other spellings a provider's inventory uses for it: they count as ring one everywhere.
+_RING_ONE_SPELLINGS = frozenset({RING_ONE, "ring-one", "ring1", "ring_1"})
+
+
+def is_ring_one(zone: str) -> bool:
+    """Whether a camera's zone is ring one: the one rule for /status, the report and the
+    exporter's readers."""
+    return zone.lower() in _RING_ONE_SPELLINGS
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,25 +21,24 @@ camera) so that the report says so beside the outages that follow it.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
-DEFAULT_MAX_REMOVED_RATIO = 0.1
+from .model import Camera, Inventory
+
+if TYPE_CHECKING:
+    from .history.recorder import Recorder
+    from .state import State
+
 #: The inventory_changes action of a camera whose address a forced reload changed.
 FORCED_ACTION = "endpoint_forced"
-_URL_FIELDS = ("rtsp", "http", "onvif")
 
 
-def max_removed_ratio(settings: Any) -> float:
-    reload = getattr(settings, "reload", None)
-    value = getattr(reload, "max_removed_ratio", None)
-    return DEFAULT_MAX_REMOVED_RATIO if value is None else float(value)
+def _urls(camera: Camera) -> tuple:
+    return tuple(ep.url if ep is not None else None
+                 for ep in (camera.rtsp, camera.http, camera.onvif))
 
 
-def _urls(camera: Any) -> tuple:
-    return tuple(getattr(getattr(camera, f, None), "url", None) for f in _URL_FIELDS)
-
-
-def endpoint_changes(old: Any, new: Any) -> list[str]:
+def endpoint_changes(old: Inventory, new: Inventory) -> list[str]:
     """Ids of the cameras in both inventories whose rtsp, http or onvif URL differs (a
     password alone is not an address)."""
     before = {c.id: c for c in old.cameras}
@@ -51,12 +50,12 @@ def endpoint_changes(old: Any, new: Any) -> list[str]:
     return out
 
 
-def refusal(old: Any, new: Any, removed: int, moved: int = 0) -> list[str]:
+def refusal(old: Inventory, new: Inventory, removed: int, moved: int = 0) -> list[str]:
     """Why the reload from inventory `old` to `new` (removing `removed` cameras, changing
     the address of `moved`) must not be applied without force; empty when it may."""
     reasons = []
     before = len(old.cameras)
-    ratio = max_removed_ratio(new.settings)
+    ratio = new.settings.reload.max_removed_ratio
     if before and removed / before > ratio:
         reasons.append(
             f"the new configuration removes {removed} of {before} cameras "
@@ -67,8 +66,8 @@ def refusal(old: Any, new: Any, removed: int, moved: int = 0) -> list[str]:
             f"the new configuration changes the address (URL) of {moved} of {before} cameras "
             f"({moved / before:.0%}, more than monitor.reload.max_removed_ratio {ratio:g}); "
             "reload with force if the cameras really moved (the report will say so)")
-    now_matches = dict(getattr(new, "includes", ()) or ())
-    for pattern, files in getattr(old, "includes", ()) or ():
+    now_matches = dict(new.includes)
+    for pattern, files in old.includes:
         if files and pattern in now_matches and not now_matches[pattern]:
             reasons.append(
                 f"include pattern {pattern!r} matched {len(files)} file(s) before and "
@@ -76,16 +75,18 @@ def refusal(old: Any, new: Any, removed: int, moved: int = 0) -> list[str]:
     return reasons
 
 
-def ledger_hook(recorder: Any, state: Any,
+def ledger_hook(recorder: "Recorder", state: "State",
                 clock: Callable[[], float] = time.time) -> Callable[[list[str]], None]:
     """What a forced reload calls with the cameras whose address it changed: one
     inventory_changes row each, so the report can say their next outages may be the
     configuration's, not the provider's."""
+    from .history.writer import InventoryChange
+
     def record(ids: list[str]) -> None:
         now = clock()
         for cid in ids:
             cs = state.cameras.get(cid)
             provider = cs.camera.provider if cs is not None else ""
-            recorder.ledger.put("inventory", (now, cid, provider, FORCED_ACTION,
-                                              recorder.instance))
+            recorder.ledger.put("inventory", InventoryChange(now, cid, provider, FORCED_ACTION,
+                                                             recorder.instance))
     return record

@@ -22,9 +22,12 @@ from __future__ import annotations
 import errno
 import logging
 import resource
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .timebase import SYSTEM, Clock
+
+if TYPE_CHECKING:
+    from .model import MonitorSettings
 
 log = logging.getLogger("cctv.resources")
 
@@ -232,11 +235,11 @@ class ResourceGuard:
 RESERVE = 64
 
 
-def descriptors_needed(settings: Any, web_connections: int) -> int:
+def descriptors_needed(settings: MonitorSettings, web_connections: int) -> int:
     """Descriptors the configured concurrency may hold at once: one socket per camera or
     feed check, three per stream check (RTSP plus an RTP/RTCP pair), the web server's
     connection cap and a reserve."""
-    stream = getattr(getattr(settings, "stream", None), "concurrency", 0) or 0
+    stream = settings.stream.concurrency
     return int(settings.concurrency) + 3 * int(stream) + web_connections + RESERVE
 
 
@@ -253,14 +256,14 @@ def raise_nofile_limit() -> tuple[int, int]:
     return soft, hard
 
 
-def check_descriptor_budget(settings: Any, web_connections: int) -> str | None:
+def check_descriptor_budget(settings: MonitorSettings, web_connections: int) -> str | None:
     """None when the concurrency fits in the descriptor limit, else the reason it does not
     (a message for the operator, naming the keys to change)."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = descriptors_needed(settings, web_connections)
     if soft == resource.RLIM_INFINITY or need <= soft:
         return None
-    stream = getattr(getattr(settings, "stream", None), "concurrency", 0)
+    stream = settings.stream.concurrency
     return (
         f"monitor.concurrency {settings.concurrency} and stream.concurrency {stream} need up "
         f"to {need} file descriptors (with {web_connections} web connections and {RESERVE} "

@@ -20,18 +20,14 @@ recreate tasks.  So:
   ``monitor.concurrency`` for camera and feed checks, ``stream.concurrency`` for stream
   checks, so a few long stream checks never starve the fast ones.  Links run on their own
   tasks (`monitor.links`) and are never queued behind cameras.
-- One hard deadline per check (``run_probe``; the catalogue's timeout rule), with
-  tenacity re-tries of ``TRANSIENT_REASONS`` *inside* that deadline; answers (auth, 404,
-  content) are never re-tried.
 - Never two probes of one camera's check at once: a check still running (or still waiting
   for a slot) when it is due again is skipped and counted.
-- Start lag (actual start - due) goes to ``cctv_monitor_probe_lag_seconds``.
-- A check that judges another check's answer (the snapshot check on the http check's
-  picture) runs as that check's post-step right after the probe, with the memory State
-  keeps for it; then the body is dropped (State.record_result clears it).  The probe runs
-  when either check is configured; each result is recorded only for a configured check.
+- Start lag (actual start - due) goes to ``cctv_monitor_probe_lag_seconds``; from its
+  start on, a check is `monitor.checkrun`'s (deadline, retries, post-steps, verdict).
 - A check the catalogue cannot run (an unknown name in a hand-built inventory) is never
   silently ignored: it is logged once as not scheduled.
+- A reload is State's (`State.apply`, from the daemon): the scheduler is then told to
+  `reschedule` the cameras it added, removed or changed.
 """
 
 from __future__ import annotations
@@ -40,33 +36,20 @@ import asyncio
 import heapq
 import logging
 from collections import deque
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_fixed
-
-from . import checks as catalogue
-from .checks import BUDGETS, CHECKS, FEED, PostStep
+from .checkrun import CheckRunner, ProbeLookup, camera_rounds
+from .checks import BUDGETS, PostStep
 from .links import LinkLoops, LinkProbe, phase
-from .model import TRANSIENT_REASONS, Camera, Endpoint, Inventory, ProbeContext, Reason, Result
-from .probes.base import ProbeFn, classify_exception, run_probe
-from .resources import LocalResourceError, ResourceGuard, local_resource_kind
+from .model import Camera, MonitorSettings
+from .resources import ResourceGuard
 from .selfmetrics import SelfMetrics
 from .state import State
 from .timebase import SYSTEM, Clock
 
 log = logging.getLogger("cctv.scheduler")
 
-ProbeLookup = Callable[[str], ProbeFn]
-
 __all__ = ["Scheduler", "phase"]
-
-
-def _default_lookup(check: str) -> ProbeFn:
-    """The catalogue's prober of a check ("feed" included), imported on first use."""
-    probe = catalogue.check_for(check).probe
-    if probe is None:
-        raise KeyError(f"check {check!r} has no prober of its own")
-    return probe.resolve() if hasattr(probe, "resolve") else probe
 
 
 async def _default_link_probe(link, settings):
@@ -128,20 +111,15 @@ class Scheduler:
             self.TICK = tick
         self.clock = clock
         self.state = state
-        self.inventory = state.inventory
         self.metrics = metrics or SelfMetrics()
-        self._lookup = probe_lookup or _default_lookup
         # the monitor's own trouble (descriptors, a stalled loop) ends a probe without a
         # verdict: the check is dropped and runs again next round, the camera keeps its state
         self.guard = guard or ResourceGuard(registry=None, clock=clock)
-        self._dropped: dict[tuple[str, str], int] = {}
+        self.runner = CheckRunner(state, self.guard, lambda: self._loop.time(),  # type: ignore[union-attr]
+                                  probe_lookup, post_steps)
         self._links = LinkLoops(state, link_probe or _default_link_probe, self.guard, clock)
-        self._probe_cache: dict[str, ProbeFn] = {}
-        self._post = {c.name: c.post for c in CHECKS.values() if c.post is not None}
-        self._post.update(post_steps or {})
         self._rejected: set[str] = set()
-        self._plans: dict[str, tuple[Any, tuple]] = {}
-        s = self.inventory.settings
+        s = state.inventory.settings
         self._budgets = {name: _Budget(b.limit(s)) for name, b in BUDGETS.items()}
         self._heap: list[tuple[float, int, _Job]] = []
         self._seq = 0
@@ -168,10 +146,11 @@ class Scheduler:
         self._loop = asyncio.get_running_loop()
         self._started = True
         self.guard.start(self._loop)
-        self._schedule_cameras(list(self.inventory.cameras))
-        self._links.sync(self.inventory)
-        s = self.inventory.settings
-        longest = max([c.interval or s.interval for c in self.inventory.cameras] or [s.interval])
+        inventory = self.state.inventory
+        self._schedule_cameras(list(inventory.cameras))
+        self._links.sync(inventory)
+        s = inventory.settings
+        longest = max([c.interval or s.interval for c in inventory.cameras] or [s.interval])
         # "ready" also after the first full interval: a camera whose checks never all
         # complete (a stream check minutes away) must not hold readiness hostage
         self._ready_timer = self._loop.call_later(
@@ -205,62 +184,36 @@ class Scheduler:
 
     # ------------------------------------------------------------------ reload
 
-    def apply(self, inventory: Inventory) -> tuple[list[str], list[str], list[str]]:
-        """Hand the scheduler a reloaded inventory: unchanged cameras keep their schedule and
-        state, new ones are added, removed ones retire (their in-flight probes finish and
-        their results are dropped by State)."""
-        added, removed, changed, reschedule = self._swap(inventory, None, True)
-        if self._started:
-            self._schedule_cameras(reschedule)
-            self._after_schedule(inventory)
-        return added, removed, changed
-
-    #: cameras scheduled (or told to the listeners) per loop step by apply_async
+    #: cameras scheduled per loop step by reschedule
     SLICE = 500
 
-    async def apply_async(self, inventory: Inventory,
-                          plan: Any = None) -> tuple[list[str], list[str], list[str]]:
-        """apply() for a large fleet: `plan` (State.plan, built in a worker thread) is swapped
-        in in one short step, then the new and changed cameras are scheduled and the
-        listeners (exporter) told in slices of SLICE cameras with a yield between them, so
-        that no step holds the loop for long (measured: tests/bench/bench_reload.py)."""
-        added, removed, changed, reschedule = self._swap(inventory, plan, False)
-        for i in range(0, len(reschedule), self.SLICE):
-            if self._started and self.inventory is inventory:
-                self._schedule_cameras(reschedule[i:i + self.SLICE])
-            await asyncio.sleep(0)
-        if self._started:
-            self._after_schedule(inventory)
-        longest = max(len(added), len(removed), len(changed))
-        for i in range(0, longest, self.SLICE):
-            part = slice(i, i + self.SLICE)
-            self.state.notify_inventory_changed(added[part], removed[part], changed[part])
-            await asyncio.sleep(0)
-        return added, removed, changed
-
-    def _swap(self, inventory: Inventory, plan: Any,
-              notify: bool) -> tuple[list[str], list[str], list[str], list[Camera]]:
-        old = self.inventory
-        added, removed, changed = self.state.apply(inventory, plan=plan, notify=notify)
-        self.inventory = inventory
-        s, os_ = inventory.settings, old.settings
+    async def reschedule(self, old: MonitorSettings, added: list[str], removed: list[str],
+                         changed: list[str]) -> None:
+        """State.apply took a reloaded inventory (built with `old` settings): unchanged
+        cameras keep their schedule, removed and changed ones retire (their in-flight
+        probes finish and State drops the results), new and changed ones are scheduled in
+        slices of SLICE with a yield between them, so that no step holds the loop for long
+        (measured: tests/bench/bench_reload.py); all of them when a round's interval moved."""
+        inventory = self.state.inventory
+        s = inventory.settings
         for name, b in BUDGETS.items():
             self._budgets[name].limit = max(1, b.limit(s))
-        timing_changed = any(b.default_interval(s) != b.default_interval(os_)
-                             for b in BUDGETS.values())
-        if timing_changed:
-            retire = list(self._jobs)
-            reschedule = list(inventory.cameras)
+        if any(b.default_interval(s) != b.default_interval(old) for b in BUDGETS.values()):
+            retire, cameras = list(self._jobs), list(inventory.cameras)
         else:
             retire = removed + changed
-            cameras = self.state.cameras
-            reschedule = [cameras[cid].camera for cid in (*added, *changed)]
+            cameras = [self.state.cameras[cid].camera for cid in (*added, *changed)]
         for cid in retire:
             for job in self._jobs.pop(cid, ()):
                 job.dead = True
-        return added, removed, changed, reschedule
+        for i in range(0, len(cameras), self.SLICE):
+            if self._started and self.state.inventory is inventory:
+                self._schedule_cameras(cameras[i:i + self.SLICE])
+            await asyncio.sleep(0)
+        if self._started:
+            self._after_schedule(inventory)
 
-    def _after_schedule(self, inventory: Inventory) -> None:
+    def _after_schedule(self, inventory: Any) -> None:
         self._links.sync(inventory)
         for budget in self._budgets.values():
             self._drain(budget)
@@ -275,13 +228,13 @@ class Scheduler:
     def _schedule_cameras(self, cameras: list[Camera]) -> None:
         loop = self._loop
         assert loop is not None
-        s = self.inventory.settings
+        s = self.state.inventory.settings
         now_loop, now_wall = loop.time(), self.clock.wall()
         heap = self._heap
         fresh = len(heap) == 0
         for camera in cameras:
             jobs = []
-            for bname, keys in self._rounds(camera, s).items():
+            for bname, keys in camera_rounds(camera, s, self._reject).items():
                 b = BUDGETS[bname]
                 interval = b.interval(s, camera)
                 jobs.append((_Job(camera.id, keys, interval, self._budgets[bname]),
@@ -298,31 +251,6 @@ class Scheduler:
                     heapq.heappush(heap, entry)
         if fresh:
             heapq.heapify(heap)
-
-    def _rounds(self, camera: Camera, s: Any) -> dict[str, tuple[str, ...]]:
-        """budget name -> the scheduler keys of one camera on it, from the catalogue: each
-        configured check's prober (the http probe for the snapshot check), then the feeds."""
-        rounds: dict[str, list[str]] = {}
-        for name in camera.checks:
-            check = CHECKS.get(name)
-            if check is None:
-                self._reject(name, camera.id, "not in the check catalogue")
-                continue
-            if not catalogue.enabled(name, s):
-                continue  # its round is switched off (stream.interval: 0)
-            probed = catalogue.source(check)
-            if probed.endpoint(camera) is None:
-                self._reject(name, camera.id, f"needs {' or '.join(probed.fields)}:")
-                continue
-            keys = rounds.setdefault(probed.budget, [])
-            if probed.name not in keys:
-                keys.append(probed.name)
-        if camera.feeds:
-            keys = rounds.setdefault(FEED.budget, [])
-            keys.extend(f"feed:{integration}" for integration, _ in camera.feeds)
-        order = {n: i for i, n in enumerate(CHECKS)}
-        return {b: tuple(sorted(k, key=lambda n: order.get(n, len(order))))
-                for b, k in rounds.items() if k}
 
     def _reject(self, check: str, camera_id: str, why: str) -> None:
         if check not in self._rejected:  # once per check name, not once per camera
@@ -391,7 +319,7 @@ class Scheduler:
         self.dispatched += 1
         lag = self._loop.time() - due  # type: ignore[union-attr]
         self._observe_lag(lag if lag > 0 else 0.0)
-        task = self._loop.create_task(self._run(cid, check))  # type: ignore[union-attr]
+        task = self._loop.create_task(self.runner.run(cid, check))  # type: ignore[union-attr]
         self._tasks.add(task)
         # the bookkeeping lives in a done callback, not in the coroutine's `finally`: a task
         # cancelled before its first step (stop, reload) never runs its body at all
@@ -414,117 +342,3 @@ class Scheduler:
                 self._running.discard((cid, check))
                 continue
             self._start(budget, cid, check, due)
-
-    # ------------------------------------------------------------------ one check
-
-    def _probe_fn(self, check: str) -> ProbeFn:
-        fn = self._probe_cache.get(check)
-        if fn is None:
-            fn = self._probe_cache[check] = self._lookup(check)
-        return fn
-
-    async def _run(self, cid: str, key: str) -> None:
-        try:
-            cs = self.state.cameras.get(cid)
-            if cs is None:
-                return
-            camera = cs.camera
-            s = self.inventory.settings
-            plan = self._plans.get(key)
-            if plan is None:  # once per key: the hot path does no catalogue look-ups
-                plan = self._plans[key] = (catalogue.check_for(key), catalogue.JUDGES.get(key, ()))
-            check, judges = plan
-            if check is FEED:
-                endpoint = dict(camera.feeds).get(key[5:])
-            else:
-                endpoint = check.endpoint(camera)
-            if endpoint is None:
-                result = Result(Reason.BAD_RESPONSE, message=f"no endpoint for the {check.name} check")
-            else:
-                try:
-                    fn = self._probe_fn(check.name)
-                except Exception as exc:  # noqa: BLE001 - a missing probe module is a verdict
-                    log.error("no probe for check %s: %s", check.name, exc.__class__.__name__)
-                    result = Result(Reason.BAD_RESPONSE, message=f"probe {check.name} unavailable")
-                else:
-                    timeout = check.timeout(s)
-                    started = self._loop.time()  # type: ignore[union-attr]
-                    result = await self.probe_once(fn, endpoint, timeout, s.retries,
-                                                   stream_duration=s.stream.duration)
-                    if not result.ok and self._disturbed(cid, key, started, timeout):
-                        return
-                    self._dropped.pop((cid, key), None)
-            if check is FEED:
-                self.state.record_feed(cid, key[5:], result)
-                return
-            judged = [(c, await catalogue.judge(c, result, self.state.memory(cid, c.name), s,
-                                                self._post.get(c.name)))
-                      for c in judges if c.name in cs.checks] if judges else ()
-            self.state.record_result(cid, key, result)  # a check not configured is dropped
-            for c, verdict in judged:
-                if verdict is not None:
-                    self.state.record_result(cid, c.name, verdict)
-        except LocalResourceError as exc:
-            self.guard.report(exc.kind)
-        except Exception:  # noqa: BLE001 - one broken check must not stop the schedule
-            log.exception("check %s of camera %s crashed", key, cid)
-
-    #: A check is dropped for a loop stall at most this many rounds in a row: a monitor that
-    #: stalls all the time must still see a camera that is really down.
-    MAX_DROPPED = 3
-
-    def _disturbed(self, cid: str, check: str, started: float, timeout: float) -> bool:
-        """Whether a failed probe overlapped a stall of the event loop (ResourceGuard.STALL)
-        that may have cut its media window or eaten its deadline; such a verdict is not the
-        camera's and is dropped, up to MAX_DROPPED rounds in a row."""
-        stalled = self.guard.stalled_during(started, self._loop.time())  # type: ignore[union-attr]
-        if stalled < self.guard.STALL:
-            return False
-        key = (cid, check)
-        n = self._dropped.get(key, 0)
-        if n >= self.MAX_DROPPED:
-            return False
-        self._dropped[key] = n + 1
-        self.guard.report_stall()
-        return True
-
-    async def probe_once(
-        self, fn: ProbeFn, endpoint: Endpoint, timeout: float, retries: int, **options: Any
-    ) -> Result:
-        """One check: one deadline; transient failures re-tried inside it.  `options` are
-        the ProbeContext fields besides the deadline (run_probe makes the context)."""
-        if retries <= 0:
-            return await run_probe(fn, endpoint, timeout, **options)
-
-        async def attempt(ep: Endpoint, c: ProbeContext) -> Result:
-            try:
-                return await fn(ep, c)
-            except Exception as exc:  # noqa: BLE001 - the probe contract
-                if local_resource_kind(exc) is not None:
-                    raise  # no verdict: run_probe turns it into LocalResourceError
-                reason, message = classify_exception(exc)
-                return Result(reason, message=message)
-
-        async def with_retries(ep: Endpoint, c: ProbeContext) -> Result:
-            first = await attempt(ep, c)
-            if first.reason not in TRANSIENT_REASONS:
-                return first  # the common path pays nothing for tenacity
-            loop = asyncio.get_running_loop()
-            gap = min(0.1, timeout / 50)
-            reserve = timeout / 10  # a retry that cannot finish would only hide the verdict
-
-            def out_of_budget(_state: Any) -> bool:
-                return loop.time() + gap + reserve >= c.deadline
-
-            retrying = AsyncRetrying(
-                stop=stop_after_attempt(retries) | out_of_budget,
-                wait=wait_fixed(gap),
-                retry=retry_if_result(lambda r: r.reason in TRANSIENT_REASONS),
-                retry_error_callback=lambda rs: rs.outcome.result(),
-                reraise=True,
-            )
-            if out_of_budget(None):
-                return first
-            return await retrying(attempt, ep, c)
-
-        return await run_probe(with_retries, endpoint, timeout, **options)

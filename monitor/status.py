@@ -16,7 +16,7 @@ import time
 from html import escape
 from typing import Any, Iterable
 
-from .model import camera_clock
+from .model import camera_clock, is_ring_one
 
 #: Down-camera rows shown at most: beyond this the page stops being useful on a phone and
 #: the complete list is in /api/cameras.
@@ -100,7 +100,7 @@ def _down_row(cs: Any, now: float, where: str = "", maintenance: str | None = No
     result = cs.results.get(check) if check else None
     message = result.message if result is not None else ""
     reason = cs.reason.value if cs.reason is not None else "unknown"
-    ring_mark = ' <span class="ring">ring 1</span>' if cam.zone == "ring-1" else ""
+    ring_mark = ' <span class="ring">ring 1</span>' if is_ring_one(cam.zone) else ""
     if maintenance:  # planned work: shown, never held against the provider
         ring_mark += f' <span class="maint">maintenance: {escape(maintenance)}</span>'
     name = escape(cam.name)
@@ -149,7 +149,7 @@ def _clock_section(known: int, off: list[tuple[tuple[float, str], Any]]) -> str:
 
 
 def _duplicates_section(state: Any) -> str:
-    devices = getattr(state, "devices", None)
+    devices = state.devices
     pairs = devices.duplicates() if devices is not None else []
     if not pairs:
         return ""
@@ -175,7 +175,7 @@ def render(state: Any, now: float, availability: str = "") -> bytes:
     inv = state.inventory
     from .maintenance_state import in_maintenance_now
 
-    maint = in_maintenance_now(inv, now) if getattr(inv, "maintenance", ()) else {}
+    maint = in_maintenance_now(inv, now) if inv.maintenance else {}
     providers = {p.name: p for p in inv.providers}
     targets_total = sum(p.target_cameras for p in inv.providers)
 
@@ -209,7 +209,7 @@ def render(state: Any, now: float, availability: str = "") -> bytes:
             down_n += 1
             counts[2] += 1
             down.append(cs)
-        if cam.zone == "ring-1":
+        if is_ring_one(cam.zone):
             ring[0] += 1
             if up is False:
                 ring[1] += 1
@@ -367,7 +367,7 @@ def render(state: Any, now: float, availability: str = "") -> bytes:
         out.append(_table(("provider", "down", "of installed", "reasons"), rows, numeric=(1, 2)))
 
         head = ("camera", "name", "provider", "uplink", "check", "reason", "detail", "since")
-        ring_down = [cs for cs in down if cs.camera.zone == "ring-1"]
+        ring_down = [cs for cs in down if is_ring_one(cs.camera.zone)]
         if ring_down:
             out.append(f'<h3 class="down">Ring one &middot; {len(ring_down):,} down</h3>')
             out.append(_table(

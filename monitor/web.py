@@ -203,7 +203,7 @@ async def api_cameras(request: web.Request) -> web.Response:
     zone = query.get("zone")
     parts: list[str] = []
     batch: list[dict[str, Any]] = []
-    devices = getattr(state, "devices", None)
+    devices = state.devices
     if scope is not None and devices is not None:
         devices = ProviderView(state, scope).devices
     # encode in slices with a yield between them: 50,000 cameras are ~0.3 s of dict and JSON

@@ -50,6 +50,7 @@ LAYERS: dict[str, int | str] = {
     "monitor.devices": 2,
     # 3: scheduling
     "monitor.scheduler": 3,
+    "monitor.checkrun": 3,
     "monitor.links": 3,
     # 4: what is shown
     "monitor.exporter": 4,
@@ -102,8 +103,9 @@ def _ancestors(name: str) -> list[str]:
 
 def _imports(name: str) -> set[str]:
     """Modules of the package that `name` imports, including the packages Python runs on the
-    way (importing a.b.c runs a/__init__ and a/b/__init__), except its own ancestors, which
-    are always loaded before it."""
+    way (importing a.b.c runs a/__init__ and a/b/__init__).  Its own ancestors are loaded
+    before it, so they count only when it names them: ``from . import State`` in a submodule
+    depends on its package, and is a circle if the package imports that submodule."""
     path, is_pkg = MODULES[name]
     package = name if is_pkg else name.rsplit(".", 1)[0]
     found: set[str] = set()
@@ -124,9 +126,9 @@ def _imports(name: str) -> set[str]:
     for target in found:
         if target not in MODULES:
             continue
-        deps.add(target)
-        deps.update(_ancestors(target))
-    return {d for d in deps if d != name and d not in own and d in MODULES}
+        deps.add(target)  # named: counts even when it is an ancestor
+        deps.update(a for a in _ancestors(target) if a not in own)  # run on the way
+    return {d for d in deps if d != name and d in MODULES}
 
 
 GRAPH = {name: _imports(name) for name in MODULES}
@@ -150,6 +152,9 @@ def test_the_graph_sees_lazy_and_relative_imports():
     assert "monitor.model" in GRAPH["monitor.probes.tcp"]  # from ..model import ...
     assert "monitor.probes" in GRAPH["monitor.scheduler"]  # the package a submodule runs
     assert "monitor.simulator.base" in GRAPH["monitor.simulator.rtsp_server"]
+    # a submodule that names its own package: `from . import x` of a package's __init__
+    assert "monitor.probes.tcp" in GRAPH["monitor.probes"]
+    assert "monitor.probes" not in GRAPH["monitor.probes.tcp"]  # loaded first, not named
     assert len(MODULES) > 40
 
 
@@ -238,6 +243,74 @@ def test_no_import_circle():
     assert not _cycles(GRAPH), _cycles(GRAPH)
 
 
+# --------------------------------------------------------------------------- private members
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _defined_privates(tree: ast.AST) -> set[str]:
+    """Private names a module defines: functions, classes, globals, class attributes, fields
+    and ``self._x = ...`` (or ``obj._x = ...``) assignments."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names.add(node.value)  # __slots__ = ("_x", ...)
+    return {n for n in names if _private(n)}
+
+
+_TREES = {name: ast.parse(path.read_text(encoding="utf-8"), str(path))
+          for name, (path, _pkg) in MODULES.items()}
+_DEFINED = {name: _defined_privates(tree) for name, tree in _TREES.items()}
+#: every private name the package defines somewhere: what another module may not reach for
+_OURS = set().union(*_DEFINED.values())
+
+
+def private_access(name: str) -> list[str]:
+    """Where module `name` reaches into a private member another module of the package
+    defines: ``obj._x`` with obj not self/cls and `_x` not defined in this module, or
+    ``from .mod import _x`` / ``mod._x`` of another module."""
+    tree, mine = _TREES[name], _DEFINED[name]
+    path = MODULES[name][0].relative_to(ROOT)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                continue
+            if node.attr in _OURS and node.attr not in mine:
+                found.append(f"{path}:{node.lineno}: .{node.attr}")
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if _private(alias.name) and alias.name in _OURS:
+                    found.append(f"{path}:{node.lineno}: import {alias.name}")
+    return found
+
+
+def test_the_private_access_finder_finds_it():
+    # the circle reload_plan made: a plan reaching into State's internals from another module
+    sample = ast.parse("def f(state):\n    return state._maps, self._own, cls._own2\n")
+    names = {n.attr for n in ast.walk(sample) if isinstance(n, ast.Attribute)}
+    assert names == {"_maps", "_own", "_own2"}
+    assert "_evaluate" in _DEFINED["monitor.state"]
+    assert "_evaluate" not in _DEFINED["monitor.scheduler"]
+
+
+def test_no_module_reaches_into_another_modules_private_members():
+    """Private means private to the module that defines it: another module asks through a
+    public method, so that the owner can change its insides without breaking it."""
+    found = [hit for name in sorted(MODULES) for hit in private_access(name)]
+    assert not found, "\n".join(found)
+
+
 # --------------------------------------------------------------------------- size
 
 
@@ -250,6 +323,17 @@ def test_no_file_in_monitor_is_over_600_lines():
     assert not over, f"split these by what they own: {over}"
     stale = {f for f in OVERSIZE_ALLOWED if sizes.get(f, 0) <= MAX_LINES}
     assert not stale, f"no longer over {MAX_LINES} lines, take them off OVERSIZE_ALLOWED: {stale}"
+
+
+#: The hubs everything else talks to stay well under the limit: each owns one thing (State
+#: the latest verdicts, the Scheduler when checks run), and what grows goes next to them.
+HUBS = {"monitor/state/__init__.py": 350, "monitor/scheduler.py": 350}
+
+
+@pytest.mark.parametrize("hub", sorted(HUBS))
+def test_the_hubs_stay_small(hub):
+    lines = len((ROOT / hub).read_text(encoding="utf-8").splitlines())
+    assert lines < HUBS[hub], f"{hub}: {lines} lines; move what it does not own next to it"
 
 
 # --------------------------------------------------------------------------- tests

@@ -109,7 +109,7 @@ def test_the_scheduler_finds_the_real_prober_of_every_scheduled_check():
     sc = Scheduler(State(make_inventory(1)))
     for c in (*CHECKS.values(), FEED):
         probed = checks.source(c)
-        fn = sc._probe_fn(probed.name)
+        fn = sc.runner.probe_fn(probed.name)
         assert fn is probed.probe.resolve(), c.name
         assert inspect.iscoroutinefunction(fn), c.name
 

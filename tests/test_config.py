@@ -498,7 +498,7 @@ def test_fast_url_split_agrees_with_split_credentials(parts: dict) -> None:
     port = "" if parts["port"] is None else f":{parts['port']}"
     url = f"{parts['scheme']}://{userinfo}{parts['host']}{port}{parts['path']}"
     creds = Credentials("camera", "default")
-    fast = config._split_fast(url, creds, ("rtsp", "rtsps", "http", "https"))
+    fast = config.split_fast(url, creds, ("rtsp", "rtsps", "http", "https"))
     if fast is not None:
         assert fast[0] == split_credentials(url, creds)
 

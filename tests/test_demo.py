@@ -176,7 +176,7 @@ async def test_demo_stops_the_simulator_when_the_monitor_cannot_start(monkeypatc
 
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
     args = argparse.Namespace(duration=20.0, listen=f"127.0.0.1:{free_port()}", cameras=30,
-                              seed=1, log_level="warning")
+                              seed=1, log_level="warning", log_format="text")
     status = await demo._demo(args)
     assert status == 1
     assert started and started[0].proc is not None

@@ -179,6 +179,71 @@ async def test_reload_records_inventory_changes(tmp_path, monkeypatch):
     rec.ledger.close()
 
 
+async def test_reload_closes_what_it_took_away_once(tmp_path, monkeypatch):
+    """A reload that moves a camera to another provider, drops a down feed of a kept camera
+    and a down link: the inventory says removed/added at the reload, and the feed and link
+    episodes end at the reload, each once, however many slices the listeners are told in."""
+    import dataclasses
+
+    from monitor.model import CommandCentre, Link
+
+    db = tmp_path / "ledger.sqlite"
+    clock = Clock(1000.0)
+    inv = make_inventory(2, checks=("rtsp",))  # both cameras feed police-hq
+    state, rec = await open_run(db, inv, clock, monkeypatch)
+    all_ok(state, "JKT-0000", 1001.0)
+    all_ok(state, "JKT-0001", 1001.0)
+    state.record_link("police-hq", "primary", LinkResult("up", Reason.OK, 5, 5, 0.0), now=1001.0)
+    state.record_feed("JKT-0001", "police-hq", down(), now=1002.0)
+    state.record_link("police-hq", "backup", LinkResult("down", Reason.TIMEOUT, 5, 0, 1.0), now=1003.0)
+    clock.t = 1200.0
+    moved = dataclasses.replace(inv.cameras[0], provider="provider-b")
+    unfed = dataclasses.replace(inv.cameras[1], feeds=(), integrations=())
+    centre = inv.command_centres[0]
+    reloaded = dataclasses.replace(
+        inv, cameras=(moved, unfed),
+        command_centres=(CommandCentre(centre.name, (centre.links[0],)),))
+    assert isinstance(reloaded.command_centres[0].links[0], Link)
+    added, removed, changed = state.apply(reloaded, now=1200.0, notify=False)
+    assert changed == ["JKT-0000", "JKT-0001"]
+    for part in (["JKT-0000"], ["JKT-0001"]):  # told in two slices, as the daemon does
+        state.notify_inventory_changed([], [], part)
+    assert rec.ledger.flush()
+    assert rows(db, "SELECT camera, provider, action FROM inventory_changes WHERE ts = 1200.0 "
+                    "ORDER BY id") == [("JKT-0000", "provider-a", "removed"),
+                                       ("JKT-0000", "provider-b", "added")]
+    assert rows(db, "SELECT kind, subject, integration, start_ts, end_ts FROM outages "
+                    "ORDER BY id") == [("feed", "JKT-0001", "police-hq", 1002.0, 1200.0),
+                                       ("link", "police-hq/backup", "", 1003.0, 1200.0)]
+    assert rows(db, "SELECT kind, subject, integration FROM subject_state "
+                    "WHERE state != 'up' ORDER BY kind") == []
+    rec.ledger.close()
+
+
+def test_ledger_row_types_name_their_statements_placeholders():
+    """Each row type's fields are the columns of its statement's placeholders, in order: a
+    row built by name lands in the right column."""
+    import re
+
+    from monitor.history import writer
+
+    types = {"open": writer.OutageOpen, "close": writer.OutageClose,
+             "state": writer.SubjectState, "forget": writer.SubjectKey,
+             "first": writer.FirstAnswer, "inventory": writer.InventoryChange,
+             "clock_step": writer.ClockStep}
+    assert set(types) == set(writer.STATEMENTS) - {"heartbeat"}
+    for name, row in types.items():
+        sql = writer.STATEMENTS[name].split(" ON CONFLICT")[0]
+        insert = re.match(r"INSERT INTO \w+ \(([^)]*)\) VALUES", sql)
+        if insert:
+            columns = [c.strip() for c in insert.group(1).split(",")]
+        else:
+            columns = re.findall(r"(\w+) = (?:\w+\()?\?", sql)
+        assert list(row._fields) == columns, name
+    assert writer.RestoredState._fields == ("kind", "subject", "integration", "state", "since",
+                                            "reason", "check_name", "cause")
+
+
 def test_newer_schema_is_refused(tmp_path):
     db = tmp_path / "ledger.sqlite"
     with sqlite3.connect(db) as conn:
@@ -203,10 +268,16 @@ def test_retention_prunes_closed_outages_only(tmp_path):
     ledger.close()
 
 
-def test_retention_durations():
-    inv = type("I", (), {"history": type("H", (), {"path": "x.db", "dsn": None, "retention": "400d"})()})()
-    assert history.target_of(inv) == history.HistoryTarget("x.db", 400 * 86400.0)
-    assert history.target_of(object()) is None
+def test_retention_durations(tmp_path):
+    """The configuration's duration is the retention (one duration parser: the config's)."""
+    from monitor.config import load
+
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("history:\n  path: x.db\n  retention: 400d\n"
+                   "cameras:\n  - {id: A, rtsp: 'rtsp://10.0.0.1/x'}\n")
+    assert history.target_of(load(str(cfg))) == history.HistoryTarget(str(tmp_path / "x.db"),
+                                                                      400 * 86400.0)
+    assert history.target_of(make_inventory(1)) is None  # no history section, no config path
 
 
 def test_run_ledger_flag_wins_over_the_configuration(tmp_path):

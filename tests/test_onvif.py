@@ -164,7 +164,7 @@ def test_a_changed_serial_is_logged_once(caplog):
             self.results = {}
 
     cs = CS()
-    index = DeviceIndex({cs.camera.id: cs})
+    index = DeviceIndex({cs.camera.id: cs.camera.provider}.get)
 
     def answer(serial):
         cs.results["onvif"] = Result(Reason.OK, detail={"serial": serial, "model": "M"})

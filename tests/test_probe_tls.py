@@ -255,3 +255,40 @@ def test_link_https_targets_use_the_same_context():
     source = open(link_probe.__file__, encoding="utf-8").read()
     assert "ssl_context(False)" in source and "SSLContext(" not in source
     assert "create_default_context" not in source
+
+
+async def test_the_onvif_check_connects_through_the_same_context(tmp_path):
+    """The ONVIF library builds its own connectors with its own no-verify context; the
+    check hands it the monitor's: a camera's self-signed certificate passes as for the
+    other checks, is refused when
+    verifying like theirs (the library's own context never verifies), and the library
+    holds the monitor's context afterwards."""
+    import onvif.client
+
+    ctx = self_signed_tls(str(tmp_path))
+    requests: list[str] = []
+
+    async def not_a_device_service(request):
+        requests.append(request.method)
+        return web.Response(status=404, text="no such service")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", not_a_device_service)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        url = f"https://127.0.0.1:{port}/onvif/device_service"
+        plain = await probe("onvif", url)
+        answered = len(requests)
+        verified = await probe("onvif", url, tls_verify=True)
+    finally:
+        await runner.cleanup()
+    # TLS passed and the SOAP request was answered, by something that is no device service
+    assert answered >= 1 and plain.reason is Reason.BAD_RESPONSE, plain.message
+    assert len(requests) == answered  # the verifying check never got past the handshake
+    assert verified.reason is Reason.TLS_ERROR, verified.message
+    assert "CERTIFICATE_VERIFY_FAILED" in verified.message
+    assert onvif.client._NO_VERIFY_SSL_CONTEXT is ssl_context(True)  # the last check's

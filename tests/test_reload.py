@@ -69,7 +69,7 @@ async def test_reloads_in_a_row_make_no_false_outage(tmp_path, caplog):
         windows["n"] += 1
         return Result(Reason.OK, duration=loop.time() - start)
 
-    daemon.scheduler._lookup = lambda check: probe
+    daemon.scheduler.runner.lookup = lambda check: probe
     await daemon.scheduler.start()
     try:
         for _ in range(1500):

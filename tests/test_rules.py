@@ -76,6 +76,22 @@ def test_promtool_unit_tests():
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+def test_the_ring_one_alert_takes_the_spellings_the_monitor_takes():
+    """One ring-one rule: the alert's zone matcher (Prometheus anchors it) and
+    monitor.model.is_ring_one agree on every spelling, and on near misses."""
+    import yaml
+
+    from monitor.model import is_ring_one
+
+    alerts = yaml.safe_load((CONFIG / "alerts.yml").read_text(encoding="utf-8"))
+    rule = next(r for g in alerts["groups"] for r in g["rules"]
+                if r.get("alert") == "RingOneCameraDown")
+    pattern = re.search(r'zone=~"([^"]+)"', rule["expr"]).group(1)
+    for zone in ("ring-1", "Ring-1", "RING-ONE", "ring1", "ring_1", "ring-one", "ring-2",
+                 "ring", "city", "ring-10", "outer-ring-1", ""):
+        assert bool(re.fullmatch(pattern, zone)) == is_ring_one(zone), zone
+
+
 # ------------------------------------------------------------------ alert contract
 
 

@@ -137,7 +137,7 @@ async def test_retries_only_transient_reasons_inside_one_deadline():
 
     async def run(fake, retries=1, timeout=2.0):
         t0 = loop.time()
-        r = await sc.probe_once(fake, ep, timeout, retries)
+        r = await sc.runner.probe_once(fake, ep, timeout, retries)
         return r, loop.time() - t0
 
     f = Scripted(Reason.REFUSED, Reason.OK)
@@ -355,7 +355,8 @@ async def test_reload_adds_removes_and_keeps_counters():
     kept = [c for c in cams if c.id not in ("JKT-0000", "JKT-0001", "JKT-0002")]
     kept[0] = dataclasses.replace(kept[0], name="renamed")
     new = kept + [make_camera(i, checks=("rtsp",), feeds=False) for i in (50, 51)]
-    added, removed, changed = sc.apply(dataclasses.replace(inv, cameras=tuple(new)))
+    added, removed, changed = st.apply(dataclasses.replace(inv, cameras=tuple(new)))
+    await sc.reschedule(inv.settings, added, removed, changed)
     t_apply = loop.time()
     assert sorted(added) == ["JKT-0050", "JKT-0051"]
     assert sorted(removed) == ["JKT-0000", "JKT-0001", "JKT-0002"]

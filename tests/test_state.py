@@ -193,3 +193,26 @@ def test_feed_log_lines_follow_their_cause(caplog):
     msgs = [r.getMessage() for r in caplog.records]
     assert msgs == ["camera JKT-0000 down: check rtsp failed: refused (deadline passed)",
                     "camera JKT-0000 recovered after 10s down"], msgs
+
+
+def test_duplicate_device_counts_follow_a_reload_that_adds_the_twin():
+    """A reload that adds a camera answering with the serial of an existing one: both
+    cameras of the pair count for their provider, the new one included."""
+    checks = ("rtsp", "onvif")
+    inv = make_inventory(1, checks=checks, feeds=False)  # JKT-0000 of provider-a
+    st = State(inv)
+
+    def onvif(camera_id: str, serial: str) -> None:
+        st.record_result(camera_id, "onvif",
+                         Result(Reason.OK, detail={"serial": serial, "model": "M"}))
+
+    onvif("JKT-0000", "SN-1")
+    assert st.devices.duplicate_counts() == {}
+    twin = make_camera(1, checks=checks, feeds=False)  # provider-b
+    st.apply(dataclasses.replace(inv, cameras=(*inv.cameras, twin)))
+    onvif("JKT-0001", "SN-1")
+    assert st.devices.duplicates() == [("SN-1", "JKT-0000", "JKT-0001")]
+    assert st.devices.duplicate_counts() == {"provider-a": 1, "provider-b": 1}
+    # the twin leaves with the next reload: no pair, no count
+    st.apply(inv)
+    assert st.devices.duplicates() == [] and st.devices.duplicate_counts() == {}

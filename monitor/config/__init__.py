@@ -20,8 +20,8 @@ skipped (`_Loader.resolve`: PyYAML's regex resolver cost a third of the compose)
 field converts its own text; the cyclic garbage collector is paused while the node tree is
 alive (millions of container objects made it rescan the growing heap over and over: the
 compose alone went from 12 s to 3 s), and the tree is dropped before it is resumed; common
-URLs skip urlsplit/urlunsplit (`_split_fast`) and common scalars the reporting helpers
-(`_simple_text`).  Before this, the same file took 13 s.
+URLs skip urlsplit/urlunsplit (`split_fast`) and common scalars the reporting helpers
+(`simple_text`).  Before this, the same file took 13 s.
 
 `Inventory.files` lists every file read, configuration and password files alike, so that a
 reload can watch them all.
@@ -52,7 +52,7 @@ from ..model import MonitorSettings
 from .durations import format_duration, parse_duration
 from .errors import ConfigError, ConfigIssue
 from .loader import check_main, load
-from .values import _split_fast  # noqa: F401 - tests compare it with split_credentials
+from .values import split_fast  # noqa: F401 - tests compare it with split_credentials
 
 __all__ = [
     "ConfigError",

@@ -12,11 +12,11 @@ from yaml.nodes import Node
 
 from ..model import AccessSettings
 from .keys import ACCESS, ACCESS_PROVIDER, MAX_LABEL
-from .tree import _is_null
-from .values import _Values
+from .tree import is_null
+from .values import Values
 
 
-class _Access(_Values):
+class AccessSection(Values):
     def access(self, providers: set[str]) -> AccessSettings:
         found = self.single("access")
         if found is None:
@@ -28,7 +28,7 @@ class _Access(_Values):
         lists: dict[str, tuple[str, ...]] = {}
         for role in ("admins", "viewers", "prometheus"):
             pair = f.get(role)
-            lists[role] = () if pair is None or _is_null(pair[1]) else \
+            lists[role] = () if pair is None or is_null(pair[1]) else \
                 self._users(pair[1], f"access.{role}", role, seen)
         out: list[tuple[str, tuple[str, ...]]] = []
         pair = f.get("providers")
@@ -50,7 +50,7 @@ class _Access(_Values):
                              f"unknown provider {name!r}{self.hint(name, providers)}")
                     continue
                 upair = pf.get("users")
-                users = () if upair is None or _is_null(upair[1]) else \
+                users = () if upair is None or is_null(upair[1]) else \
                     self._users(upair[1], f"{path}.users", f"provider {name}", seen)
                 out.append((name, users))
         return AccessSettings(configured=True, admins=lists["admins"], viewers=lists["viewers"],

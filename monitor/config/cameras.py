@@ -11,13 +11,13 @@ from ..model import Camera, Credentials, Endpoint, MonitorSettings
 from .durations import format_duration
 from .keys import CAMERA, FEED_SCHEMES, HTTP_SCHEMES, MAX_ID, MAX_LABEL, RTSP_SCHEMES
 from .secretfile import SecretFileError, read_secret
-from .tree import _at, _is_null, _join, _kind, _simple_text
-from .values import _Values
+from .tree import node_at, is_null, join_key, kind_of, simple_text
+from .values import Values
 
 _CAMERA_TEXT_KEYS = ("name", "district", "zone", "uplink")
 
 
-class _Cameras(_Values):
+class CamerasSection(Values):
     password_files: dict[str | tuple[str, str], str | Exception]
 
     def password_file(self, node: Node, path: str) -> str | None:
@@ -81,7 +81,7 @@ class _Cameras(_Values):
             return None
         before = len(self.issues)
         get = f.get
-        null = _is_null
+        null = is_null
 
         cid = None
         pair = get("id")
@@ -96,7 +96,7 @@ class _Cameras(_Values):
                 first = ids.get(cid)
                 if first is not None:
                     self.err(pair[1], f"{path}.id",
-                             f"duplicate camera id {cid!r} (first at {_at(*first)})")
+                             f"duplicate camera id {cid!r} (first at {node_at(*first)})")
                 else:
                     ids[cid] = (self.file, pair[1])
 
@@ -104,7 +104,7 @@ class _Cameras(_Values):
         for key in _CAMERA_TEXT_KEYS:
             pair = get(key)
             if pair is not None:
-                value = _simple_text(pair[1])
+                value = simple_text(pair[1])
                 if value is None and not null(pair[1]):
                     value = self.text(pair[1], f"{path}.{key}")
                 if value is not None and not (len(value) > MAX_LABEL and self.too_long(
@@ -215,13 +215,13 @@ class _Cameras(_Values):
     def credentials(self, f: dict, path: str) -> Credentials | None:
         username = password = None
         pair = f.get("username")
-        if pair is not None and not _is_null(pair[1]):
+        if pair is not None and not is_null(pair[1]):
             username = self.required_text(pair[1], f"{path}.username")
         ppair = f.get("password")
-        if ppair is not None and not _is_null(ppair[1]):
+        if ppair is not None and not is_null(ppair[1]):
             # Never echo a password: type errors here say only what kind of value it was.
             if ppair[1].__class__ is not ScalarNode:
-                self.err(ppair[1], f"{path}.password", f"expected a string, got {_kind(ppair[1])}")
+                self.err(ppair[1], f"{path}.password", f"expected a string, got {kind_of(ppair[1])}")
             else:
                 password = self.text(ppair[1], f"{path}.password")
                 if password:
@@ -229,7 +229,7 @@ class _Cameras(_Values):
             if username is None and pair is None:
                 self.err(ppair[0], f"{path}.password", "password needs username")
         fpair = f.get("password_file")
-        if fpair is not None and not _is_null(fpair[1]):
+        if fpair is not None and not is_null(fpair[1]):
             if ppair is not None:
                 self.err(fpair[0], f"{path}.password_file",
                          "use either password or password_file, not both")
@@ -278,7 +278,7 @@ class _Cameras(_Values):
     def feeds(self, node: Node, path: str, integrations: set[str],
               own: list[str]) -> list[tuple[str, Endpoint]]:
         if node.__class__ is not MappingNode:
-            self.err(node, path, f"expected a mapping of integration: rtsp URL, got {_kind(node)}")
+            self.err(node, path, f"expected a mapping of integration: rtsp URL, got {kind_of(node)}")
             return []
         out: list[tuple[str, Endpoint]] = []
         seen: dict[str, int] = {}
@@ -287,7 +287,7 @@ class _Cameras(_Values):
                 self.err(knode, path, "keys must be plain text")
                 continue
             name = knode.value
-            fpath = _join(path, name)
+            fpath = join_key(path, name)
             if name in seen:
                 self.err(knode, fpath, f"duplicate key {name!r} (first at line {seen[name]})")
                 continue

@@ -8,7 +8,7 @@ _DURATION_RE = re.compile(
     r"(?:([0-9]+)y)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?"
     r"(?:([0-9]+)m)?(?:([0-9]+)s)?(?:([0-9]+)ms)?"
 )
-_NUMBER_RE = re.compile(r"[+-]?(?:[0-9][0-9_]*)?(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?")
+NUMBER_RE = re.compile(r"[+-]?(?:[0-9][0-9_]*)?(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?")
 _UNITS_MS = (
     ("y", 365 * 86_400_000),
     ("w", 7 * 86_400_000),
@@ -35,7 +35,7 @@ def parse_duration(text: str | int | float) -> float:
         return 0.0
     match = _DURATION_RE.fullmatch(s) if s else None
     if match is None:
-        if s and _NUMBER_RE.fullmatch(s):
+        if s and NUMBER_RE.fullmatch(s):
             raise ValueError(f"durations need a unit, e.g. 30s, got {text!r}")
         raise ValueError(
             f"invalid duration {text!r}: use whole numbers with units, e.g. 500ms, 15s, 5m, 1h30m"

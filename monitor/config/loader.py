@@ -10,15 +10,16 @@ from typing import Mapping
 from yaml.nodes import Node
 
 from ..model import Inventory
-from .access import _Access
-from .cameras import _Cameras
+from .access import AccessSection
+from .cameras import CamerasSection
 from .errors import ConfigError
-from .network import _Network
-from .schedule import _Schedule
-from .settings import _Settings
+from .network import NetworkSection
+from .schedule import ScheduleSection
+from .settings import SettingsSection
 
 
-class _Builder(_Cameras, _Schedule, _Network, _Settings, _Access):
+class _Builder(CamerasSection, ScheduleSection, NetworkSection, SettingsSection,
+               AccessSection):
     """One run of `load`: reads the files, then validates section by section."""
 
     def __init__(self, env: Mapping[str, str]) -> None:

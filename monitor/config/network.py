@@ -8,12 +8,12 @@ from yaml.nodes import Node, SequenceNode
 
 from ..model import CommandCentre, Endpoint, Integration, Link, Milestone, Provider
 from .keys import CENTRE, INTEGRATION, LINK, LINK_SCHEMES, MAX_LABEL, MILESTONE, PROVIDER
-from .tree import _at, _is_null
-from .values import _show_url, _Values
+from .tree import node_at, is_null
+from .values import show_url, Values
 
 
 
-class _Network(_Values):
+class NetworkSection(Values):
     centre_names: dict[str, tuple[str, Node]]
 
     def providers(self) -> tuple[Provider, ...]:
@@ -22,7 +22,7 @@ class _Network(_Values):
         for _, path, f, name in self._named("providers", PROVIDER.names, "provider", names):
             target = self.scalars(f, PROVIDER, ("target_cameras",), path)["target_cameras"]
             sla = 0.0
-            if "sla" in f and not _is_null(f["sla"][1]):
+            if "sla" in f and not is_null(f["sla"][1]):
                 value = self.number(f["sla"][1], f"{path}.sla")
                 if value is not None and not 0 < value <= 1:
                     self.err(f["sla"][1], f"{path}.sla",
@@ -31,7 +31,7 @@ class _Network(_Values):
                     sla = value
             milestones: tuple[Milestone, ...] = ()
             pair = f.get("milestones")
-            if pair is not None and not _is_null(pair[1]):
+            if pair is not None and not is_null(pair[1]):
                 milestones = self.milestones(pair[1], f"{path}.milestones")
             out.append(Provider(name, target, sla, milestones))
         return tuple(out)
@@ -44,7 +44,7 @@ class _Network(_Values):
             f = self.fields(mnode, mpath, MILESTONE.names)
             if f is None:
                 continue
-            missing = [k.name for k in MILESTONE.keys if k.name not in f or _is_null(f[k.name][1])]
+            missing = [k.name for k in MILESTONE.keys if k.name not in f or is_null(f[k.name][1])]
             if missing:
                 self.err(mnode, mpath, f"missing required key {missing[0]!r}")
                 continue
@@ -69,7 +69,7 @@ class _Network(_Values):
             pair = f.get("links")
             nodes = [] if pair is None else self.items(pair[1], f"{path}.links")
             if not nodes and (pair is None or pair[1].__class__ is SequenceNode
-                              or _is_null(pair[1])):
+                              or is_null(pair[1])):
                 self.err(pair[1] if pair else node, f"{path}.links",
                          "a command centre needs at least one link")
             link_names: dict[str, int] = {}
@@ -96,7 +96,7 @@ class _Network(_Values):
                 tpair = lf.get("targets")
                 tnodes = [] if tpair is None else self.items(tpair[1], f"{lpath}.targets")
                 if not tnodes and (tpair is None or tpair[1].__class__ is SequenceNode
-                                   or _is_null(tpair[1])):
+                                   or is_null(tpair[1])):
                     self.err(tpair[1] if tpair else lnode, f"{lpath}.targets",
                              "a link needs at least one target")
                 for tindex, tnode in enumerate(tnodes):
@@ -114,7 +114,7 @@ class _Network(_Values):
             return None
         parts = urlsplit(endpoint.url)
         scheme = parts.scheme.lower()
-        shown = _show_url(node.value)
+        shown = show_url(node.value)
         if scheme == "tcp":
             if parts.port is None:
                 self.err(node, path,
@@ -138,12 +138,12 @@ class _Network(_Values):
             if name in self.centre_names:
                 self.err(f["name"][1], f"{path}.name",
                          f"{name!r} is already a command centre "
-                         f"(at {_at(*self.centre_names[name])}); "
+                         f"(at {node_at(*self.centre_names[name])}); "
                          "every command centre is an integration of its own name")
                 continue
             centre = None
             pair = f.get("centre")
-            if pair is not None and not _is_null(pair[1]):
+            if pair is not None and not is_null(pair[1]):
                 centre = self.required_text(pair[1], f"{path}.centre")
                 if centre is not None and self.too_long(pair[1], f"{path}.centre", centre,
                                                         MAX_LABEL):

@@ -15,8 +15,8 @@ from yaml.nodes import Node, SequenceNode
 
 from ..model import MaintenanceWindow
 from .keys import MAINTENANCE, MAX_LABEL, SCOPES, TOP
-from .tree import _is_null
-from .values import _Values
+from .tree import is_null
+from .values import Values
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _BETWEEN_RE = re.compile(r"([0-9]{2}):([0-9]{2})-([0-9]{2}):([0-9]{2})")
@@ -31,7 +31,7 @@ def valid_zone(name: str) -> bool:
     return True
 
 
-class _Schedule(_Values):
+class ScheduleSection(Values):
     camera_ids: dict
 
     def timezone(self) -> str:
@@ -63,7 +63,7 @@ class _Schedule(_Values):
                providers: set[str]) -> MaintenanceWindow | None:
         before = len(self.issues)
         given = {k for k in ("from", "to", "weekdays", "between")
-                 if k in f and not _is_null(f[k][1])}
+                 if k in f and not is_null(f[k][1])}
         start = end = between = None
         weekdays: tuple[int, ...] = ()
         if given & {"from", "to"} and given & {"weekdays", "between"}:
@@ -97,7 +97,7 @@ class _Schedule(_Values):
         scopes: dict[str, tuple[str, ...]] = {}
         for scope in SCOPES:
             pair = f.get(scope)
-            if pair is not None and not _is_null(pair[1]):
+            if pair is not None and not is_null(pair[1]):
                 scopes[scope] = self.scope(pair[1], f"{path}.{scope}", scope, providers)
         if not scopes:
             self.err(node, path, "a window needs a scope: at least one of "

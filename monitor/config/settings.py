@@ -20,8 +20,8 @@ from ..model import (
 )
 from .durations import format_duration
 from .keys import HISTORY, LINKS, MONITOR, ONVIF, RELOAD, SNAPSHOT, STREAM
-from .tree import _is_null, _kind
-from .values import _Values
+from .tree import is_null, kind_of
+from .values import Values
 
 
 # libpq's key=value form: password=secret or password='se cret'
@@ -30,7 +30,7 @@ _DSN_PAIRS = re.compile(r"\s*(?:\w+\s*=\s*(?:'(?:[^'\\]|\\.)*'|\S+)\s*)+")
 _DSN_HOST = re.compile(r"(?:^|\s)host\s*=")
 
 
-class _Settings(_Values):
+class SettingsSection(Values):
     def settings(self) -> MonitorSettings:
         found = self.single("monitor")
         if found is None:
@@ -49,15 +49,15 @@ class _Settings(_Values):
                      f"timeout ({format_duration(timeout)}) must not be longer than "
                      f"interval ({format_duration(interval)})")
         stream = StreamSettings()
-        if "stream" in f and not _is_null(f["stream"][1]):
+        if "stream" in f and not is_null(f["stream"][1]):
             s = self.fields(f["stream"][1], STREAM.path, STREAM.names) or {}
             stream = StreamSettings(**self.scalars(s, STREAM))
         snapshot = SnapshotSettings()
-        if "snapshot" in f and not _is_null(f["snapshot"][1]):
+        if "snapshot" in f and not is_null(f["snapshot"][1]):
             s = self.fields(f["snapshot"][1], SNAPSHOT.path, SNAPSHOT.names) or {}
             snapshot = SnapshotSettings(**self.scalars(s, SNAPSHOT))
         links = LinkSettings()
-        if "links" in f and not _is_null(f["links"][1]):
+        if "links" in f and not is_null(f["links"][1]):
             s = self.fields(f["links"][1], LINKS.path, LINKS.names) or {}
             before = len(self.issues)
             links = LinkSettings(**self.scalars(s, LINKS))
@@ -67,11 +67,11 @@ class _Settings(_Values):
                          f"timeout ({format_duration(links.timeout)}) must be shorter than "
                          f"interval ({format_duration(links.interval)})")
         reload = ReloadSettings()
-        if "reload" in f and not _is_null(f["reload"][1]):
+        if "reload" in f and not is_null(f["reload"][1]):
             s = self.fields(f["reload"][1], RELOAD.path, RELOAD.names) or {}
             reload = ReloadSettings(**self.scalars(s, RELOAD))
         onvif = OnvifSettings()
-        if "onvif" in f and not _is_null(f["onvif"][1]):
+        if "onvif" in f and not is_null(f["onvif"][1]):
             s = self.fields(f["onvif"][1], ONVIF.path, ONVIF.names) or {}
             onvif = OnvifSettings(**self.scalars(s, ONVIF))
         return MonitorSettings(stream=stream, snapshot=snapshot, links=links, reload=reload,
@@ -87,14 +87,14 @@ class _Settings(_Values):
         retention = self.scalars(f, HISTORY, ("retention",))["retention"]
         path = dsn = None
         pair = f.get("path")
-        if pair is not None and not _is_null(pair[1]):
+        if pair is not None and not is_null(pair[1]):
             path = self.required_text(pair[1], "history.path")
             if path is not None:
                 path = os.path.normpath(os.path.join(os.path.dirname(found[0]), path))
         dpair = f.get("dsn")
-        if dpair is not None and not _is_null(dpair[1]):
+        if dpair is not None and not is_null(dpair[1]):
             dsn = self.dsn(dpair[1], "history.dsn")
-            if pair is not None and not _is_null(pair[1]):
+            if pair is not None and not is_null(pair[1]):
                 self.err(dpair[0], "history.dsn", "use either path or dsn, not both")
                 return HistorySettings(retention=retention)
         return HistorySettings(path=path, dsn=dsn, retention=retention)
@@ -102,7 +102,7 @@ class _Settings(_Values):
     def dsn(self, node: Node, path: str) -> str | None:
         """A PostgreSQL DSN, its password remembered as a secret; never echoed."""
         if node.__class__ is not ScalarNode:
-            self.err(node, path, f"expected a string, got {_kind(node)}")
+            self.err(node, path, f"expected a string, got {kind_of(node)}")
             return None
         value = self.text(node, path)
         if value is None:

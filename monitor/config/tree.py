@@ -2,7 +2,7 @@
 expansion, and the typed-text primitives every section builds on.
 
 Every value keeps its node (PyYAML's ``yaml.compose``), so every error names file, line and
-column.  `_Reader` is the base of the loader's section readers; it collects errors rather
+column.  `Reader` is the base of the loader's section readers; it collects errors rather
 than raising them.
 """
 
@@ -19,23 +19,23 @@ from typing import Iterable, Mapping
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .durations import _NUMBER_RE
+from .durations import NUMBER_RE
 from .errors import ConfigIssue
 from .keys import MAX_LABEL, TOP
 
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_PLAIN = "tag:cctv-monitor:plain"  # an unquoted scalar, typed by the field that reads it
+PLAIN_TAG = "tag:cctv-monitor:plain"  # an unquoted scalar, typed by the field that reads it
 _STR = "tag:yaml.org,2002:str"
 _SEQ = "tag:yaml.org,2002:seq"
 _MAP = "tag:yaml.org,2002:map"
 _NULL_TAG = "tag:yaml.org,2002:null"
 _CORE_TAGS = frozenset(
-    {_PLAIN, _STR, _NULL_TAG, "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+    {PLAIN_TAG, _STR, _NULL_TAG, "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
      "tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"}
 )
 _NULL_WORDS = frozenset({"", "~", "null", "Null", "NULL"})
-_BOOL_WORDS = frozenset(
+BOOL_WORDS = frozenset(
     {"yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
      "on", "On", "ON", "off", "Off", "OFF"}
 )
@@ -47,38 +47,38 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
 
     def resolve(self, kind, value, implicit):  # noqa: ANN001 - PyYAML's signature
         if kind is ScalarNode:
-            return _PLAIN if implicit[0] else _STR
+            return PLAIN_TAG if implicit[0] else _STR
         return _SEQ if kind is SequenceNode else _MAP
 
 
-def _is_null(node: Node) -> bool:
+def is_null(node: Node) -> bool:
     return node.__class__ is ScalarNode and (
-        (node.tag == _PLAIN and node.value in _NULL_WORDS) or node.tag == _NULL_TAG
+        (node.tag == PLAIN_TAG and node.value in _NULL_WORDS) or node.tag == _NULL_TAG
     )
 
 
-def _simple_text(node: Node) -> str | None:
+def simple_text(node: Node) -> str | None:
     """The text of a plain or quoted scalar that needs no expansion, else None (then the
     general, reporting path decides).  The hot path of 100,000 cameras."""
     if node.__class__ is ScalarNode:
         tag = node.tag
         value = node.value
-        if (tag is _STR or (tag is _PLAIN and value not in _NULL_WORDS)) and "${" not in value:
+        if (tag is _STR or (tag is PLAIN_TAG and value not in _NULL_WORDS)) and "${" not in value:
             return value
     return None
 
 
-def _kind(node: Node) -> str:
+def kind_of(node: Node) -> str:
     if node.__class__ is MappingNode:
         return "a mapping"
     if node.__class__ is SequenceNode:
         return "a list"
-    if _is_null(node):
+    if is_null(node):
         return "an empty value"
-    if node.tag == _PLAIN:
-        if node.value in _BOOL_WORDS:
+    if node.tag == PLAIN_TAG:
+        if node.value in BOOL_WORDS:
             return "true/false"
-        if _NUMBER_RE.fullmatch(node.value):
+        if NUMBER_RE.fullmatch(node.value):
             return "a number"
     return "a string"
 
@@ -98,11 +98,11 @@ _TOP_SHOWN = ("cameras", "command_centres", "include", "integrations", "monitor"
 assert _TOP_KEYS.issuperset(_TOP_SHOWN)
 
 
-def _join(path: str, key: str) -> str:
+def join_key(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _at(file: str, node: Node) -> str:
+def node_at(file: str, node: Node) -> str:
     return f"{file}:{node.start_mark.line + 1}"
 
 
@@ -114,7 +114,7 @@ class _Doc:
     sections: dict[str, tuple[Node, Node]]
 
 
-class _Reader:
+class Reader:
     """The reading half of one `load` run: files, includes, errors, typed text."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
@@ -169,7 +169,7 @@ class _Reader:
         """A mapping's entries by key; unknown, duplicate and non-text keys are errors.
         YAML merge keys (``<<: *defaults``) are honoured, explicit keys winning."""
         if node.__class__ is not MappingNode:
-            self.err(node, path, f"expected a mapping, got {_kind(node)}")
+            self.err(node, path, f"expected a mapping, got {kind_of(node)}")
             return None
         out: dict[str, tuple[Node, Node]] = {}
         merges = None
@@ -179,14 +179,14 @@ class _Reader:
                 continue
             key = knode.value
             if key not in allowed:
-                if key == "<<" and knode.tag in (_PLAIN, "tag:yaml.org,2002:merge"):
+                if key == "<<" and knode.tag in (PLAIN_TAG, "tag:yaml.org,2002:merge"):
                     merges = (merges or []) + [vnode]
                     continue
-                self.err(knode, _join(path, key), f"unknown key {key!r}{self.hint(key, allowed)}")
+                self.err(knode, join_key(path, key), f"unknown key {key!r}{self.hint(key, allowed)}")
                 continue
             first = out.get(key)
             if first is not None:
-                self.err(knode, _join(path, key),
+                self.err(knode, join_key(path, key),
                          f"duplicate key {key!r} (first at line {first[0].start_mark.line + 1})")
                 continue
             out[key] = (knode, vnode)
@@ -196,7 +196,7 @@ class _Reader:
                 sources = vnode.value if vnode.__class__ is SequenceNode else [vnode]
                 for source in sources:
                     if id(source) in self.merging:  # `<<: *self`: an alias to itself
-                        self.err(vnode, _join(path, "<<"), "a mapping cannot merge itself")
+                        self.err(vnode, join_key(path, "<<"), "a mapping cannot merge itself")
                         continue
                     merged = self.fields(source, path, allowed)
                     for key, pair in (merged or {}).items():
@@ -207,17 +207,17 @@ class _Reader:
     def items(self, node: Node, path: str) -> list[Node]:
         if node.__class__ is SequenceNode:
             return node.value
-        if _is_null(node):
+        if is_null(node):
             return []
-        self.err(node, path, f"expected a list, got {_kind(node)}")
+        self.err(node, path, f"expected a list, got {kind_of(node)}")
         return []
 
     def text(self, node: Node, path: str, what: str = "a string") -> str | None:
         if node.__class__ is not ScalarNode:
-            self.err(node, path, f"expected {what}, got {_kind(node)}")
+            self.err(node, path, f"expected {what}, got {kind_of(node)}")
             return None
         tag = node.tag
-        if tag is not _PLAIN and tag is not _STR and tag not in _CORE_TAGS:
+        if tag is not PLAIN_TAG and tag is not _STR and tag not in _CORE_TAGS:
             self.err(node, path, f"the YAML tag {tag} is not supported here"
                                  " (to read other files, use include:)")
             return None
@@ -227,10 +227,10 @@ class _Reader:
         return value
 
     def required_text(self, node: Node, path: str) -> str | None:
-        value = _simple_text(node)
+        value = simple_text(node)
         if value and not value.isspace():
             return value
-        if _is_null(node):
+        if is_null(node):
             self.err(node, path, "must not be empty")
             return None
         value = self.text(node, path)
@@ -287,9 +287,9 @@ class _Reader:
                 found = (doc.file, pair[1])
             else:
                 self.err(pair[0], section,
-                         f"{section}: is already set in {_at(*first)}; set it in one file only",
+                         f"{section}: is already set in {node_at(*first)}; set it in one file only",
                          file=doc.file)
-        if found is None or _is_null(found[1]):
+        if found is None or is_null(found[1]):
             return None
         self.file = found[0]
         return found
@@ -318,7 +318,7 @@ class _Reader:
                     continue
                 if name in names:
                     self.err(name_pair[1], f"{path}.name",
-                             f"duplicate {what} {name!r} (first at {_at(*names[name])})")
+                             f"duplicate {what} {name!r} (first at {node_at(*names[name])})")
                     continue
                 names[name] = (doc.file, name_pair[1])
                 yield node, path, f, name
@@ -361,7 +361,7 @@ class _Reader:
             text = " ".join(str(exc).split())
             self.issues.append(ConfigIssue(file, 1, 1, "-", f"invalid YAML: {text}"))
             return
-        if root is None or _is_null(root):
+        if root is None or is_null(root):
             return
         self.file = file
         if root.__class__ is not MappingNode:
@@ -373,7 +373,7 @@ class _Reader:
         if include is None:
             return
         knode, vnode = include
-        patterns = [vnode] if vnode.__class__ is ScalarNode and not _is_null(vnode) \
+        patterns = [vnode] if vnode.__class__ is ScalarNode and not is_null(vnode) \
             else self.items(vnode, "include")
         base = os.path.dirname(file)
         real = os.path.realpath(file)

@@ -14,10 +14,10 @@ from yaml.nodes import Node, SequenceNode
 from ..model import Credentials, Endpoint, redact_url, split_credentials
 from .durations import parse_duration
 from .keys import Key, Section
-from .tree import _BOOL_WORDS, _PLAIN, _Reader, _is_null, _join, _kind
+from .tree import BOOL_WORDS, PLAIN_TAG, Reader, is_null, join_key, kind_of
 
 
-def _show_url(url: str) -> str:
+def show_url(url: str) -> str:
     """The URL fit for an error message: `redact_url` when the URL parses cleanly, else a
     cruder cut that still never shows what sits between the user and the last '@'."""
     if "@" not in url:
@@ -38,7 +38,7 @@ def _show_url(url: str) -> str:
 
 def _url_secrets(url: str, password: str | None) -> list[str]:
     """Whatever may be a password in `url`: urlsplit's idea and the cruder one of
-    `_show_url`, raw and percent-decoded, so that the scrubber knows them all."""
+    `show_url`, raw and percent-decoded, so that the scrubber knows them all."""
     head = url.rpartition("@")[0]
     userinfo = head.rpartition("://")[2]
     out = []
@@ -50,7 +50,7 @@ def _url_secrets(url: str, password: str | None) -> list[str]:
     return out
 
 
-def _split_fast(value: str, creds: Credentials | None,
+def split_fast(value: str, creds: Credentials | None,
                 schemes: tuple[str, ...]) -> tuple[Endpoint, tuple[str, ...]] | None:
     """`split_credentials` for the common shape ``scheme://[user[:pass]@]host[:port][/path]``
     with a valid scheme, lower-case host and canonical port, in a fraction of its time
@@ -80,7 +80,7 @@ def _split_fast(value: str, creds: Credentials | None,
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-class _Values(_Reader):
+class Values(Reader):
     """Typed scalar readers: each reports its own errors and returns None on one."""
 
     def integer(self, node: Node, path: str, lo: int, hi: int | None = None) -> int | None:
@@ -106,7 +106,7 @@ class _Values(_Reader):
             number = float(value)
         except ValueError:
             number = math.nan
-        if not math.isfinite(number) or value.strip().lower() in _BOOL_WORDS:
+        if not math.isfinite(number) or value.strip().lower() in BOOL_WORDS:
             self.err(node, path, f"expected {what}, got {value!r}")
             return None
         return number
@@ -130,7 +130,7 @@ class _Values(_Reader):
         value = self.required_text(node, path)
         if value is None:
             return None
-        fast = _split_fast(value, creds, schemes)
+        fast = split_fast(value, creds, schemes)
         if fast is not None:
             if fast[1]:
                 self.secrets.update(fast[1])
@@ -142,7 +142,7 @@ class _Values(_Reader):
         except ValueError as exc:
             if "@" in value:
                 self.secrets.update(_url_secrets(value, None))
-            self.err(node, path, f"invalid URL {_show_url(value)}: {exc}")
+            self.err(node, path, f"invalid URL {show_url(value)}: {exc}")
             return None
         userinfo = "@" in parts.netloc
         if "@" in value:
@@ -150,10 +150,10 @@ class _Values(_Reader):
         scheme = parts.scheme.lower()
         if scheme not in schemes:
             want = " or ".join(f"{s}://" for s in schemes)
-            self.err(node, path, f"{_show_url(value)}: the URL must start with {want}")
+            self.err(node, path, f"{show_url(value)}: the URL must start with {want}")
             return None
         if not host:
-            self.err(node, path, f"{_show_url(value)}: the URL has no host")
+            self.err(node, path, f"{show_url(value)}: the URL has no host")
             return None
         if not userinfo:  # what split_credentials returns for a URL without userinfo
             return Endpoint(value, creds)
@@ -190,8 +190,8 @@ class _Values(_Reader):
                 continue
             pair = f.get(key.name)
             value = None
-            if pair is not None and not _is_null(pair[1]):
-                value = self.scalar(key, pair[1], _join(path or section.path, key.name))
+            if pair is not None and not is_null(pair[1]):
+                value = self.scalar(key, pair[1], join_key(path or section.path, key.name))
             out[key.name] = key.default if value is None else value
         return out
 
@@ -217,7 +217,7 @@ class _Values(_Reader):
     def location(self, node: Node, path: str) -> tuple[float, float] | None:
         if node.__class__ is SequenceNode and len(node.value) == 2:
             first, second = node.value
-            if first.tag is _PLAIN and second.tag is _PLAIN:
+            if first.tag is PLAIN_TAG and second.tag is PLAIN_TAG:
                 try:
                     lat, lon = float(first.value), float(second.value)
                 except ValueError:
@@ -226,7 +226,7 @@ class _Values(_Reader):
                     if -90 <= lat <= 90 and -180 <= lon <= 180:  # also False for NaN
                         return (lat, lon)
         if node.__class__ is not SequenceNode or len(node.value) != 2:
-            got = f"{len(node.value)} values" if node.__class__ is SequenceNode else _kind(node)
+            got = f"{len(node.value)} values" if node.__class__ is SequenceNode else kind_of(node)
             self.err(node, path, f"expected [latitude, longitude], got {got}")
             return None
         lat = self.number(node.value[0], f"{path}[0]", "a latitude")

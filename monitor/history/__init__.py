@@ -14,14 +14,16 @@ database is empty where the marker says a ledger was.
 from __future__ import annotations
 
 import os
-import re
 import socket
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .recorder import Recorder
 from .clock import SteadyClock
 from .writer import Ledger, LedgerMissing, Restored, is_postgres
+
+if TYPE_CHECKING:
+    from ..model import Inventory
 
 __all__ = ["HistoryTarget", "Ledger", "LedgerMissing", "Recorder", "Restored", "SteadyClock",
            "instance_name", "start", "target_of"]
@@ -36,38 +38,21 @@ class HistoryTarget:
     state_dir: str | None = field(default=None, compare=False)
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdwy]?)\s*$")
-_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 365 * 86400}
-
-
-def _seconds(value: Any) -> float | None:
-    if value in (None, "", 0):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    m = _DURATION.match(str(value))
-    if not m:
-        raise ValueError(f"history.retention: expected a duration such as 400d, got {value!r}")
-    return float(m.group(1)) * _UNIT[m.group(2)]
-
-
 #: The ledger's file when `history:` names neither a path nor a dsn: next to the main
 #: configuration file, so that every restart of one deployment finds its own past.
 DEFAULT_FILE = "cctv-history.sqlite"
 
 
-def target_of(inventory: Any, config_path: str | None = None,
+def target_of(inventory: Inventory, config_path: str | None = None,
               override: str | None = None, state_dir: str | None = None) -> HistoryTarget | None:
     """Where the ledger is: `override` (`run --ledger`), else `history.dsn`, else
-    `history.path`, else DEFAULT_FILE in the directory of `config_path`; None for an
-    inventory without a history section.  The override exists for deployments whose
-    configuration directory is read-only (a container's mounted /etc): the ledger then
-    lives on a volume of its own without editing the shared configuration."""
-    history = getattr(inventory, "history", None)
-    if history is None:
-        return None
-    target = (override or getattr(history, "dsn", None)
-              or getattr(history, "path", None))
+    `history.path`, else DEFAULT_FILE in the directory of `config_path`; None when there is
+    none of these.  The override exists for deployments whose configuration directory is
+    read-only (a container's mounted /etc): the ledger then lives on a volume of its own
+    without editing the shared configuration.  The retention is the configuration's, in
+    seconds already (monitor.config parses durations)."""
+    history = inventory.history
+    target = override or history.dsn or history.path
     if not target:
         if config_path is None:
             return None
@@ -78,7 +63,7 @@ def target_of(inventory: Any, config_path: str | None = None,
             state_dir = os.path.dirname(os.path.abspath(target))
         elif config_path is not None:
             state_dir = os.path.dirname(os.path.abspath(config_path))
-    return HistoryTarget(target, _seconds(getattr(history, "retention", None)), state_dir)
+    return HistoryTarget(target, history.retention or None, state_dir)
 
 
 def instance_name(shard: tuple[int, int] | None = None) -> str:

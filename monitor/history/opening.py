@@ -17,12 +17,25 @@ neither makes nor hides downtime, and the step is recorded in `clock_steps`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from .spool import Segment
 
 #: Smaller differences between the wall-clock and the boot-clock gap are not a step.
 STEP_THRESHOLD = 2.0
+
+
+class RestoredState(NamedTuple):
+    """A subject's last state as the previous run left it (subject_state)."""
+
+    kind: str
+    subject: str
+    integration: str
+    state: str
+    since: float
+    reason: str
+    check_name: str
+    cause: str
 
 
 @dataclass
@@ -31,7 +44,7 @@ class Restored:
 
     last_heartbeat: float | None = None
     down_gap: tuple[float, float] | None = None  # the monitor_down row written at this start
-    states: list[tuple] = field(default_factory=list)  # (kind, subject, integration, state, since, reason, check, cause)
+    states: list[RestoredState] = field(default_factory=list)
     inventory: dict[str, str] = field(default_factory=dict)  # present camera -> provider
     answered: set[str] = field(default_factory=set)
 
@@ -80,7 +93,7 @@ def begin(cur: Any, q: Callable[[str], str], instance: str, started: float,
         return restored
     cur.execute(q("SELECT kind, subject, integration, state, since, reason, check_name, cause "
                   "FROM subject_state WHERE instance = ?"), (instance,))
-    restored.states = [tuple(r) for r in cur.fetchall()]
+    restored.states = [RestoredState(*r) for r in cur.fetchall()]
     cur.execute("SELECT camera FROM first_answer")
     restored.answered = {r[0] for r in cur.fetchall()}
     return restored

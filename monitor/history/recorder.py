@@ -1,12 +1,15 @@
 """From State's changes to ledger rows, and back from the ledger into State at a start.
 
-`Recorder` is a State change listener (and a StateListener for inventory reloads).  Per
-camera, feed and link it keeps whether an episode is open, so a flip costs one or two queued
-rows and no database read:
+`Recorder` is a State change listener (and a StateListener for inventory reloads).  An
+episode is open while State has its subject down or degraded (`Change.was` says what it was),
+so a flip costs one or two queued rows and no database read:
 
 - down/degraded: close the open episode of that subject (if any, e.g. a feed whose cause
   changed), open a new one, and remember the subject's state and since;
 - up: close the open episode; the first time a camera ever answers, record it.
+
+After a reload, what the reload took away (`State.replaced`, `State.dropped_links`) says
+which episodes to close and which provider a removed or moved camera had.
 
 A camera outage is `link`-caused when the camera's `uplink` names a command-centre link
 ("centre/link", or the link's name) that is down when the camera goes down: the city's
@@ -26,8 +29,10 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..logsetup import redact
+from ..model import LinkKey
 from ..state import Change, CameraState, State
-from .writer import Ledger, Restored
+from .writer import (FirstAnswer, InventoryChange, Ledger, OutageClose, OutageOpen, Restored,
+                     SubjectKey, SubjectState)
 
 if TYPE_CHECKING:
     from ..model import Inventory
@@ -43,10 +48,8 @@ class Recorder:
         self.ledger = ledger
         self.instance = ledger.instance
         self._clock = clock or ledger.clock
-        # (kind, subject, integration) -> "down"/"degraded" for every open episode
-        self._open: dict[tuple[str, str, str], str] = {}
         self._answered: set[str] = set()
-        self._providers: dict[str, str] = {}  # camera -> provider, as last recorded
+        self._links_closed: list = []  # State.dropped_links of the reload already told
         self.restored: Restored | None = None
 
     # ------------------------------------------------------------------ start
@@ -66,33 +69,30 @@ class Recorder:
         self.restored = restored
         self._answered = set(restored.answered)
         end = restored.last_heartbeat if restored.last_heartbeat is not None else now
-        for kind, subject, integration, st, since, reason, check, cause in restored.states:
-            if not self._present(kind, subject, integration):
-                if st != "up":
-                    put("close", (end, inst, kind, subject, integration))
-                put("forget", (inst, kind, subject, integration))
+        for r in restored.states:
+            if not self._present(r.kind, r.subject, r.integration):
+                if r.state != "up":
+                    put("close", OutageClose(end, inst, r.kind, r.subject, r.integration))
+                put("forget", SubjectKey(inst, r.kind, r.subject, r.integration))
                 continue
-            state.restore(kind, subject, integration, st, float(since), reason, check, cause)
-            if st != "up":
-                self._open[(kind, subject, integration)] = st
+            state.restore(r.kind, r.subject, r.integration, r.state, float(r.since), r.reason,
+                          r.check_name, r.cause)
         current = {c.id: c.provider for c in state.inventory.cameras}
         for camera, provider in restored.inventory.items():
             if camera not in current:
-                put("inventory", (now, camera, provider, "removed", inst))
+                put("inventory", InventoryChange(now, camera, provider, "removed", inst))
             elif current[camera] != provider:
-                put("inventory", (now, camera, provider, "removed", inst))
-                put("inventory", (now, camera, current[camera], "added", inst))
+                put("inventory", InventoryChange(now, camera, provider, "removed", inst))
+                put("inventory", InventoryChange(now, camera, current[camera], "added", inst))
         for camera, provider in current.items():
             if camera not in restored.inventory:
-                put("inventory", (now, camera, provider, "added", inst))
-        self._providers = current
+                put("inventory", InventoryChange(now, camera, provider, "added", inst))
         state.add_change_listener(self.on_change)
         state.add_listener(self)
 
     def _present(self, kind: str, subject: str, integration: str) -> bool:
         if kind == "link":
-            centre, _, link = subject.partition("/")
-            return (centre, link) in self.state.links
+            return LinkKey.parse(subject) in self.state.links
         cs = self.state.cameras.get(subject)
         if cs is None:
             return False
@@ -101,11 +101,9 @@ class Recorder:
     # ------------------------------------------------------------------ changes
 
     def on_change(self, ch: Change) -> None:
-        key = (ch.kind, ch.subject, ch.integration)
         put, inst = self.ledger.put, self.instance
-        was = self._open.pop(key, None)
-        if was is not None:
-            put("close", (ch.at, inst, ch.kind, ch.subject, ch.integration))
+        if ch.was in ("down", "degraded"):  # its open episode ends here
+            put("close", OutageClose(ch.at, inst, ch.kind, ch.subject, ch.integration))
         cause = ch.cause
         provider = ""
         if ch.kind != "link":
@@ -116,16 +114,16 @@ class Recorder:
         if ch.state == "up":
             if ch.kind == "camera" and ch.subject not in self._answered:
                 self._answered.add(ch.subject)
-                put("first", (ch.subject, provider, ch.at))
+                put("first", FirstAnswer(ch.subject, provider, ch.at))
         else:
-            self._open[key] = ch.state
             detail = redact(ch.message)[:_DETAIL_MAX] if ch.message else ""
             if ch.kind == "link":
                 cause = ch.state  # down or degraded
-            put("open", (ch.kind, ch.subject, ch.integration, provider, ch.at, ch.reason,
-                         cause, ch.check, detail, inst))
-        put("state", (inst, ch.kind, ch.subject, ch.integration, ch.state, ch.at,
-                      ch.reason if ch.state != "up" else "", ch.check, cause))
+            put("open", OutageOpen(ch.kind, ch.subject, ch.integration, provider, ch.at,
+                                   ch.reason, cause, ch.check, detail, inst))
+        down = ch.state != "up"
+        put("state", SubjectState(inst, ch.kind, ch.subject, ch.integration, ch.state, ch.at,
+                                  ch.reason if down else "", ch.check if down else "", cause))
 
     def _camera_cause(self, cs: CameraState | None) -> str:
         uplink = cs.camera.uplink if cs is not None else ""
@@ -147,35 +145,38 @@ class Recorder:
     def inventory_changed(self, added: list[str], removed: list[str], changed: list[str]) -> None:
         now = self._clock()
         put, inst = self.ledger.put, self.instance
-        cameras = self.state.cameras
+        cameras, before = self.state.cameras, self.state.replaced
+
+        def close(kind: str, subject: str, integration: str) -> None:
+            put("close", OutageClose(now, inst, kind, subject, integration))
+            put("forget", SubjectKey(inst, kind, subject, integration))
+
         for cid in removed:
-            put("inventory", (now, cid, self._providers.pop(cid, ""), "removed", inst))
-            for key in [k for k in self._open if k[0] != "link" and k[1] == cid]:
-                del self._open[key]
-                put("close", (now, inst) + key)
-                put("forget", (inst,) + key)
-            put("forget", (inst, "camera", cid, ""))
+            old = before.get(cid)
+            put("inventory", InventoryChange(now, cid, old.camera.provider if old else "",
+                                             "removed", inst))
+            if old is not None:
+                if old.up is False:
+                    close("camera", cid, "")
+                for name, fs in old.feeds.items():
+                    if fs.up is False:
+                        close("feed", cid, name)
+            put("forget", SubjectKey(inst, "camera", cid, ""))
         for cid in added:
-            provider = cameras[cid].camera.provider
-            self._providers[cid] = provider
-            put("inventory", (now, cid, provider, "added", inst))
+            put("inventory", InventoryChange(now, cid, cameras[cid].camera.provider, "added", inst))
         for cid in changed:
-            provider = cameras[cid].camera.provider
-            old = self._providers.get(cid)
-            if old != provider:
-                put("inventory", (now, cid, old or "", "removed", inst))
-                put("inventory", (now, cid, provider, "added", inst))
-                self._providers[cid] = provider
-            feeds = cameras[cid].feeds
-            for key in [k for k in self._open if k[0] == "feed" and k[1] == cid
-                        and k[2] not in feeds]:
-                del self._open[key]
-                put("close", (now, inst) + key)
-                put("forget", (inst,) + key)
-        links = self.state.links
-        for key in [k for k in self._open if k[0] == "link"]:
-            centre, _, link = key[1].partition("/")
-            if (centre, link) not in links:
-                del self._open[key]
-                put("close", (now, inst) + key)
-                put("forget", (inst,) + key)
+            cs, old = cameras[cid], before.get(cid)
+            provider = cs.camera.provider
+            was = old.camera.provider if old is not None else provider
+            if was != provider:
+                put("inventory", InventoryChange(now, cid, was, "removed", inst))
+                put("inventory", InventoryChange(now, cid, provider, "added", inst))
+            for name, fs in (old.feeds.items() if old is not None else ()):
+                if fs.up is False and name not in cs.feeds:
+                    close("feed", cid, name)
+        dropped = self.state.dropped_links
+        if dropped is not self._links_closed:  # once per reload, not once per slice told
+            self._links_closed = dropped
+            for ls in dropped:
+                if ls.result is not None and ls.result.state != "up":
+                    close("link", str(ls.key), "")

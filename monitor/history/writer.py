@@ -32,14 +32,18 @@ import sqlite3
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from ..logsetup import redact
 from . import opening, schema, spool
 from .clock import SteadyClock, boot_clock, boot_id
-from .opening import Restored
+from .opening import Restored, RestoredState
+from .rows import (ClockStep, FirstAnswer, InventoryChange, OutageClose, OutageOpen,
+                   SubjectKey, SubjectState)
 
-__all__ = ["Ledger", "LedgerMissing", "Restored", "STATEMENTS", "connect"]
+__all__ = ["ClockStep", "FirstAnswer", "InventoryChange", "Ledger", "LedgerMissing", "OutageClose",
+           "OutageOpen", "Restored", "RestoredState", "STATEMENTS", "SubjectKey", "SubjectState",
+           "connect"]
 
 log = logging.getLogger("cctv.history")
 
@@ -65,6 +69,9 @@ STATEMENTS = {
                  "WHERE instance = ?",
     "clock_step": "INSERT INTO clock_steps (instance, ts, wall_ts, step) VALUES (?, ?, ?, ?)",
 }
+
+
+
 
 _STOP = object()
 #: Rows held while the database refuses them (disk full, server gone): about 200 MB.
@@ -383,7 +390,7 @@ class Ledger:
         log.warning("wall clock stepped %+.1fs (it reads %s UTC); outage times and durations "
                     "keep this run's monotonic clock, the step is recorded in the ledger",
                     step, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(wall)))
-        pending.append(("clock_step", (self.instance, now, wall, step)))
+        pending.append(("clock_step", ClockStep(self.instance, now, wall, step)))
 
     def _attempt(self, rows: list[tuple[str, tuple]], now: float) -> bool:
         if not self.opened:

@@ -38,6 +38,7 @@ from ..model import Endpoint, ProbeContext, Reason, Result
 from ..resources import LocalResourceError, local_resource_kind
 from .base import ProbeError, classify_exception
 from .status_codes import reason_for_status
+from .tcp import ssl_context
 
 DEVICE_BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
 #: Identity fields of GetDeviceInformation -> detail keys.
@@ -125,12 +126,19 @@ async def probe(endpoint: Endpoint, ctx: ProbeContext) -> Result:
             # so that the first onvif check does not stall every other check's schedule
             await asyncio.to_thread(_load_library)
     import onvif
+    import onvif.client
     from onvif import ONVIFService
 
     wsdl = os.path.join(os.path.dirname(onvif.__file__), "wsdl", "devicemgmt.wsdl")
     creds = endpoint.credentials
     trace = ctx.trace
     start = time.perf_counter()
+    # The library takes no TLS context of ours (onvif-zeep-async 4.3): it builds each
+    # service's connector with its module's own no-verify context, which also allows legacy
+    # renegotiation and every cipher of OpenSSL's DEFAULT list.  It reads that module global
+    # when the service is built, just below: hand it the context every probe uses (TLS 1.2
+    # minimum, ProbeContext.tls_verify; tests/test_probe_tls.py holds the library to it).
+    onvif.client._NO_VERIFY_SSL_CONTEXT = ssl_context(ctx.tls_verify)
     service = ONVIFService(endpoint.url, creds.username if creds else None,
                            creds.password if creds else None, wsdl, encrypt=True,
                            no_cache=True, binding_name=DEVICE_BINDING)

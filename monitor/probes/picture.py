@@ -208,7 +208,7 @@ def judge(history: PictureHistory, settings: SnapshotSettings, diff: int | None,
     level = luminance * 255.0
     if level < settings.black_below:
         return Reason.BLACK_IMAGE, f"black picture (mean luminance {level:.0f}/255)", detail
-    above = getattr(settings, "uniform_above", 0.9)
+    above = settings.uniform_above
     if uniform is not None and 0 < above <= 1 and uniform >= above:
         return Reason.UNIFORM_IMAGE, (
             f"uniform picture: {uniform:.0%} of it one colour (mean luminance {level:.0f}/255)"

@@ -14,14 +14,15 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-DEFAULT_TZ = "Asia/Jakarta"
+if TYPE_CHECKING:
+    from ..model import Inventory
 
 
-def timezone_of(inventory: Any) -> ZoneInfo:
-    return ZoneInfo(str(getattr(inventory, "timezone", None) or DEFAULT_TZ))
+def timezone_of(inventory: Inventory) -> ZoneInfo:
+    return ZoneInfo(inventory.timezone)
 
 
 class Progress:

@@ -28,10 +28,10 @@ from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from ..history.reader import Reader
+from ..model import is_ring_one
 from .intervals import (Intervals, add_daily, clip, day_bounds, intersect, merge, subtract,
                         total, window_intervals, window_matches)
 
-RING_ONE_ZONES = {"ring-1", "ring-one", "ring1", "ring_1"}
 CAUSES = ("camera", "link", "feed", "maintenance", "monitor_down")
 PACE_DAYS = 28  # the pace of installation is measured over the last four weeks
 
@@ -426,7 +426,7 @@ def _end_state(f: ProviderFigures, camera: str, cfg: Any, pres: Intervals, first
     if any(i not in centres for i in integrations):
         f.integrated += 1
     police = [i for i, _ep in (getattr(cfg, "feeds", ()) or ()) if i in centres]
-    ring = str(getattr(cfg, "zone", "")).lower() in RING_ONE_ZONES
+    ring = is_ring_one(str(getattr(cfg, "zone", "")))
     connected = bool(police) and not any(
         s <= at < e for s, e, _r, _c, _k, integ in feeds if integ in police)
     if police:

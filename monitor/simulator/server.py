@@ -424,7 +424,7 @@ class Simulator:
         site = web.TCPSite(runner, host, port)
         await site.start()
         self.runner = runner
-        bound = site._server.sockets[0].getsockname()  # type: ignore[union-attr]
+        bound = runner.addresses[0]
         self.control_url = f"http://{bound[0]}:{bound[1]}"
 
     async def _h_state(self, request):

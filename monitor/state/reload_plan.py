@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..checks import active_checks
-from ..model import Camera, Inventory
-from . import CameraState, State
+from ..model import Camera, Inventory, LinkKey, link_keys
+from .records import CameraState, feed_maps, new_record
 
 
 @dataclass
@@ -27,12 +27,15 @@ class ReloadPlan:
     changed: list[tuple[CameraState, Camera, tuple[str, ...]]]  # (state, new camera, checks)
     integration_centre: dict[str, str]
     centre_feeds: dict[str, set[str]]
-    links: list[tuple[str, str]]
+    links: list[LinkKey]
     rewired: bool  # the integration -> centre map or the set of links changed
 
 
-def make_plan(state: State, inventory: Inventory, now: float) -> ReloadPlan:
-    old_cameras = state.cameras
+def make_plan(old_cameras: dict[str, CameraState], old_links: set[LinkKey],
+              old_integration_centre: dict[str, str], inventory: Inventory,
+              now: float) -> ReloadPlan:
+    """The plan from the running cameras, links and integration -> centre map to
+    `inventory`; reads them, changes nothing."""
     new_cameras: dict[str, CameraState] = {}
     added: list[str] = []
     changed: list[tuple[CameraState, Camera, tuple[str, ...]]] = []
@@ -41,9 +44,7 @@ def make_plan(state: State, inventory: Inventory, now: float) -> ReloadPlan:
         checks = active_checks(camera.checks, settings)
         cs = old_cameras.get(camera.id)
         if cs is None:
-            cs = CameraState(camera=camera, checks=checks, since=now)
-            state._sync_feeds(cs, now)
-            new_cameras[camera.id] = cs
+            new_cameras[camera.id] = new_record(camera, settings, now)
             added.append(camera.id)
             continue
         # `is`: the reloader hands back the running object for an unchanged camera
@@ -51,9 +52,8 @@ def make_plan(state: State, inventory: Inventory, now: float) -> ReloadPlan:
             changed.append((cs, camera, checks))
         new_cameras[camera.id] = cs
     removed = [cid for cid in old_cameras if cid not in new_cameras]
-    integration_centre, centre_feeds = State._maps(inventory)
-    links = [(c.name, link.name) for c in inventory.command_centres for link in c.links]
-    rewired = (integration_centre != state._integration_centre
-               or set(links) != set(state.links))
+    integration_centre, centre_feeds = feed_maps(inventory)
+    links = link_keys(inventory)
+    rewired = integration_centre != old_integration_centre or set(links) != old_links
     return ReloadPlan(inventory, now, new_cameras, added, removed, changed,
                       integration_centre, centre_feeds, links, rewired)

@@ -252,7 +252,7 @@ def main() -> int:
                     ref = reference(st, ex)
                     print(f"    prometheus_client generate_latest on the same series: {ref * 1000:.0f} ms CPU "
                           f"({ref / plain['cpu']:.0f}x the plain render)")
-                st._listeners.remove(ex)
+                st.remove_listener(ex)
                 del ex, text
                 gc.collect()
             if len(figures) == 2:

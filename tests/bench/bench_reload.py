@@ -102,8 +102,7 @@ async def bench(n: int, reloads: int) -> dict:
         inventory = load(str(cfg))
         load_s = time.perf_counter() - t0
         daemon = Daemon(str(cfg), inventory)
-        daemon.scheduler._lookup = lambda check: _ok
-        daemon.scheduler._analyse = lambda body, history, settings: Result(Reason.OK)
+        daemon.scheduler.runner.lookup = lambda check: _ok
         await daemon.scheduler.start()
         _freeze_heap()
         ticker = Ticker()

@@ -645,7 +645,10 @@ raise SystemExit(run_fleet(bench_fleet(n), ("127.0.0.1", control), log_level="wa
 def bench_fleet(n: int):
     from monitor.simulator.fleet import build_fleet
 
-    fleet = build_fleet(cameras=n, seed=7, faults={}, base_net=150)
+    # the base net main() picked free (the simulator process inherits it): another
+    # simulator on this machine may serve the usual one
+    fleet = build_fleet(cameras=n, seed=7, faults={},
+                        base_net=int(os.environ.get("CCTV_SIM_BASE_NET", "150")))
     fleet.password = ""
     return fleet
 
@@ -665,6 +668,10 @@ def main() -> int:
                     help="also measure the scheduling path alone (no-op probes, in-process)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
+    if "CCTV_SIM_BASE_NET" not in os.environ:
+        from tests.factories import free_base_net
+
+        os.environ["CCTV_SIM_BASE_NET"] = str(free_base_net())
     work = Path(tempfile.mkdtemp(prefix="cctv-bench-trees-"))
     trees = {"current": ROOT}
     if args.baseline:
