@@ -83,6 +83,25 @@ def _page(w: Words, title: str, body: str, status: int = 200) -> web.Response:
     return web.Response(text=html, status=status, content_type="text/html", headers=NO_STORE)
 
 
+def _message(w: Words, key: str, **fmt: object) -> str:
+    """A refusal in the page's language, saying that nothing was stored."""
+    return f"{w(key, **fmt)}; {w('nothing_stored')}"
+
+
+def _err(w: Words, key: str, **fmt: object) -> str:
+    return f"<p class=err>{escape(_message(w, key, **fmt))}</p>"
+
+
+def _refused(w: Words, exc: store.DisputeError) -> str:
+    fmt = dict(exc.fmt)
+    for k in ("n", "max"):
+        if isinstance(fmt.get(k), int):
+            fmt[k] = w.number(fmt[k])  # type: ignore[arg-type]
+    if "what" in fmt:
+        fmt["what"] = w(str(fmt["what"]) if fmt["what"] in ("text", "note") else "text")
+    return _message(w, "err_" + exc.key, **fmt) if exc.key else f"{exc}; {w('nothing_stored')}"
+
+
 def _words(request: web.Request) -> Words:
     return Words("id" if request.query.get("lang") == "id" else "en")
 
@@ -179,7 +198,7 @@ class Portal:
             return self._no_ledger(w)
         o = await self._outage_or_404(request, w)
         if o is None:
-            return _page(w, w("camera_outages"), "<p class=err>no such outage</p>", 404)
+            return _page(w, w("camera_outages"), f"<p class=err>{escape(w('err_no_outage'))}</p>", 404)
         return await self._outage_page(request, w, o)
 
     async def _outage_page(self, request: web.Request, w: Words, o: Any, error: str = "",
@@ -244,12 +263,11 @@ class Portal:
         foreign = origin is not None and origin != "null" and \
             origin.split("://", 1)[-1].lower() != request.host.lower()
         if (site and site not in ("same-origin", "none")) or foreign:
-            return _page(w, w("disputes"), "<p class=err>refused: the form came from another site</p>", 403)
+            return _page(w, w("disputes"), _err(w, "err_site"), 403)
         try:
             return await request.post()
         except web.HTTPRequestEntityTooLarge:
-            return _page(w, w("disputes"), f"<p class=err>the form is too large: a text is at most "
-                         f"{store.MAX_TEXT:,} characters; nothing was stored</p>", 413)
+            return _page(w, w("disputes"), _err(w, "err_large", max=w.number(store.MAX_TEXT)), 413)
 
     async def file(self, request: web.Request) -> web.Response:
         w = _words(request)
@@ -261,20 +279,19 @@ class Portal:
             return form
         o = await self._outage_or_404(request, w)
         if o is None or o.provider != who.provider:
-            return _page(w, w("file_dispute"), "<p class=err>no such outage: nothing stored</p>", 404)
+            return _page(w, w("file_dispute"), _err(w, "err_no_outage"), 404)
         nonce = self.csrf.check(str(form.get("csrf", "")), who.user, f"file:{o.id}")
         if nonce is None:
-            return _page(w, w("file_dispute"), "<p class=err>the form's token is not valid (forged, "
-                         "expired or for another form): reload the page; nothing stored</p>", 403)
+            return _page(w, w("file_dispute"), _err(w, "err_token"), 403)
         try:
             start, end = self._when(str(form.get("start", ""))), self._when(str(form.get("end", "")))
         except ValueError:
-            return await self._outage_page(request, w, o, "start/end: YYYY-MM-DDTHH:MM:SS; nothing stored", 400)
+            return await self._outage_page(request, w, o, _message(w, "err_when"), 400)
         try:
             new_id = await self._db(store.file, o.id, who.provider, str(form.get("reason", "")),
                                     str(form.get("text", "")), who.user, self.clock(), start, end, nonce)
         except store.DisputeError as exc:
-            return await self._outage_page(request, w, o, f"{exc}; nothing stored", exc.status)
+            return await self._outage_page(request, w, o, _refused(w, exc), exc.status)
         log.info("dispute %d filed by %s on outage %d", new_id, who.user, o.id)
         raise web.HTTPSeeOther(f"/disputes/{new_id}?lang={w.lang}&done=filed")
 
@@ -300,7 +317,7 @@ class Portal:
             return self._no_ledger(w)
         d = await self._dispute_or_404(request)
         if d is None:
-            return _page(w, w("dispute"), "<p class=err>no such dispute</p>", 404)
+            return _page(w, w("dispute"), f"<p class=err>{escape(w('err_no_dispute'))}</p>", 404)
         return self._dispute_page(request, w, d)
 
     def _dispute_page(self, request: web.Request, w: Words, d: Any, error: str = "",
@@ -342,19 +359,18 @@ class Portal:
             return form
         d = await self._dispute_or_404(request)
         if d is None:
-            return _page(w, w("dispute"), "<p class=err>no such dispute: nothing stored</p>", 404)
+            return _page(w, w("dispute"), _err(w, "err_no_dispute"), 404)
         nonce = self.csrf.check(str(form.get("csrf", "")), who.user, f"decide:{d.id}")
         if nonce is None:
-            return self._dispute_page(request, w, d, "the form's token is not valid (forged, expired "
-                                      "or for another form): reload the page; nothing stored", 403)
+            return self._dispute_page(request, w, d, _message(w, "err_token"), 403)
         decision = str(form.get("decision", ""))
         if decision not in ("accept", "reject"):
-            return self._dispute_page(request, w, d, "decision: accept or reject; nothing stored", 400)
+            return self._dispute_page(request, w, d, _message(w, "err_decision"), 400)
         try:
             await self._db(store.decide, d.id, decision == "accept", str(form.get("note", "")),
                            who.user, self.clock(), nonce)
         except store.DisputeError as exc:
-            return self._dispute_page(request, w, d, f"{exc}; nothing stored", exc.status)
+            return self._dispute_page(request, w, d, _refused(w, exc), exc.status)
         log.info("dispute %d %s by %s", d.id, "accepted" if decision == "accept" else "rejected", who.user)
         raise web.HTTPSeeOther(f"/disputes/{d.id}?lang={w.lang}&done=decided")
 

@@ -34,9 +34,11 @@ class DisputeError(Exception):
     """A refused filing or decision: `status` is the HTTP answer (400, 404, 409), the
     message is safe to show to the user who asked."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, key: str = "", **fmt: object) -> None:
         super().__init__(message)
         self.status = status
+        self.key = key  # the page's words for it (monitor.report.i18n: "err_" + key)
+        self.fmt = fmt
 
 
 @dataclass
@@ -90,11 +92,13 @@ def clean_text(value: str, what: str, required: bool) -> str:
     """A bounded text: at most MAX_TEXT characters, no control characters but newlines."""
     value = (value or "").replace("\r\n", "\n").strip()
     if required and not value:
-        raise DisputeError(400, f"{what}: required")
+        raise DisputeError(400, f"{what}: required", "required", what=what)
     if len(value) > MAX_TEXT:
-        raise DisputeError(400, f"{what}: {len(value):,} characters, at most {MAX_TEXT:,}")
+        raise DisputeError(400, f"{what}: {len(value):,} characters, at most {MAX_TEXT:,}",
+                           "too_long", what=what, n=len(value), max=MAX_TEXT)
     if any(ord(c) < 32 and c not in "\n\t" for c in value):
-        raise DisputeError(400, f"{what}: control characters are not allowed")
+        raise DisputeError(400, f"{what}: control characters are not allowed", "control",
+                           what=what)
     return value
 
 
@@ -196,7 +200,8 @@ def _insert(conn: Any, dialect: str, row: tuple) -> int:
     except Exception as exc:
         conn.rollback()
         if "unique" in str(exc).lower() and "form" in str(exc).lower():
-            raise DisputeError(409, "this form was already sent: nothing stored again") from None
+            raise DisputeError(409, "this form was already sent: nothing stored again",
+                               "replayed") from None
         raise
     return new_id
 
@@ -207,22 +212,24 @@ def file(conn: Any, dialect: str, outage_id: int, provider: str, reason: str, te
     """File a dispute for `provider` (its user `actor`); returns its id.  An outage of
     another provider is answered as one that does not exist."""
     if reason not in REASONS:
-        raise DisputeError(400, f"reason: one of {', '.join(REASONS)}")
+        raise DisputeError(400, f"reason: one of {', '.join(REASONS)}", "reason")
     text = clean_text(text, "text", required=reason == "other")
     o = outage(conn, dialect, outage_id)
     if o is None or o.provider != provider:
-        raise DisputeError(404, f"no outage {outage_id} of {provider}")
+        raise DisputeError(404, f"no outage {outage_id} of {provider}", "no_outage")
     if o.kind != "camera":
         raise DisputeError(400, f"outage {outage_id} is a {o.kind} outage: only camera "
-                                "outages count against availability and can be disputed")
+                                "outages count against availability and can be disputed",
+                           "not_camera")
     s = o.start if start is None else float(start)
     e = o.end if end is None else float(end)
     if not (o.start <= s < e <= o.end):
         raise DisputeError(400, f"the disputed span must lie within the outage "
-                                f"({o.start:.0f} to {o.end:.0f}) and end after it starts")
+                                f"({o.start:.0f} to {o.end:.0f}) and end after it starts", "span")
     for d in load(conn, dialect, provider=provider):
         if d.outage == outage_id and d.status != "rejected" and d.start < e and s < d.end:
-            raise DisputeError(409, f"dispute {d.id} ({d.status}) already covers part of this span")
+            raise DisputeError(409, f"dispute {d.id} ({d.status}) already covers part of this span",
+                               "overlap", id=d.id)
     return _insert(conn, dialect, (now, "filed", None, outage_id, o.camera, provider, s, e,
                                    reason, text, actor, form))
 
@@ -234,7 +241,7 @@ def decide(conn: Any, dialect: str, dispute_id: int, accept: bool, note: str, ac
     note = clean_text(note, "note", required=True)
     found = load(conn, dialect, dispute_id=dispute_id)
     if not found:
-        raise DisputeError(404, f"no dispute {dispute_id}")
+        raise DisputeError(404, f"no dispute {dispute_id}", "no_dispute")
     d = found[0]
     return _insert(conn, dialect, (now, "accepted" if accept else "rejected", d.id, d.outage,
                                    d.camera, d.provider, d.start, d.end, "", note, actor, form))
