@@ -149,7 +149,18 @@ class Portal:
             finally:
                 conn.close()
 
-        return await asyncio.get_running_loop().run_in_executor(None, work)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, work)
+        except store.DisputeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the ledger away: one line, a clear answer
+            from .logsetup import redact
+
+            log.error("disputes: the ledger cannot be read or written: %s: %s",
+                      exc.__class__.__name__, redact(str(exc)))
+            raise web.HTTPServiceUnavailable(
+                text="the outage ledger cannot be read or written now; nothing stored; "
+                     "try again later\n", headers=NO_STORE) from None
 
     def _no_ledger(self, w: Words) -> web.Response:
         return _page(w, w("disputes"), "<p>no outage ledger configured (history:)</p>", 404)

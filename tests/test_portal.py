@@ -638,3 +638,31 @@ access:
     assert seen == {"A1", "A2", "A3", "B1"}, live.logs()[-2000:]
     # a viewer reads, never decides
     assert live.request("POST", "/disputes/1/decision", "pt-bima", {"csrf": "x"})[0] == 403
+
+
+async def test_a_ledger_out_of_reach_is_a_clear_503(tmp_path, caplog):
+    """The ledger's file cannot be opened (here: its path is a directory): the pages say so
+    with a 503 and one log line, never a traceback or a 500."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from monitor.exporter import Exporter
+    from monitor.portal import Portal
+    from monitor.state import State
+    from monitor.web import make_app
+    from tests.report_fixture import INVENTORY
+
+    state = State(INVENTORY)
+    app = make_app(state, Exporter(state))
+    (tmp_path / "not-a-file").mkdir()
+    Portal(state, str(tmp_path / "not-a-file")).install(app)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        for path in ("/outages", "/disputes", "/disputes/decisions", "/disputes/1"):
+            r = await client.get(path)
+            assert r.status == 503, path
+            assert "cannot be read or written now; nothing stored" in await r.text()
+    finally:
+        await client.close()
+    lines = [r for r in caplog.records if r.name == "cctv.portal"]
+    assert lines and all(r.exc_info is None for r in lines)

@@ -120,7 +120,9 @@ class LedgerPages:
                 f"<h1>{escape(w('reports'))}</h1>"
                 + (f"<table><tr><th>{escape(w('month'))}</th><th>HTML</th><th>CSV</th></tr>{''.join(rows)}</table>"
                    if rows else f"<p>{escape(w('no_data'))}</p>")
-                + '<p><a href="/status">/status</a></p></body></html>')
+                + '<p><a href="/status">/status</a> · '
+                f'<a href="/outages?lang={lang}">{escape(w("camera_outages"))}</a> · '
+                f'<a href="/disputes?lang={lang}">{escape(w("disputes"))}</a></p></body></html>')
         return web.Response(text=body, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def file(self, request: web.Request) -> web.Response:
