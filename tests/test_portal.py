@@ -666,3 +666,51 @@ async def test_a_ledger_out_of_reach_is_a_clear_503(tmp_path, caplog):
         await client.close()
     lines = [r for r in caplog.records if r.name == "cctv.portal"]
     assert lines and all(r.exc_info is None for r in lines)
+
+
+def test_disputes_command_line(tmp_path):
+    from monitor.history import disputes as store
+    from monitor.history.writer import connect
+
+    ledger = tmp_path / "ledger.sqlite"
+    _ledger(ledger)
+    config = tmp_path / "monitor.yml"
+    config.write_text(CONFIG + f"\nhistory:\n  path: {ledger}\n")
+    conn, dialect = connect(str(ledger))
+    try:
+        from monitor.history.schema import migrate
+
+        migrate(conn, dialect)
+        conn.commit()
+        did = store.file(conn, dialect, _outage_id(ledger, "A2", "2026-10-10T10:00:00"), "pt-alpha",
+                         "access_denied", "the mall was closed", "pt-alpha", 1.0)
+    finally:
+        conn.close()
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "monitor", "disputes", *args, "-c", str(config)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+    out = run("list", "--status", "pending")
+    assert out.returncode == 0 and f"{did}\tpending\tpt-alpha\tA2\t" in out.stdout
+    out = run("decide", str(did), "--accept", "--note", "confirmed by the mall", "--by", "city-ops")
+    assert out.returncode == 0, out.stderr
+    assert f"dispute {did} accepted by city-ops" in out.stdout
+    out = run("show", str(did))
+    assert "accepted by city-ops: confirmed by the mall" in out.stdout
+    assert "span 2026-10-10 10:00:00 - 2026-10-10 14:00:00 (14400 s)" in out.stdout
+    # refusals: nothing stored, one line, the right exit code
+    rows = _dispute_rows(ledger)
+    out = run("decide", "999", "--reject", "--note", "x")
+    assert out.returncode == 1 and "no dispute 999; nothing stored" in out.stderr
+    out = run("decide", str(did), "--reject", "--note", "z" * 3000)
+    assert out.returncode == 1 and "at most 2,000" in out.stderr
+    out = run("decide", str(did), "--reject")  # no --note: a usage error
+    assert out.returncode == 2 and "--note" in out.stderr
+    assert _dispute_rows(ledger) == rows
+    assert "Traceback" not in out.stderr
+    out = subprocess.run([sys.executable, "-m", "monitor", "disputes", "list", "-c", str(config),
+                          "--ledger", str(tmp_path / "missing.sqlite")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "does not exist (nothing was created)" in out.stderr
+    assert not (tmp_path / "missing.sqlite").exists()
