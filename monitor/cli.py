@@ -144,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "(report.html, report.pdf, providers.csv, outages.csv)")
     report_arguments(p)
 
+    # declared here, not in monitor.history.verify: importing the ledger package costs --help
+    p = sub.add_parser("ledger", help="the outage ledger's tamper evidence (ledger verify)")
+    actions = p.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")
+    v = actions.add_parser("verify", help="check the hash chains: name the first row edited, "
+                           "inserted or deleted (exit 0 intact, 1 not)")
+    v.add_argument("-c", "--config", metavar="FILE", help="the configuration naming history:")
+    v.add_argument("--ledger", metavar="PATH|DSN", help="this ledger instead of the configuration's")
+
     from .importer import add_arguments as import_arguments
 
     p = sub.add_parser("import", help="a provider's inventory spreadsheet (CSV or XLSX) to "
@@ -160,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 _ENTRY = {
     "report": ("monitor.report", "main"),
     "import": ("monitor.importer", "main"),
+    "ledger": ("monitor.history.verify", "main"),
     "run": ("monitor.daemon", "main"),
     "check": ("monitor.config", "check_main"),
     "probe": ("monitor.probe_cli", "main"),

@@ -413,6 +413,22 @@ class HistorySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Signatory:
+    """One signature line of the provider report: a person's name and role."""
+
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSettings:
+    """The provider report as a document: its number's prefix and who signs it."""
+
+    document_prefix: str = ""
+    signatories: tuple[Signatory, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class AccessSettings:
     """Who may see what on the web port (`access:`): the users of `--web.config.file` by
     role.  `configured` is False when the configuration has no `access:` section: then every
@@ -487,6 +503,7 @@ class Inventory:
     timezone: str = "Asia/Jakarta"  # IANA name: reports, maintenance windows
     history: HistorySettings = HistorySettings()
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    report: ReportSettings = ReportSettings()
     access: AccessSettings = AccessSettings()
 
     def provider(self, name: str) -> Provider | None:

@@ -12,9 +12,11 @@ it renders in tens of milliseconds (tests/test_status_page.py prints the figure)
 
 from __future__ import annotations
 
-import time
+import datetime as dt
+import functools
 from html import escape
 from typing import Any, Iterable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .model import camera_clock, is_ring_one
 
@@ -74,6 +76,23 @@ def _ago(seconds: float) -> str:
     if s < 172800:
         return f"{s // 3600} h {(s % 3600) // 60:02d} min"
     return f"{s // 86400} d {(s % 86400) // 3600} h"
+
+
+@functools.lru_cache(maxsize=8)
+def _zone(name: str | None) -> Any:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return dt.timezone.utc
+
+
+def _local_time(now: float, zone_name: str | None) -> str:
+    """The page's clock in the configured time zone with its name and offset: a Jakarta
+    reader after 17:00 UTC sees today's date, "2026-10-10 07:00:00 WIB (UTC+7)"."""
+    from .report.document import zone_label
+
+    tz = _zone(zone_name)
+    return f"{dt.datetime.fromtimestamp(now, tz):%Y-%m-%d %H:%M:%S} {zone_label(tz, now)}"
 
 
 def _pct(part: int, whole: int) -> str:
@@ -231,7 +250,7 @@ def render(state: Any, now: float, availability: str = "") -> bytes:
         "</title><style>",
         _CSS,
         "</style></head><body><header><h1>CCTV network status</h1><p>",
-        escape(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now))),
+        escape(_local_time(now, getattr(inv, "timezone", None))),
         " &middot; refreshes every 15 s",
         "" if state.ready else " &middot; <b>first round of probes still running</b>",
         '</p></header><main><nav><a href="#links">Links</a><a href="#feeds">Feeds</a>'

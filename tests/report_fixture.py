@@ -114,7 +114,7 @@ def ledger_path(tmp_path):
                         "feed_missing", "", "", "node"))
     ledger.put("close", (t("2026-10-05T06:30:00"), "node", "feed", "A1", "police-hq"))
     assert ledger.flush()
-    ledger.put("heartbeat", (t("2026-11-02T00:00:00"), "node"))
+    ledger.put("heartbeat", (t("2026-11-02T00:00:00"), "", None, "node"))
     assert ledger.flush()
     ledger.close()
     import sqlite3

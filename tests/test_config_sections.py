@@ -239,3 +239,30 @@ def test_whole_days_merge_into_one_span() -> None:
     total = sum((e - s for s, e in window_intervals(weekend, jkt(2026, 7, 1), jkt(2026, 8, 1),
                                                       JKT)), dt.timedelta())
     assert total == dt.timedelta(days=8)  # four weekends in July 2026
+
+
+def test_report_document_prefix_and_signatories() -> None:
+    from monitor.model import ReportSettings, Signatory
+
+    write("a.yml", """
+        report:
+          document_prefix: DISKOMINFO/CCTV
+          signatories:
+            - {name: Budi Santoso, role: Kepala Bidang}
+            - {name: Sari Wulandari, role: Pengawas Kontrak}
+    """)
+    assert load("a.yml", env={}).report == ReportSettings("DISKOMINFO/CCTV", (
+        Signatory("Budi Santoso", "Kepala Bidang"), Signatory("Sari Wulandari", "Pengawas Kontrak")))
+    assert load(write("none.yml", "cameras: []\n"), env={}).report == ReportSettings()
+    write("bad.yml", """
+        report:
+          document_prefx: X
+          signatories:
+            - {name: Sari}
+            - {name: Budi, role: Kepala, title: Dr}
+    """)
+    assert issues_of("bad.yml") == [
+        "bad.yml:2:3: report.document_prefx: unknown key 'document_prefx' (did you mean 'document_prefix'?)",
+        "bad.yml:4:7: report.signatories[0]: missing required key 'role'",
+        "bad.yml:5:34: report.signatories[1].title: unknown key 'title'",
+    ]

@@ -230,7 +230,8 @@ def test_ledger_row_types_name_their_statements_placeholders():
     types = {"open": writer.OutageOpen, "close": writer.OutageClose,
              "state": writer.SubjectState, "forget": writer.SubjectKey,
              "first": writer.FirstAnswer, "inventory": writer.InventoryChange,
-             "clock_step": writer.ClockStep}
+             "clock_step": writer.ClockStep, "monitor_down": writer.MonitorDown,
+             "close_all": writer.CloseAll}
     assert set(types) == set(writer.STATEMENTS) - {"heartbeat"}
     for name, row in types.items():
         sql = writer.STATEMENTS[name].split(" ON CONFLICT")[0]

@@ -59,6 +59,7 @@ EXPECTED = {
     "api_cameras":        (1, 1, 0, 1, 0),
     "api_camera":         (1, 1, 0, 1, 0),
     "reports":            (1, 1, 0, 1, 0),
+    "report_custom":      (1, 1, 0, 1, 0),
     "report_file":        (1, 1, 0, 1, 0),
     "outages":            (1, 1, 0, 1, 0),
     "outage":             (1, 1, 0, 1, 0),
@@ -267,7 +268,9 @@ def test_every_route_for_every_role_through_the_daemon(live):
         "healthy": "/-/healthy", "healthz": "/healthz", "ready": "/readyz", "ready_prom": "/-/ready",
         "metrics": "/metrics", "index": "/", "status": "/status", "api_cameras": "/api/cameras",
         "api_camera": "/api/cameras/A1", "reports": "/reports",
-        "report_file": "/reports/2026-10/providers.csv", "outages": "/outages?month=2026-10",
+        "report_file": "/reports/2026-10/providers.csv",
+        "report_custom": "/reports/custom?from=2026-10-01&to=2026-10-02&file=providers.csv",
+        "outages": "/outages?month=2026-10",
         "outage": f"/outages/{a2}", "disputes": "/disputes", "dispute": f"/disputes/{dispute}",
         "decisions": "/disputes/decisions",
     }
@@ -282,7 +285,7 @@ def test_every_route_for_every_role_through_the_daemon(live):
                 assert status == 404, (user, route, status, body[:300])  # pt-alpha's object
             else:
                 # readiness may still be 503 (first round of probes): allowed, not refused
-                ok = (200, 302, 503) if route in ("ready", "ready_prom") else (200, 302)
+                ok = (200, 302, 303, 503) if route in ("ready", "ready_prom") else (200, 302, 303)
                 assert status in ok, (user, route, status, body[:300])
     # POSTs: a wrong role is refused before the form is read
     assert live.request("POST", "/-/reload", "pt-alpha")[0] == 403
@@ -714,3 +717,44 @@ def test_disputes_command_line(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "does not exist (nothing was created)" in out.stderr
     assert not (tmp_path / "missing.sqlite").exists()
+
+
+def test_dispute_rows_are_hash_chained(tmp_path):
+    """Filings and decisions are events of the ledger's hash chain (instance "disputes"):
+    `ledger verify` finds the ledger intact after them, and names a dispute row edited,
+    inserted or deleted behind the monitor's back."""
+    from monitor.history import disputes as store
+    from monitor.history.schema import migrate
+    from monitor.history.verify import verify_target
+    from monitor.history.writer import connect
+
+    ledger = tmp_path / "ledger.sqlite"
+    _ledger(ledger)
+    conn, dialect = connect(str(ledger))
+    try:
+        migrate(conn, dialect)
+        conn.commit()
+        did = store.file(conn, dialect, _outage_id(ledger, "A2", "2026-10-10T10:00:00"), "pt-alpha",
+                         "power_cut", "PLN", "pt-alpha", 100.0, form="f1")
+        store.decide(conn, dialect, did, True, "confirmed", "admin", 200.0, form="f2")
+    finally:
+        conn.close()
+    def findings() -> list[str]:
+        # the fixture writes its monitor_down row by hand (unchained): not this test's business
+        return [f.text for f in verify_target(str(ledger)).findings if "monitor_down row" not in f.text]
+
+    assert findings() == []
+    assert verify_target(str(ledger)).heads["disputes"][0] == 2
+    with sqlite3.connect(ledger) as db:  # the city's answer quietly turned around
+        db.execute("UPDATE disputes SET action = 'rejected' WHERE dispute = ?", (did,))
+    texts = findings()
+    assert texts == [f"disputes row id {did + 1} was edited: it differs from its event (chain disputes #2)"]
+    with sqlite3.connect(ledger) as db:
+        db.execute("UPDATE disputes SET action = 'accepted' WHERE dispute = ?", (did,))
+        db.execute("INSERT INTO disputes (ts, action, dispute, outage, camera, provider, start_ts, "
+                   "end_ts, actor) SELECT 300, 'rejected', id, outage, camera, provider, start_ts, "
+                   "end_ts, 'intruder' FROM disputes WHERE id = ?", (did,))
+        db.execute("DELETE FROM disputes WHERE id = ?", (did,))
+    texts = findings()
+    assert f"disputes row id {did} was deleted: written by chain disputes #1" in texts
+    assert f"disputes row id {did + 2} was inserted: no chained event wrote it" in texts

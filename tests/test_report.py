@@ -135,10 +135,14 @@ def test_html_in_chromium_with_bahasa_labels_and_pdf_pages(ledger_path, tmp_path
         assert f'id="{chart}"' in dom, chart
     assert dom.count("<polyline") >= 2 and dom.count("<rect") >= 6
     # Bahasa Indonesia: the labels, not the English ones
-    for label in ("Laporan penyedia CCTV", "Ketersediaan harian", "Waktu mati menurut penyebab",
-                  "Kamera terburuk", "Tonggak dan perkiraan", "Semua gangguan", "Oktober 2026",
-                  "pemeliharaan", "monitor mati", "Terverifikasi (menjawab)"):
+    for label in ("Laporan penyedia CCTV", "Ketersediaan harian", "Waktu henti menurut penyebab",
+                  "Kamera terburuk", "Target bertahap dan perkiraan", "Semua gangguan", "Oktober 2026",
+                  "pemeliharaan", "monitor tidak berjalan", "Terverifikasi (merespons)", "Ring 1",
+                  "WIB (UTC+7)", "waktu habis (timeout)", "siaran (feed) police-hq"):
         assert label in dom, label
+    # the word-by-word translations staff do not use
+    for wrong in ("Umpan", "umpan", "Tonggak", "terlewat", "menjawab", "Waktu mati", "Ring satu"):
+        assert wrong not in dom, wrong
     visible = re.sub(r"<[^>]+>", " ", dom)
     for english in LABELS:
         text = LABELS[english]["en"]

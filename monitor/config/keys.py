@@ -274,6 +274,20 @@ HISTORY = Section("history", "The outage ledger: every state change, kept beyond
         zero=True),
 ), rules=("Use either path or dsn, not both.",))
 
+SIGNATORY = Section("report.signatories[]", "One signature line at the end of the report.", (
+    Key("name", "name", "The person's name.", required=True, max_len=MAX_LABEL),
+    Key("role", "name", "Their role, e.g. Head of the Communications and Informatics Office.",
+        required=True, max_len=MAX_LABEL),
+))
+
+REPORT = Section("report", "The provider report as a document: its number and who signs it.  "
+                 "Set in one file only.", (
+    Key("document_prefix", "text", "The start of every report's document number, e.g. "
+        "DISKOMINFO/CCTV; the number goes on with the period, the provider (or ALL) and the "
+        "first digits of the ledger digest.", "", max_len=MAX_LABEL),
+    Key("signatories", "list", SIGNATORY.meaning, section=SIGNATORY),
+), rules=("The signature block lists the signatories in the order given.",))
+
 #: Maintenance scope keys, in the order of the reference.
 SCOPES = ("cameras", "providers", "districts", "zones", "uplinks")
 
@@ -327,6 +341,7 @@ TOP = Section("", "A configuration file.  Any file may hold any section (an incl
         "file only.", "Asia/Jakarta"),
     Key("history", "mapping", HISTORY.meaning, section=HISTORY),
     Key("maintenance", "list", MAINTENANCE.meaning, section=MAINTENANCE),
+    Key("report", "mapping", REPORT.meaning, section=REPORT),
     Key("access", "mapping", ACCESS.meaning, section=ACCESS),
     Key("include", "paths", "Other files to read, as globs relative to this file; each "
         "must match at least one file.  Their sections are appended in name order."),
@@ -334,4 +349,5 @@ TOP = Section("", "A configuration file.  Any file may hold any section (an incl
 
 #: Every section, in the order of the reference.
 SECTIONS = (TOP, MONITOR, STREAM, SNAPSHOT, LINKS, RELOAD, ONVIF, PROVIDER, MILESTONE, INTEGRATION,
-            CENTRE, LINK, CAMERA, HISTORY, MAINTENANCE, ACCESS, ACCESS_PROVIDER)
+            CENTRE, LINK, CAMERA, HISTORY, MAINTENANCE, REPORT, SIGNATORY, ACCESS,
+            ACCESS_PROVIDER)

@@ -44,6 +44,7 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
         settings = builder.settings()
         timezone = builder.timezone()
         history = builder.history()
+        report = builder.report()
         providers = builder.providers()
         centres = builder.command_centres()
         integrations = builder.integrations()
@@ -75,6 +76,7 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
         history=history,
         maintenance=maintenance,
         access=access,
+        report=report,
     )
 
 

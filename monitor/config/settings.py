@@ -15,11 +15,13 @@ from ..model import (
     MonitorSettings,
     OnvifSettings,
     ReloadSettings,
+    ReportSettings,
+    Signatory,
     SnapshotSettings,
     StreamSettings,
 )
 from .durations import format_duration
-from .keys import HISTORY, LINKS, MONITOR, ONVIF, RELOAD, SNAPSHOT, STREAM
+from .keys import HISTORY, LINKS, MONITOR, ONVIF, RELOAD, REPORT, SIGNATORY, SNAPSHOT, STREAM
 from .tree import is_null, kind_of
 from .values import Values
 
@@ -98,6 +100,31 @@ class SettingsSection(Values):
                 self.err(dpair[0], "history.dsn", "use either path or dsn, not both")
                 return HistorySettings(retention=retention)
         return HistorySettings(path=path, dsn=dsn, retention=retention)
+
+    def report(self) -> ReportSettings:
+        found = self.single("report")
+        if found is None:
+            return ReportSettings()
+        f = self.fields(found[1], REPORT.path, REPORT.names)
+        if f is None:
+            return ReportSettings()
+        prefix = self.scalars(f, REPORT, ("document_prefix",))["document_prefix"] or ""
+        signatories: list[Signatory] = []
+        pair = f.get("signatories")
+        if pair is not None and not is_null(pair[1]):
+            for index, node in enumerate(self.items(pair[1], "report.signatories")):
+                path = f"report.signatories[{index}]"
+                s = self.fields(node, path, SIGNATORY.names)
+                if s is None:
+                    continue
+                missing = [k.name for k in SIGNATORY.keys if k.name not in s or is_null(s[k.name][1])]
+                if missing:
+                    self.err(node, path, f"missing required key {missing[0]!r}")
+                    continue
+                v = self.scalars(s, SIGNATORY, path=path)
+                if v["name"] and v["role"]:
+                    signatories.append(Signatory(v["name"], v["role"]))
+        return ReportSettings(str(prefix), tuple(signatories))
 
     def dsn(self, node: Node, path: str) -> str | None:
         """A PostgreSQL DSN, its password remembered as a secret; never echoed."""

@@ -7,6 +7,12 @@ supersedes any earlier decision of the same dispute.  No row is ever updated or 
 each one can be hash-chained with the ledger's other rows as it is; every row carries the
 dispute's camera, provider and span, so that it reads (and hashes) on its own.
 
+Each row is also an event of the ledger's hash chain (monitor/history/chain.py), in the
+same transaction: the chain of its own instance name `CHAIN` (the daemon's web pages and
+`cctv-monitor disputes` both write disputes; one lock per transaction, SQLite's write lock
+or a PostgreSQL advisory lock, keeps its sequence whole), event `dispute`, body the row with
+its id.  `ledger verify` replays those events against the table.
+
 Only camera outages can be disputed (feed outages do not count against availability).  A
 filing's span must lie within its outage (an open outage: up to its instance's last
 heartbeat) and must not overlap another pending or accepted dispute of the same outage.
@@ -22,12 +28,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import chain
 from .schema import sql
 
 #: Reasons a provider may give, in the order of the form.
 REASONS = ("power_cut", "road_works", "access_denied", "monitor_error", "other")
 ACTIONS = ("filed", "accepted", "rejected")
 MAX_TEXT = 2000  # characters of a reason's text or a decision's note
+#: The hash chain's instance name for dispute rows (never a monitor instance's name: those
+#: are host names, optionally with "#shard-K-of-N").
+CHAIN = "disputes"
+#: The columns of a row as its chain event's body holds them, in this order.
+COLUMNS = ("id", "ts", "action", "dispute", "outage", "camera", "provider", "start_ts", "end_ts",
+           "reason", "text", "actor", "form")
+_LOCK = 724012  # PostgreSQL advisory lock of the disputes chain (schema.migrate uses 724011)
 
 
 class DisputeError(Exception):
@@ -138,10 +152,15 @@ def outages(conn: Any, dialect: str, start: float, end: float, provider: str | N
 
 
 def load(conn: Any, dialect: str, provider: str | None = None, start: float | None = None,
-         end: float | None = None, dispute_id: int | None = None) -> list[Dispute]:
+         end: float | None = None, dispute_id: int | None = None,
+         as_of: float | None = None) -> list[Dispute]:
     """Disputes (filings with their latest decision), oldest first; limited to a provider,
-    to spans overlapping [start, end), or to one id."""
+    to spans overlapping [start, end), or to one id; with `as_of`, as they stood then (rows
+    written later are left out: a report made again at its as-of instant is the same)."""
     where, params = ["action = 'filed'"], []
+    if as_of is not None:
+        where.append("ts <= ?")
+        params.append(as_of)
     if provider is not None:
         where.append("provider = ?")
         params.append(provider)
@@ -166,7 +185,7 @@ def load(conn: Any, dialect: str, provider: str | None = None, start: float | No
                         "WHERE dispute IS NOT NULL ORDER BY id")
     for did, ts, action, actor, note in decided:
         d = out.get(int(did))
-        if d is None:
+        if d is None or (as_of is not None and float(ts) > as_of):
             continue
         d.decisions.append((float(ts), action, actor, note))
         d.status, d.decided_by, d.decided_at, d.note = action, actor, float(ts), note
@@ -186,16 +205,24 @@ def decisions(conn: Any, dialect: str, provider: str | None = None,
 
 
 def _insert(conn: Any, dialect: str, row: tuple) -> int:
+    """The row and its chain event, in one transaction under the chain's lock."""
     cur = conn.cursor()
     statement = ("INSERT INTO disputes (ts, action, dispute, outage, camera, provider, start_ts, "
                  "end_ts, reason, text, actor, form) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
     try:
         if dialect == "postgres":
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
             cur.execute(sql(statement + " RETURNING id", dialect), row)
             new_id = int(cur.fetchone()[0])
         else:
+            if not conn.in_transaction:
+                cur.execute("BEGIN IMMEDIATE")  # the write lock first: one chain head at a time
             cur.execute(statement, row)
             new_id = int(cur.lastrowid)
+        head = chain.Chain.load(cur, CHAIN, lambda q: sql(q, dialect))
+        body = (new_id, *row)
+        event = head.link([("dispute", body)], float(row[0]), extra={"dispute"})
+        cur.execute(sql(chain.INSERT, dialect), event[0])
         conn.commit()
     except Exception as exc:
         conn.rollback()

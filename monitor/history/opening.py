@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
+from .rows import CloseAll, InventoryChange, MonitorDown
 from .spool import Segment
 
 #: Smaller differences between the wall-clock and the boot-clock gap are not a step.
@@ -38,6 +39,11 @@ class RestoredState(NamedTuple):
     cause: str
 
 
+#: Executes the writer's statements of record in the caller's transaction, hash-chained
+#: (monitor/history/writer.py `Ledger._write_chained`).
+Write = Callable[[Any, list], None]
+
+
 @dataclass
 class Restored:
     """What the ledger knew about this instance when it was opened."""
@@ -50,9 +56,11 @@ class Restored:
 
 
 def begin(cur: Any, q: Callable[[str], str], instance: str, started: float,
-          boot: tuple[str, float | None], inventory: dict[str, str] | None = None) -> Restored:
+          boot: tuple[str, float | None], write: Write,
+          inventory: dict[str, str] | None = None) -> Restored:
     """Record a run's start at `started`; `inventory` (camera -> provider at the start) for
-    a run that did not read the ledger then (see the module docstring)."""
+    a run that did not read the ledger then (see the module docstring).  Rows of record go
+    through `write` (the writer's statements, hash-chained)."""
     restored = Restored()
     boot_id, boot_clock = boot
     cur.execute(q("SELECT heartbeat, boot_id, boot_clock FROM instances WHERE instance = ?"),
@@ -76,8 +84,7 @@ def begin(cur: Any, q: Callable[[str], str], instance: str, started: float,
                 gap_start = started - really
         if gap_start < started:
             restored.down_gap = (gap_start, started)
-            cur.execute(q("INSERT INTO monitor_down (instance, start_ts, end_ts) VALUES (?, ?, ?)"),
-                        (instance, gap_start, started))
+            write(cur, [("monitor_down", MonitorDown(instance, gap_start, started))])
         cur.execute(q("UPDATE instances SET started = ?, heartbeat = ?, boot_id = ?, boot_clock = ? "
                       "WHERE instance = ?"), (started, started, boot_id, boot_clock, instance))
     # the latest inventory action per camera of this instance (ids grow with time)
@@ -89,7 +96,7 @@ def begin(cur: Any, q: Callable[[str], str], instance: str, started: float,
         elif action == "removed":  # not endpoint_forced (monitor.reload_guard)
             restored.inventory.pop(camera, None)
     if inventory is not None:
-        _reconcile(cur, q, instance, started, restored, inventory)
+        _reconcile(cur, q, instance, started, restored, inventory, write)
         return restored
     cur.execute(q("SELECT kind, subject, integration, state, since, reason, check_name, cause "
                   "FROM subject_state WHERE instance = ?"), (instance,))
@@ -100,34 +107,31 @@ def begin(cur: Any, q: Callable[[str], str], instance: str, started: float,
 
 
 def _reconcile(cur: Any, q: Callable[[str], str], instance: str, started: float,
-               restored: Restored, inventory: dict[str, str]) -> None:
+               restored: Restored, inventory: dict[str, str], write: Write) -> None:
     end = restored.last_heartbeat if restored.last_heartbeat is not None else started
-    cur.execute(q("UPDATE outages SET end_ts = GREATEST(?, start_ts) WHERE instance = ? "
-                  "AND end_ts IS NULL"), (end, instance))
+    write(cur, [("close_all", CloseAll(end, instance))])
     cur.execute(q("DELETE FROM subject_state WHERE instance = ?"), (instance,))
     rows = []
     for camera, provider in restored.inventory.items():
         if inventory.get(camera) != provider:
-            rows.append((started, camera, provider, "removed", instance))
+            rows.append(InventoryChange(started, camera, provider, "removed", instance))
     for camera, provider in inventory.items():
         if restored.inventory.get(camera) != provider:
-            rows.append((started, camera, provider, "added", instance))
+            rows.append(InventoryChange(started, camera, provider, "added", instance))
     if rows:
-        cur.executemany(q("INSERT INTO inventory_changes (ts, camera, provider, action, instance) "
-                          "VALUES (?, ?, ?, ?, ?)"), rows)
+        write(cur, [("inventory", row) for row in rows])
 
 
-def replay(cur: Any, q: Callable[[str], str], seg: Segment,
-           execute_rows: Callable[[Any, list], None]) -> bool:
+def replay(cur: Any, q: Callable[[str], str], seg: Segment, write: Write) -> bool:
     """Apply one spooled run; False when this spool was replayed already."""
     key = f"spool:{seg.id}"
     cur.execute(q("SELECT value FROM ledger_meta WHERE key = ?"), (key,))
     if cur.fetchone() is not None:
         return False
     if not seg.opened:
-        begin(cur, q, seg.instance, seg.started, (seg.boot_id, seg.started_boot_clock),
+        begin(cur, q, seg.instance, seg.started, (seg.boot_id, seg.started_boot_clock), write,
               seg.inventory)
-    execute_rows(cur, seg.rows)
+    write(cur, seg.rows)
     # the run's true last moment: it was running (and probing) until then
     cur.execute(q("UPDATE instances SET heartbeat = ?, boot_id = ?, boot_clock = ? "
                   "WHERE instance = ? AND heartbeat < ?"),

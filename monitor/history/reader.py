@@ -68,8 +68,9 @@ class Reader:
 
     def has_schema(self) -> bool:
         try:
-            self._rows("SELECT value FROM ledger_meta WHERE key = 'schema_version'")
-            return True
+            # the version row is written last, once every table exists: before it, the
+            # migration is still running (SQLite creates each table in its own commit)
+            return bool(self._rows("SELECT value FROM ledger_meta WHERE key = 'schema_version'"))
         except Exception:  # noqa: BLE001 - an empty database: nothing on record yet
             if self.dialect == "postgres":
                 self.conn.rollback()
@@ -147,6 +148,37 @@ class Reader:
 
     def first_answers(self) -> dict[str, float]:
         return {c: float(ts) for c, ts in self._rows("SELECT camera, ts FROM first_answer")}
+
+    def disputes(self, start: float, end: float, provider: str | None = None,
+                 as_of: float | None = None) -> list:
+        """The disputes (monitor/history/disputes.py) whose spans overlap [start, end), as
+        they stood at `as_of`; a ledger from before disputes has none."""
+        from . import disputes
+
+        try:
+            return disputes.load(self.conn, self.dialect, provider=provider, start=start,
+                                 end=end, as_of=as_of)
+        except Exception:  # noqa: BLE001 - no disputes table (schema < 5)
+            if self.dialect == "postgres":
+                self.conn.rollback()
+            return []
+
+    def select(self, statement: str, params: tuple = ()) -> list[tuple]:
+        """Any read (`?` placeholders); the chain's verification reads whole tables."""
+        return self._rows(statement, params)
+
+    def chain_heads(self) -> dict[str, tuple[int, str]]:
+        """instance -> (seq, hash) of the last event of its hash chain (monitor/history/chain.py);
+        empty for a ledger whose schema predates the chain."""
+        try:
+            rows = self._rows("SELECT c.instance, c.seq, c.hash FROM ledger_chain c JOIN "
+                              "(SELECT instance, MAX(seq) AS seq FROM ledger_chain GROUP BY instance) h "
+                              "ON c.instance = h.instance AND c.seq = h.seq")
+        except Exception:  # noqa: BLE001 - no ledger_chain table yet
+            if self.dialect == "postgres":
+                self.conn.rollback()
+            return {}
+        return {inst: (int(seq), str(digest)) for inst, seq, digest in rows}
 
     def span(self) -> tuple[float, float] | None:
         """The first and last moment on record (inventory and heartbeats)."""

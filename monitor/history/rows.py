@@ -66,3 +66,14 @@ class InventoryChange(NamedTuple):  # "inventory"; also what the reader reads ba
     provider: str
     action: str  # "added" | "removed"
     instance: str
+
+
+class MonitorDown(NamedTuple):  # "monitor_down"
+    instance: str
+    start_ts: float
+    end_ts: float
+
+
+class CloseAll(NamedTuple):  # "close_all"
+    end_ts: float
+    instance: str

@@ -16,6 +16,9 @@ Tables:
 - `inventory_changes`: every camera added to or removed from an instance's inventory.
 - `instances`: each monitor instance's start and heartbeat (updated about every second).
 - `monitor_down`: the gaps between an instance's last heartbeat and its next start.
+- `ledger_chain` (version 2): per instance, the hash-chained events of every change to the
+  tables above but `subject_state` and `instances` (monitor/history/chain.py);
+  `ledger_chain_baseline`: what was on record before the chain began (not chained).
 - `clock_steps` (version 3): every step of the wall clock an instance saw (`step` seconds,
   negative when back) at ledger time `ts`, the wall clock then reading `wall_ts`; and each
   instance's boot id and CLOCK_BOOTTIME at its heartbeat, which measure a restart's gap.
@@ -83,19 +86,41 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             start_ts DOUBLE PRECISION NOT NULL,
             end_ts DOUBLE PRECISION NOT NULL)""",
     ]),
+    # the hash chain (monitor/history/chain.py): one append-only event per change of record;
+    # rows already on record when it begins are marked as older than the chain
+    (2, [
+        """CREATE TABLE ledger_chain (
+            instance TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            event TEXT NOT NULL,
+            body TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            PRIMARY KEY (instance, seq))""",
+        "CREATE TABLE ledger_chain_baseline (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "INSERT INTO ledger_chain_baseline (key, value) SELECT 'chain_from_outages', "
+        "CAST(COALESCE(MAX(id), 0) AS TEXT) FROM outages",
+        "INSERT INTO ledger_chain_baseline (key, value) SELECT 'chain_from_monitor_down', "
+        "CAST(COALESCE(MAX(id), 0) AS TEXT) FROM monitor_down",
+        "INSERT INTO ledger_chain_baseline (key, value) SELECT 'chain_from_inventory_changes', "
+        "CAST(COALESCE(MAX(id), 0) AS TEXT) FROM inventory_changes",
+        "INSERT INTO ledger_chain_baseline (key, value) SELECT 'chain_legacy_first:' || camera, '1' "
+        "FROM first_answer",
+    ]),
+    # wall-clock steps, and what measures a restart's gap on the same boot
+    (3, [
+        """CREATE TABLE clock_steps (
+            id {id_column},
+            instance TEXT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            wall_ts DOUBLE PRECISION NOT NULL,
+            step DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX clock_steps_ts ON clock_steps (ts)",
+        "ALTER TABLE instances ADD COLUMN boot_id TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE instances ADD COLUMN boot_clock DOUBLE PRECISION",
+    ]),
 ]
 
-MIGRATIONS.append((3, [
-    """CREATE TABLE clock_steps (
-        id {id_column},
-        instance TEXT NOT NULL,
-        ts DOUBLE PRECISION NOT NULL,
-        wall_ts DOUBLE PRECISION NOT NULL,
-        step DOUBLE PRECISION NOT NULL)""",
-    "CREATE INDEX clock_steps_ts ON clock_steps (ts)",
-    "ALTER TABLE instances ADD COLUMN boot_id TEXT NOT NULL DEFAULT ''",
-    "ALTER TABLE instances ADD COLUMN boot_clock DOUBLE PRECISION",
-]))
 # disputes and their decisions, append-only: monitor/history/disputes.py
 MIGRATIONS.append((5, [
     """CREATE TABLE disputes (

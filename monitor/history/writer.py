@@ -36,12 +36,13 @@ from typing import Any, Callable, NamedTuple
 
 from ..logsetup import redact
 from . import opening, schema, spool
+from .chain import INSERT as CHAIN_INSERT, Chain
 from .clock import SteadyClock, boot_clock, boot_id
 from .opening import Restored, RestoredState
-from .rows import (ClockStep, FirstAnswer, InventoryChange, OutageClose, OutageOpen,
-                   SubjectKey, SubjectState)
+from .rows import (ClockStep, CloseAll, FirstAnswer, InventoryChange, MonitorDown, OutageClose,
+                   OutageOpen, SubjectKey, SubjectState)
 
-__all__ = ["ClockStep", "FirstAnswer", "InventoryChange", "Ledger", "LedgerMissing", "OutageClose",
+__all__ = ["ClockStep", "CloseAll", "FirstAnswer", "InventoryChange", "Ledger", "LedgerMissing", "MonitorDown", "OutageClose",
            "OutageOpen", "Restored", "RestoredState", "STATEMENTS", "SubjectKey", "SubjectState",
            "connect"]
 
@@ -68,6 +69,11 @@ STATEMENTS = {
     "heartbeat": "UPDATE instances SET heartbeat = ?, boot_id = ?, boot_clock = ? "
                  "WHERE instance = ?",
     "clock_step": "INSERT INTO clock_steps (instance, ts, wall_ts, step) VALUES (?, ?, ?, ?)",
+    "monitor_down": "INSERT INTO monitor_down (instance, start_ts, end_ts) VALUES (?, ?, ?)",
+    # a run that opened the ledger late closes what its previous run left open at that
+    # run's last heartbeat (monitor/history/opening.py)
+    "close_all": "UPDATE outages SET end_ts = GREATEST(?, start_ts) WHERE instance = ? "
+                 "AND end_ts IS NULL",
 }
 
 
@@ -106,6 +112,10 @@ def connect(target: str, timeout: float = 10.0) -> tuple[Any, str]:
 
 class Ledger:
     """See the module docstring.  `open` and `close` block: call them off the event loop."""
+
+    #: Every change of record also appends a hash-chained event (monitor/history/chain.py);
+    #: off only where a benchmark measures what the chain costs.
+    chain_enabled = True
 
     def __init__(self, target: str, instance: str, retention: float | None = None,
                  flush_interval: float = 1.0, batch_rows: int = 5000,
@@ -151,6 +161,8 @@ class Ledger:
         self._last_prune = 0.0
         self._ident: tuple[int, int] | None = None
         self._timed_out = False
+        self.chain: Chain | None = None
+        self._prune_lock = threading.Lock()
         if state_dir is None and self.dialect == "sqlite" and target:
             state_dir = os.path.dirname(os.path.abspath(target))
         self._spool = spool.spool_path(state_dir, target, instance) if state_dir else None
@@ -234,13 +246,21 @@ class Ledger:
                     conn.rollback()
                     raise self._missing(marker)
                 cur = conn.cursor()
+                self.chain = Chain.load(cur, self.instance, self._q) if self.chain_enabled else None
+                events: list[tuple] = []
+
+                def write(cur: Any, rows: list[tuple[str, tuple]]) -> None:
+                    self._write_chained(cur, rows, self.started, events)
+
                 replayed = 0
                 for seg in self._carried:
-                    if opening.replay(cur, self._q, seg, self._execute_rows):
+                    if opening.replay(cur, self._q, seg, write):
                         replayed += len(seg.rows)
                 restored = opening.begin(cur, self._q, self.instance, self.started,
-                                         (self._boot[0], self._boot[1]), inventory)
+                                         (self._boot[0], self._boot[1]), write, inventory)
                 conn.commit()
+                if self.chain is not None:
+                    self.chain.advance(events)
         except BaseException:
             try:
                 conn.close()
@@ -407,10 +427,13 @@ class Ledger:
         try:
             with self._deadline(self._conn):
                 cur = self._conn.cursor()
-                self._execute_rows(cur, rows)
+                events: list[tuple] = []
+                self._write_chained(cur, rows, now, events)
                 cur.execute(self._q(STATEMENTS["heartbeat"]),
                             (now, self._boot[0], self._boot_now(), self.instance))
                 self._conn.commit()
+            if self.chain is not None:
+                self.chain.advance(events)  # only now: a refused batch is linked again
         except Exception as exc:  # noqa: BLE001 - disk full, server gone: keep the rows, retry
             self._failed(exc, "cannot write")
             self._reconnect()
@@ -477,6 +500,18 @@ class Ledger:
         log.warning("ledger: stopping with %d rows not written: kept in %s with the stop time; "
                     "the next start writes them first", len(rows), self._spool)
 
+    def _write_chained(self, cur: Any, rows: list[tuple[str, tuple]], now: float,
+                       events: list[tuple]) -> None:
+        """Execute `rows` and append their chained events, following those of this
+        transaction so far (`events`, extended), in the caller's transaction."""
+        self._execute_rows(cur, rows)
+        if self.chain is None:
+            return
+        new = self.chain.link(rows, now, after=events[-1] if events else None)
+        if new:
+            cur.executemany(self._q(CHAIN_INSERT), new)
+            events.extend(new)
+
     def _reconnect(self) -> None:
         if self.file_problem:
             return
@@ -495,6 +530,10 @@ class Ledger:
                 pass
 
     def _prune(self, now: float) -> None:
+        with self._prune_lock:  # one prune at a time: each links one event to the chain's head
+            self.__prune(now)
+
+    def __prune(self, now: float) -> None:
         self._last_prune = now
         horizon = now - float(self.retention or 0)
         try:
@@ -503,7 +542,13 @@ class Ledger:
                 cur.execute(self._q("DELETE FROM outages WHERE end_ts IS NOT NULL AND end_ts < ?"),
                             (horizon,))
                 cur.execute(self._q("DELETE FROM monitor_down WHERE end_ts < ?"), (horizon,))
+                events: list[tuple] = []
+                if self.chain is not None:  # the prune itself is on record
+                    events = self.chain.link([("prune", (horizon,))], now)
+                    cur.executemany(self._q(CHAIN_INSERT), events)
                 self._conn.commit()
+            if self.chain is not None:
+                self.chain.advance(events)
         except Exception as exc:  # noqa: BLE001 - retried at the next prune
             log.error("ledger: retention prune failed: %s", redact(str(exc)))
             self._timed_out = False

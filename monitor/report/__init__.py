@@ -129,30 +129,31 @@ def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Pa
     """Compute and write the files; returns {name: path}.  `empty`, when given, receives
     whether no ledger record covers the period (the report then says so at its top)."""
     from ..history.reader import Reader
-    from . import export, html
-    from .compute import compute
+    from . import document, export, html
 
     step = progress or (lambda *_a, **_k: None)
+    now = time.time() if now is None else now  # one as-of instant for the figures and report.json
     reader = Reader(ledger)
     try:
         if not reader.has_schema():
             raise RuntimeError("the ledger has no records yet (is history: configured and the monitor running?)")
         no_data = not _covers(reader, start, end)
-        if empty is not None:
-            empty.append(no_data)
         moves = forced_moves(reader, start, end, provider)
-        report = compute(reader, inventory, start, end, label, provider, now=now,
-                         progress=lambda f: step(f * 0.8, "ledger"))
     finally:
         reader.close()
+    if empty is not None:
+        empty.append(no_data)
+    report, facts = figures(inventory, ledger, start, end, label, provider, now,
+                            lambda f: step(f * 0.8, "ledger"))
     out.mkdir(parents=True, exist_ok=True)
-    files = {name: out / name for name in ("report.html", "providers.csv", "outages.csv")}
+    files = {name: out / name for name in ("report.html", "providers.csv", "outages.csv", document.MANIFEST)}
+    document.write_manifest(files[document.MANIFEST], facts, start, end, label, lang)
     step(0.82, "csv")
     export.write_providers(report, files["providers.csv"])
     export.write_outages(report, files["outages.csv"])
     step(0.88, "html")
     notices = ([NO_DATA[lang]] if no_data else []) + _notice_lines(moves, start.tzinfo, lang)
-    page = _with_notices(html.render(report, lang), notices)
+    page = _with_notices(html.render(report, lang, facts), notices)
     files["report.html"].write_text(page, encoding="utf-8")
     if pdf:
         step(0.92, "pdf")
@@ -160,6 +161,62 @@ def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Pa
         export.write_pdf(files["report.html"], files["report.pdf"])
     step(1.0, "done")
     return files
+
+
+def figures(inventory: Any, ledger: str, start: Any, end: Any, label: str, provider: str | None,
+            now: float, progress: Callable[[float], None] | None = None) -> tuple[Any, Any]:
+    """(Report, document.Facts) from the ledger as of `now`; the rows read are digested."""
+    from ..history.reader import Reader
+    from .compute import compute
+    from .document import DigestReader, gather
+
+    reader = Reader(ledger)
+    try:
+        if not reader.has_schema():
+            raise RuntimeError("the ledger has no records yet (is history: configured and the monitor running?)")
+        digesting = DigestReader(reader, start.timestamp(), end.timestamp(), now)
+        report = compute(digesting, inventory, start, end, label, provider, now=now,  # type: ignore[arg-type]
+                         progress=progress)
+        facts = gather(digesting, inventory, start, end, now, provider)
+    finally:
+        reader.close()
+    return report, facts
+
+
+def verify(inventory: Any, ledger: str, directory: Path) -> tuple[bool, list[str]]:
+    """Recompute a report's ledger digest (and the configuration's) from its report.json:
+    (whether it still matches, lines saying what was compared)."""
+    import datetime as dt
+
+    from ..history.reader import Reader
+    from .document import MANIFEST, read_manifest
+
+    m = read_manifest(directory / MANIFEST)
+    start = dt.datetime.fromisoformat(m["period"]["start"])
+    end = dt.datetime.fromisoformat(m["period"]["end"])
+    tz = ZoneInfo(m["period"].get("timezone") or DEFAULT_TZ)
+    start, end = start.astimezone(tz), end.astimezone(tz)
+    _report, facts = figures(inventory, ledger, start, end, m["period"].get("label", ""),
+                             m.get("provider"), float(m["as_of"]))
+    lines, ok = [], True
+    same = facts.ledger_digest == m["ledger_digest"]
+    ok &= same
+    lines.append(f"ledger rows: {'match' if same else 'DIFFER'} (report {m['ledger_digest']} over "
+                 f"{m.get('ledger_rows')} rows; ledger now {facts.ledger_digest} over {facts.ledger_rows} rows)")
+    same = facts.config_digest == m["config_digest"]
+    ok &= same
+    lines.append(f"configuration: {'match' if same else 'DIFFERS'} (report {m['config_digest']}; "
+                 f"now {facts.config_digest})")
+    reader = Reader(ledger)
+    try:
+        for inst, (seq, digest) in sorted(m.get("chain_heads", {}).items()):
+            rows = reader.select("SELECT hash FROM ledger_chain WHERE instance = ? AND seq = ?", (inst, int(seq)))
+            same = bool(rows) and rows[0][0] == digest
+            ok &= same
+            lines.append(f"chain {inst} at #{seq}: {'still there' if same else 'REWRITTEN OR CUT'}")
+    finally:
+        reader.close()
+    return ok, lines
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -177,6 +234,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-empty", action="store_true",
                    help="exit 0 even when no ledger record covers the period (the report "
                    "says so; without this option the exit code is 1)")
+    p.add_argument("--verify", metavar="DIR",
+                   help="recompute the ledger digest of the report in DIR (its report.json) and "
+                   "say whether it still matches the ledger (exit 0 match, 1 mismatch)")
 
 
 def _check_period(args: Any) -> str | None:
@@ -248,6 +308,8 @@ def main(args: Any) -> int:
         print(f"report: --provider: {args.provider!r} is not a provider of {args.config}; "
               f"known: {', '.join(known) or 'none'}", file=sys.stderr)
         return 2
+    if args.verify:
+        return _verify_main(inventory, ledger, Path(args.verify))
     try:
         tz = timezone_of(inventory)
         start, end, label = period_of(args.month, args.date_from, args.date_to, tz)
@@ -277,3 +339,26 @@ def main(args: Any) -> int:
               + ("" if args.allow_empty else " (exit 1; --allow-empty for 0)"), file=sys.stderr)
         return 0 if args.allow_empty else 1
     return 0
+
+
+def _verify_main(inventory: Any, ledger: str, directory: Path) -> int:
+    from .document import MANIFEST
+
+    if not (directory / MANIFEST).is_file():
+        print(f"report --verify: {directory / MANIFEST}: no such file (a report's directory holds it)",
+              file=sys.stderr)
+        return 2
+    try:
+        ok, lines = verify(inventory, ledger, directory)
+    except (ValueError, KeyError) as exc:
+        print(f"report --verify: {directory / MANIFEST}: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback or a DSN password
+        from ..logsetup import redact
+
+        print(f"report --verify: {redact(str(exc))}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(line)
+    print("report --verify: " + ("the report matches the ledger" if ok else "the report does NOT match the ledger"))
+    return 0 if ok else 1

@@ -222,7 +222,7 @@ def compute(reader: Reader, inventory: Any, start: dt.datetime, end: dt.datetime
 
     windows = [(w, window_intervals(w, t0, t1, tz)) for w in inventory.maintenance]
     windows = [(w, ivs) for w, ivs in windows if ivs]
-    disputes = _disputes(reader, t0, t1, provider_filter)
+    disputes = _disputes(reader, t0, t1, provider_filter, now)
     accepted: dict[str, Intervals] = {}
     for d in disputes:
         if d.status == "accepted":
@@ -358,16 +358,10 @@ def compute(reader: Reader, inventory: Any, start: dt.datetime, end: dt.datetime
                   reader.clock_steps(t0, t1), disputes, final=now >= t1)
 
 
-def _disputes(reader: Reader, t0: float, t1: float, provider: str | None) -> list:
-    """The disputes whose spans overlap the period (an older ledger has none)."""
-    from ..history import disputes
-
-    try:
-        return disputes.load(reader.conn, reader.dialect, provider=provider, start=t0, end=t1)
-    except Exception:  # noqa: BLE001 - a ledger from before disputes existed (schema < 5)
-        if reader.dialect == "postgres":
-            reader.conn.rollback()
-        return []
+def _disputes(reader: Reader, t0: float, t1: float, provider: str | None, now: float) -> list:
+    """The disputes whose spans overlap the period, as they stood at `now` (the report's
+    as-of instant: a report made again then is the same)."""
+    return reader.disputes(t0, t1, provider, as_of=now)
 
 
 def _coalesce(rows: Any) -> Any:

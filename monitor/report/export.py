@@ -11,14 +11,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from .compute import Report
+from .document import meets_sla
 
 OUTAGE_COLUMNS = ("camera", "provider", "start", "end", "duration_s", "reason", "cause",
                   "excluded", "kind", "integration", "check")
@@ -29,6 +31,34 @@ PROVIDER_COLUMNS = (
     "down_s", "excluded_link_s", "excluded_maintenance_s", "excluded_monitor_down_s",
     "feed_down_s", "outages", "pace_per_week", "forecast_target_date", "next_milestone_by",
     "next_milestone_cameras", "excluded_dispute_s")
+
+
+#: What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"), with the
+#: full-width forms some spreadsheets accept too.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_STARTS = frozenset(_FORMULA_START)
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def cell(value: object) -> object:
+    """A text cell that would start a formula gets a leading single quote (OWASP): a camera
+    or provider named `=HYPERLINK(...)` stays text.  Numbers stay numbers, "-0.5" included."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _writer(fh: TextIO) -> Any:
+    """csv.writer whose rows pass through `cell`."""
+    out = csv.writer(fh)
+
+    class Safe:
+        @staticmethod
+        def writerow(row: Any) -> Any:  # a million rows: test the first character only
+            return out.writerow([cell(v) if v.__class__ is str and v[:1] in _STARTS else v
+                                 for v in row])
+
+    return Safe()
 
 
 def _iso(ts: float, report: Report) -> str:
@@ -44,7 +74,13 @@ def write_outages(report: Report, path: Path | TextIO) -> int:
 
 
 def _outages(report: Report, fh: TextIO) -> int:
-    out = csv.writer(fh)
+    pieces = report.pieces
+    # a million rows of a few hundred distinct texts: test each text once, and pay the
+    # per-cell test only when some text would start a formula
+    texts = {p.camera for p in pieces} | {p.provider for p in pieces} | {p.reason for p in pieces} \
+        | {p.check for p in pieces} | {p.integration for p in pieces}
+    risky = any(t[:1] in _STARTS for t in texts)
+    out = _writer(fh) if risky else csv.writer(fh)
     out.writerow(OUTAGE_COLUMNS)
     for p in report.pieces:
         out.writerow((p.camera, p.provider, _iso(p.start, report), _iso(p.end, report),
@@ -63,7 +99,7 @@ def write_providers(report: Report, path: Path | TextIO) -> None:
 
 
 def _providers(report: Report, fh: TextIO) -> None:
-    out = csv.writer(fh)
+    out = _writer(fh)
     out.writerow(PROVIDER_COLUMNS)
     for f in report.providers + [report.total]:
         avail = f.availability
@@ -73,7 +109,8 @@ def _providers(report: Report, fh: TextIO) -> None:
             f.configured, f.verified, f.up, f.integrated, f.ring_one, f.ring_one_connected,
             f.police_feeds, f.police_connected,
             "" if avail is None else f"{avail:.6f}", f"{f.sla:g}" if f.sla else "",
-            "" if avail is None or not f.sla or f is report.total else ("yes" if avail >= f.sla else "no"),
+            "" if f is report.total or meets_sla(avail, f.sla) is None
+            else ("yes" if meets_sla(avail, f.sla) else "no"),
             f"{f.eligible_s:.0f}", f"{f.down_s:.0f}", f"{f.by_cause['link']:.0f}",
             f"{f.by_cause['maintenance']:.0f}", f"{f.by_cause['monitor_down']:.0f}",
             f"{f.by_cause['feed']:.0f}", f.outages, f"{f.pace_per_week:.2f}",

@@ -10,8 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 
+from . import sections
 from .compute import CAUSES, Piece, ProviderFigures, Report
+from .document import Facts, meets_sla, zone_label
 from .i18n import Words
+from .sections import table
 
 #: The HTML lists at most this many outages; outages.csv always has every one.
 MAX_LISTED = 10_000
@@ -29,32 +32,25 @@ th{background:#f0f0f0} td.l,th.l{text-align:left} .meta{color:#555} .bad{color:#
 .sw{display:inline-block;width:10px;height:10px;margin-right:4px}
 table.outages{font-size:10px} table.outages td{padding:1px 4px}
 @page{size:A4 landscape;margin:12mm} @media print{body{margin:0} section.outages{page-break-inside:auto}}
+thead{display:table-header-group} tr{break-inside:avoid;page-break-inside:avoid}
+section.long{page-break-inside:auto;break-inside:auto} dl.doc dt{font-weight:bold;margin-top:4px}
+dl.doc dd{margin:0 0 2px 0;font-family:"DejaVu Sans Mono",monospace;font-size:11px;word-break:break-all}
+.signatures{display:flex;gap:48px;margin-top:24px;break-inside:avoid} .signatures div{min-width:220px}
+.signatures .line{border-bottom:1px solid #222;height:64px;margin-bottom:4px}
 """
 
 
-def _t(ts: float, report: Report) -> str:
-    return dt.datetime.fromtimestamp(ts, report.tz).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _dur(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-def _hours(w: Words, seconds: float) -> str:
-    return w.number(seconds / 3600, 1)
-
-
-def render(report: Report, lang: str = "en") -> str:
+def render(report: Report, lang: str = "en", facts: Facts | None = None) -> str:
     w = Words(lang)
     providers = report.providers
+    facts = facts or Facts(zone=zone_label(report.tz, report.start.timestamp()),
+                           as_of=report.generated.timestamp())
     parts = [
         f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">',
-        f"<title>{escape(w('title'))} {escape(report.label)}</title><style>{CSS}</style></head><body>",
+        f"<title>{escape(w('title'))} {escape(report.label)}</title>"
+        f"<style>{CSS}{sections.page_css(w, facts)}</style></head><body>",
         f"<h1>{escape(w('title'))}</h1>",
-        f'<p class="meta">{escape(w("period"))}: <b>{escape(_period(report, w))}</b> · '
-        f'{escape(w("timezone"))}: {escape(str(report.tz.key))} · '
-        f'{escape(w("generated"))}: {escape(report.generated.strftime("%Y-%m-%d %H:%M %z"))}</p>',
+        sections.header(report, w, facts, _period(report, w)),
         "" if report.final else f'<p class="bad" id="preview">{escape(w("preview"))}</p>',
         _summary(report, w),
         _installed_chart(providers, w),
@@ -63,16 +59,26 @@ def render(report: Report, lang: str = "en") -> str:
         _cause_chart(report, w),
         _worst(report, w),
         _milestones(report, w),
-        f'<section><h2>{escape(w("method"))}</h2><p>{escape(w("method_text"))}</p>'
-        f'<p>{escape(w("monitor_down_total"))}: {_hours(w, report.monitor_down_s)} {escape(w("hours"))}</p>'
-        + (f'<p>{escape(w("clock_steps"))}: ' + "; ".join(
-            f"{escape(_t(c.ts, report))} {c.step:+.0f} s ({escape(c.instance)})"
-            for c in report.clock_steps) + "</p>" if report.clock_steps else "") + "</section>",
+        sections.method(report, w, facts),
+        _clock_steps(report, w),
+        sections.windows(report, w, facts),
+        sections.link_outages(report, w, facts),
         _disputes(report, w),
-        _outages(report, w),
+        _outages(report, w, facts),
+        sections.evidence(w, facts),
+        sections.signatures(w, facts),
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def _clock_steps(report: Report, w: Words) -> str:
+    """Steps of the monitor's wall clock in the period (durations kept the monotonic clock)."""
+    if not report.clock_steps:
+        return ""
+    return (f'<section><p>{escape(w("clock_steps"))}: ' + "; ".join(
+        f"{escape(sections.when(c.ts, report.tz))} {c.step:+.0f} s ({escape(c.instance)})"
+        for c in report.clock_steps) + "</p></section>")
 
 
 def _period(report: Report, w: Words) -> str:
@@ -89,8 +95,9 @@ def _summary(report: Report, w: Words) -> str:
     for f in report.providers + [report.total]:
         name = w("total") if f is report.total else f.name
         avail = f.availability
-        meets = "" if f is report.total or not f.sla or avail is None else (
-            f'<span class="good">{escape(w("yes"))}</span>' if avail >= f.sla
+        verdict = None if f is report.total else meets_sla(avail, f.sla)
+        meets = "" if verdict is None else (
+            f'<span class="good">{escape(w("yes"))}</span>' if verdict
             else f'<span class="bad">{escape(w("no"))}</span>')
         rows.append(
             f'<tr><td class="l">{escape(name)}</td><td>{w.number(f.target)}</td><td>{w.number(f.claimed)}</td>'
@@ -103,7 +110,7 @@ def _summary(report: Report, w: Words) -> str:
     ths = "".join(f'<th class="l">{escape(w(h))}</th>' if i == 0 else f"<th>{escape(w(h))}</th>"
                   for i, h in enumerate(head))
     return (f'<section id="summary"><h2>{escape(w("summary"))}</h2>'
-            f"<table><tr>{ths}</tr>{''.join(rows)}</table></section>")
+            f"{table(ths, rows)}</section>")
 
 
 def _legend(items: list[tuple[str, str]]) -> str:
@@ -141,15 +148,17 @@ def _sla_section(report: Report, w: Words) -> str:
     for f in report.providers:
         excluded = sum(f.by_cause[c] for c in ("link", "maintenance", "monitor_down")) + f.disputed_s
         avail = f.availability
-        cls = "" if avail is None or not f.sla else ("good" if avail >= f.sla else "bad")
+        verdict = meets_sla(avail, f.sla)
+        cls = "" if verdict is None else ("good" if verdict else "bad")
         rows.append(f'<tr><td class="l">{escape(f.name)}</td><td class="{cls}">{escape(w.percent(avail, 3))}</td>'
                     f"<td>{escape(w.percent(f.sla, 1)) if f.sla else ''}</td>"
-                    f"<td>{_hours(w, f.eligible_s)}</td><td>{_hours(w, f.down_s)}</td>"
-                    f"<td>{_hours(w, excluded)}</td><td>{w.number(f.outages)}</td></tr>")
+                    f"<td>{w.duration(f.eligible_s)}</td><td>{w.duration(f.down_s)}</td>"
+                    f"<td>{w.duration(excluded)}</td><td>{w.number(f.outages)}</td></tr>")
     head = "".join(f"<th>{escape(w(k))}</th>" for k in ("availability", "sla", "eligible_hours",
                                                           "down_hours", "excluded_hours", "outages_count"))
-    return (f'<section id="sla"><h2>{escape(w("availability_vs_sla"))}</h2><table>'
-            f'<tr><th class="l">{escape(w("provider"))}</th>{head}</tr>{"".join(rows)}</table></section>')
+    first = f'<th class="l">{escape(w("provider"))}</th>'
+    return (f'<section id="sla"><h2>{escape(w("availability_vs_sla"))}</h2>'
+            f"{table(first + head, rows)}</section>")
 
 
 def _daily_chart(report: Report, w: Words) -> str:
@@ -206,28 +215,29 @@ def _cause_chart(report: Report, w: Words) -> str:
             bw = width * seconds / biggest
             if bw > 0:
                 g.append(f'<rect x="{x:.1f}" y="{y0}" width="{bw:.1f}" height="20" fill="{CAUSE_COLOURS[cause]}">'
-                         f'<title>{escape(w("cause_" + cause))}: {_hours(w, seconds)} {escape(w("hours"))}</title></rect>')
+                         f'<title>{escape(w("cause_" + cause))}: {w.duration(seconds)}</title></rect>')
             x += bw
-        g.append(f'<text x="{x + 4:.1f}" y="{y0 + 15}" font-size="10">{_hours(w, sum(f.by_cause.values()))} {escape(w("hours"))}</text>')
+        g.append(f'<text x="{x + 4:.1f}" y="{y0 + 15}" font-size="10">{w.duration(sum(f.by_cause.values()))}</text>')
     g.append("</svg>")
     head = "".join(f"<th>{escape(w('cause_' + c))}</th>" for c in CAUSES)
-    rows = "".join(f'<tr><td class="l">{escape(f.name)}</td>' + "".join(
-        f"<td>{_hours(w, f.by_cause[c])}</td>" for c in CAUSES) + "</tr>" for f in report.providers)
+    rows = ["".join([f'<tr><td class="l">{escape(f.name)}</td>'] + [
+        f"<td>{w.duration(f.by_cause[c])}</td>" for c in CAUSES] + ["</tr>"]) for f in report.providers]
     legend = _legend([(w("cause_" + c), CAUSE_COLOURS[c]) for c in CAUSES])
-    return (f'<section><h2>{escape(w("by_cause"))} ({escape(w("hours"))})</h2>{legend}{"".join(g)}'
-            f'<table><tr><th class="l">{escape(w("provider"))}</th>{head}</tr>{rows}</table></section>')
+    first = f'<th class="l">{escape(w("provider"))}</th>'
+    return (f'<section><h2>{escape(w("by_cause"))}</h2>{legend}{"".join(g)}'
+            f"{table(first + head, rows)}</section>")
 
 
 def _worst(report: Report, w: Words) -> str:
     rows = "".join(
         f'<tr><td class="l">{escape(c.camera)}</td><td class="l">{escape(c.provider)}</td>'
-        f"<td>{_dur(c.down_s)}</td><td>{w.number(c.outages)}</td><td>{escape(w.percent(c.availability, 3))}</td></tr>"
+        f"<td>{w.duration(c.down_s)}</td><td>{w.number(c.outages)}</td><td>{escape(w.percent(c.availability, 3))}</td></tr>"
         for c in report.worst)
     if not rows:
         return f'<section><h2>{escape(w("worst"))}</h2><p>{escape(w("no_outages"))}</p></section>'
     head = "".join(f"<th>{escape(w(k))}</th>" for k in ("downtime", "outages_count", "availability"))
-    return (f'<section id="worst"><h2>{escape(w("worst"))}</h2><table><tr><th class="l">{escape(w("camera"))}</th>'
-            f'<th class="l">{escape(w("provider"))}</th>{head}</tr>{rows}</table></section>')
+    first = f'<th class="l">{escape(w("camera"))}</th><th class="l">{escape(w("provider"))}</th>'
+    return f'<section id="worst"><h2>{escape(w("worst"))}</h2>{table(first + head, [rows])}</section>'
 
 
 def _milestones(report: Report, w: Words) -> str:
@@ -244,18 +254,21 @@ def _milestones(report: Report, w: Words) -> str:
                 f"<td>{'' if m.verified is None else w.number(m.verified)}</td>"
                 f'<td class="l {"bad" if m.status == "missed" else "good" if m.status == "met" else ""}">'
                 f"{escape(w('status_' + m.status))}</td></tr>" for m in f.milestones)
-            out.append(f'<table><tr><th class="l">{escape(w("milestone_by"))}</th><th>{escape(w("milestone_cameras"))}</th>'
-                       f'<th>{escape(w("verified"))}</th><th class="l">{escape(w("milestone_status"))}</th></tr>{rows}</table>')
+            out.append(table(f'<th class="l">{escape(w("milestone_by"))}</th><th>{escape(w("milestone_cameras"))}</th>'
+                             f'<th>{escape(w("verified"))}</th><th class="l">{escape(w("milestone_status"))}</th>', [rows]))
     out.append("</section>")
     return "".join(out)
 
 
-def _outages(report: Report, w: Words) -> str:
+def _outages(report: Report, w: Words, facts: Facts) -> str:
     pieces: list[Piece] = report.pieces
     if not pieces:
         return f'<section class="outages"><h2>{escape(w("outages"))}</h2><p>{escape(w("no_outages"))}</p></section>'
     head = "".join(f'<th class="l">{escape(w(k))}</th>' for k in (
-        "camera", "provider", "kind", "start", "end", "duration", "reason", "cause", "excluded"))
+        "camera", "name", "district", "provider", "kind", "start", "end", "duration", "reason",
+        "cause", "excluded"))
+    cameras = facts.cameras
+    tz = report.tz
     rows = []
     pending = [(d.camera, d.start, d.end) for d in report.disputes if d.status == "pending"]
     for p in pieces[:MAX_LISTED]:
@@ -263,15 +276,18 @@ def _outages(report: Report, w: Words) -> str:
         if not p.excluded and any(c == p.camera and s < p.end and p.start < e for c, s, e in pending):
             excl = w("pending_mark")  # counted, and marked: a decision may still exclude it
         kind = w("kind_" + p.kind) + (f" {p.integration}" if p.integration else "")
-        rows.append(f'<tr><td class="l">{escape(p.camera)}</td><td class="l">{escape(p.provider)}</td>'
-                    f'<td class="l">{escape(kind)}</td><td class="l">{_t(p.start, report)}</td>'
-                    f'<td class="l">{_t(p.end, report)}</td><td>{_dur(p.end - p.start)}</td>'
-                    f'<td class="l">{escape(p.reason)}</td><td class="l">{escape(w("cause_" + p.cause))}</td>'
+        name, district = cameras.get(p.camera, ("", ""))
+        rows.append(f'<tr><td class="l">{escape(p.camera)}</td><td class="l">{escape(name)}</td>'
+                    f'<td class="l">{escape(district)}</td><td class="l">{escape(p.provider)}</td>'
+                    f'<td class="l">{escape(kind)}</td><td class="l">{sections.when(p.start, tz)}</td>'
+                    f'<td class="l">{sections.when(p.end, tz)}</td><td>{w.duration(p.end - p.start)}</td>'
+                    f'<td class="l">{escape(w.reason(p.reason))}</td><td class="l">{escape(w("cause_" + p.cause))}</td>'
                     f'<td class="l">{escape(excl)}</td></tr>')
     more = len(pieces) - MAX_LISTED
     note = f"<p>{escape(w('more_outages', n=w.number(more)))}</p>" if more > 0 else ""
-    return (f'<section class="outages"><h2>{escape(w("outages"))}</h2><table class="outages">'
-            f"<tr>{head}</tr>{''.join(rows)}</table>{note}</section>")
+    return (f'<section class="outages long"><h2>{escape(w("outages"))}</h2>'
+            f'<p class="meta">{escape(w("zone_note", zone=facts.zone))}</p>'
+            f'{table(head, rows, "outages")}{note}</section>')
 
 
 def _disputes(report: Report, w: Words) -> str:
@@ -291,14 +307,14 @@ def _disputes(report: Report, w: Words) -> str:
         counts = {s: sum(1 for d in mine if d.status == s) for s in ("pending", "accepted", "rejected")}
         rows = "".join(
             f'<tr class="dispute-{d.status}"><td class="l">{d.id}</td><td class="l">{escape(d.camera)}</td>'
-            f'<td class="l">{_t(d.start, report)}</td><td class="l">{_t(d.end, report)}</td>'
-            f'<td>{_dur(d.seconds)}</td><td class="l">{escape(w("reason_" + d.reason))}</td>'
+            f'<td class="l">{sections.when(d.start, report.tz)}</td><td class="l">{sections.when(d.end, report.tz)}</td>'
+            f'<td>{w.duration(d.seconds)}</td><td class="l">{escape(w("reason_" + d.reason))}</td>'
             f'<td class="l">{escape(d.text)}</td><td class="l">{escape(d.filed_by)}</td>'
             f'<td class="l{" bad" if d.status == "pending" else ""}">{escape(w("status_" + d.status))}</td>'
             f'<td class="l">{escape(d.decided_by)}</td><td class="l">{escape(d.note)}</td></tr>'
             for d in mine)
         out.append(f"<h3>{escape(f.name)}</h3><p>{escape(w('dispute_counts', **counts))}; "
-                   f"{escape(w('disputed_hours'))}: {_hours(w, f.disputed_s)}</p>"
+                   f"{escape(w('disputed_hours'))}: {w.duration(f.disputed_s)}</p>"
                    f'<table class="outages"><tr>{head}</tr>{rows}</table>')
     out.append("</section>")
     return "".join(out)

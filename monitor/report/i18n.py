@@ -19,11 +19,11 @@ LABELS: dict[str, dict[str, str]] = {
     "installed_vs_target": {"en": "Installed vs target", "id": "Terpasang vs target"},
     "claimed": {"en": "Claimed installed", "id": "Terpasang (klaim)"},
     "configured": {"en": "Configured", "id": "Terkonfigurasi"},
-    "verified": {"en": "Verified (answered)", "id": "Terverifikasi (menjawab)"},
+    "verified": {"en": "Verified (answered)", "id": "Terverifikasi (merespons)"},
     "up_now": {"en": "Up at period end", "id": "Aktif di akhir periode"},
     "target": {"en": "Target", "id": "Target"},
     "integrated": {"en": "Smart-city integrated", "id": "Terintegrasi smart city"},
-    "ring_one": {"en": "Ring-one reaching the command centre", "id": "Ring satu terhubung ke pusat komando"},
+    "ring_one": {"en": "Ring-one reaching the command centre", "id": "Ring 1 terhubung ke pusat komando"},
     "police_connected": {"en": "Police-connected", "id": "Terhubung ke kepolisian"},
     "availability": {"en": "Availability", "id": "Ketersediaan"},
     "sla": {"en": "SLA", "id": "SLA"},
@@ -32,27 +32,27 @@ LABELS: dict[str, dict[str, str]] = {
     "no": {"en": "no", "id": "tidak"},
     "no_data": {"en": "no data", "id": "tidak ada data"},
     "availability_vs_sla": {"en": "Availability vs SLA", "id": "Ketersediaan vs SLA"},
-    "eligible_hours": {"en": "Measured camera-hours", "id": "Jam-kamera terukur"},
-    "down_hours": {"en": "Counted downtime (h)", "id": "Waktu mati dihitung (jam)"},
-    "excluded_hours": {"en": "Excluded downtime (h)", "id": "Waktu mati dikecualikan (jam)"},
+    "eligible_hours": {"en": "Measured camera time (h:mm:ss)", "id": "Waktu kamera terukur (j:mm:dd)"},
+    "down_hours": {"en": "Counted downtime (h:mm:ss)", "id": "Waktu henti dihitung (j:mm:dd)"},
+    "excluded_hours": {"en": "Excluded downtime (h:mm:ss)", "id": "Waktu henti dikecualikan (j:mm:dd)"},
     "daily": {"en": "Daily availability", "id": "Ketersediaan harian"},
-    "by_cause": {"en": "Downtime by cause", "id": "Waktu mati menurut penyebab"},
+    "by_cause": {"en": "Downtime by cause", "id": "Waktu henti menurut penyebab"},
     "cause_camera": {"en": "Camera", "id": "Kamera"},
     "cause_link": {"en": "Link", "id": "Jaringan"},
-    "cause_feed": {"en": "Feed", "id": "Umpan"},
+    "cause_feed": {"en": "Feed", "id": "Siaran (feed)"},
     "cause_maintenance": {"en": "Maintenance", "id": "Pemeliharaan"},
-    "cause_monitor_down": {"en": "Monitor down", "id": "Monitor mati"},
+    "cause_monitor_down": {"en": "Monitor down", "id": "Monitor tidak berjalan"},
     "hours": {"en": "hours", "id": "jam"},
     "worst": {"en": "Worst cameras", "id": "Kamera terburuk"},
     "camera": {"en": "Camera", "id": "Kamera"},
     "outages_count": {"en": "Outages", "id": "Gangguan"},
-    "downtime": {"en": "Downtime", "id": "Waktu mati"},
-    "milestones": {"en": "Milestones and forecast", "id": "Tonggak dan perkiraan"},
+    "downtime": {"en": "Downtime", "id": "Waktu henti"},
+    "milestones": {"en": "Milestones and forecast", "id": "Target bertahap dan perkiraan"},
     "milestone_by": {"en": "Due", "id": "Tenggat"},
     "milestone_cameras": {"en": "Cameras due", "id": "Kamera wajib"},
     "milestone_status": {"en": "Status", "id": "Status"},
     "status_met": {"en": "met", "id": "tercapai"},
-    "status_missed": {"en": "missed", "id": "terlewat"},
+    "status_missed": {"en": "missed", "id": "tidak tercapai"},
     "status_upcoming": {"en": "upcoming", "id": "mendatang"},
     "pace": {"en": "Pace (verified per week, last 4 weeks)", "id": "Laju (terverifikasi per minggu, 4 minggu terakhir)"},
     "forecast": {"en": "Target reached at this pace", "id": "Target tercapai pada laju ini"},
@@ -68,13 +68,13 @@ LABELS: dict[str, dict[str, str]] = {
     "excluded": {"en": "Excluded", "id": "Dikecualikan"},
     "excluded_maintenance": {"en": "maintenance", "id": "pemeliharaan"},
     "excluded_link": {"en": "link", "id": "jaringan"},
-    "excluded_monitor_down": {"en": "monitor down", "id": "monitor mati"},
+    "excluded_monitor_down": {"en": "monitor down", "id": "monitor tidak berjalan"},
     "kind_camera": {"en": "camera", "id": "kamera"},
-    "kind_feed": {"en": "feed", "id": "umpan"},
+    "kind_feed": {"en": "feed", "id": "siaran (feed)"},
     "more_outages": {"en": "{n} more outages are listed in outages.csv.",
                      "id": "{n} gangguan lainnya tercantum di outages.csv."},
     "no_outages": {"en": "No outage in this period.", "id": "Tidak ada gangguan pada periode ini."},
-    "monitor_down_total": {"en": "Monitor downtime in the period", "id": "Waktu monitor mati dalam periode"},
+    "monitor_down_total": {"en": "Monitor downtime in the period", "id": "Waktu monitor tidak berjalan dalam periode"},
     "clock_steps": {"en": "Steps of the monitor's wall clock (durations are measured on its monotonic clock and unaffected)",
                     "id": "Lompatan jam dinding monitor (durasi diukur dengan jam monotoniknya dan tidak terpengaruh)"},
     "method": {"en": "How availability is counted", "id": "Cara menghitung ketersediaan"},
@@ -85,16 +85,133 @@ LABELS: dict[str, dict[str, str]] = {
               "the downtime and the measured time, and listed. Periods are cut at midnight in "
               "the report's time zone. Counts at the period end are measured, not claimed: "
               "a camera is verified once it has answered at least once.",
-        "id": "Satu detik-kamera dihitung mati hanya bila penyedia bertanggung jawab atasnya. "
-              "Waktu dalam jendela pemeliharaan, waktu ketika monitor sendiri tidak berjalan, dan "
-              "gangguan akibat jaringan kota ke pusat komando dikecualikan dari waktu mati maupun "
+        "id": "Satu detik-kamera dihitung sebagai waktu henti hanya bila penyedia bertanggung jawab "
+              "atasnya. Waktu dalam jendela pemeliharaan, waktu ketika monitor sendiri tidak berjalan, "
+              "dan gangguan akibat jaringan kota ke pusat komando dikecualikan dari waktu henti maupun "
               "waktu terukur, dan dicantumkan. Periode dipotong pada tengah malam di zona waktu "
               "laporan. Jumlah di akhir periode diukur, bukan diklaim: kamera terverifikasi "
-              "setelah menjawab setidaknya sekali."},
+              "setelah merespons setidaknya sekali."},
     "reports": {"en": "Reports", "id": "Laporan"},
     "month": {"en": "Month", "id": "Bulan"},
     "day": {"en": "Day", "id": "Hari"},
 }
+
+#: The words of the report as a document (method, windows, link outages, evidence,
+#: signatures, pages); kept apart from the figures' labels above.
+DOCUMENT_LABELS: dict[str, dict[str, str]] = {
+    "document_number": {"en": "Document number", "id": "Nomor dokumen"},
+    "as_of": {"en": "As of", "id": "Per"},
+    "page": {"en": "Page", "id": "Halaman"},
+    "page_of": {"en": "of", "id": "dari"},
+    "zone_note": {"en": "Every time in this report is in {zone}.",
+                  "id": "Semua waktu dalam laporan ini dalam {zone}."},
+    "method_down": {
+        "en": "Down: a camera is down from the first probe that fails until the next probe that "
+              "succeeds. Checks run: {checks}. Every camera is probed every {interval} s ({own} "
+              "cameras with an interval of their own), each check within a {timeout} s deadline; "
+              "a timeout, a refused connection or a garbled answer is retried up to {retries} "
+              "time(s) within that deadline before the check fails.{stream}",
+        "id": "Tidak aktif (down): kamera dihitung tidak aktif sejak probe pertama yang gagal sampai "
+              "probe berikutnya yang berhasil. Pemeriksaan yang dijalankan: {checks}. Setiap kamera "
+              "diperiksa tiap {interval} detik ({own} kamera dengan interval sendiri), tiap "
+              "pemeriksaan dengan batas waktu {timeout} detik; waktu habis, koneksi ditolak atau "
+              "jawaban rusak diulang hingga {retries} kali dalam batas waktu itu sebelum "
+              "pemeriksaan dinyatakan gagal.{stream}"},
+    "method_stream": {"en": " The stream check (RTP packets and a keyframe) runs every {interval} s.",
+                      "id": " Pemeriksaan siaran video (paket RTP dan keyframe) berjalan tiap {interval} "
+                            "detik."},
+    "method_maintenance": {
+        "en": "Excluded, maintenance: time inside a configured maintenance window whose scope "
+              "covers the camera (the windows are listed below by name with their spans).",
+        "id": "Dikecualikan, pemeliharaan: waktu di dalam jendela pemeliharaan yang mencakup "
+              "kamera (jendela dicantumkan di bawah menurut nama beserta rentang waktunya)."},
+    "method_link": {
+        "en": "Excluded, link: downtime caused by the city's link to the command centre that "
+              "the camera hangs off (its uplink) being down: the city's network, not the "
+              "provider's (the link outages are listed below with their spans).",
+        "id": "Dikecualikan, jaringan: waktu henti akibat jaringan kota ke pusat komando tempat "
+              "kamera tersambung (uplink) putus: jaringan milik kota, bukan penyedia (gangguan "
+              "jaringan dicantumkan di bawah beserta rentang waktunya)."},
+    "method_monitor_down": {
+        "en": "Excluded, monitor down: time when no monitor instance watching the camera was "
+              "running (from its last heartbeat to its next start); the monitor's own trouble "
+              "is never held against a provider.",
+        "id": "Dikecualikan, monitor tidak berjalan: waktu ketika tidak ada instans monitor yang "
+              "mengawasi kamera sedang berjalan (dari detak terakhir sampai mulai lagi); gangguan "
+              "monitor sendiri tidak pernah dibebankan kepada penyedia."},
+    "method_formula": {
+        "en": "Availability = 1 - counted downtime / (camera time in the inventory - excluded "
+              "time), summed over the provider's cameras. A verdict compares the availability "
+              "as shown (three decimals) with the SLA: a figure shown equal to the SLA meets it.",
+        "id": "Ketersediaan = 1 - waktu henti dihitung / (waktu kamera dalam inventaris - waktu "
+              "dikecualikan), dijumlahkan atas kamera penyedia. Kesimpulan membandingkan "
+              "ketersediaan seperti yang ditampilkan (tiga desimal) dengan SLA: angka yang "
+              "tampil sama dengan SLA berarti memenuhi."},
+    "windows": {"en": "Maintenance windows", "id": "Jendela pemeliharaan"},
+    "window": {"en": "Window", "id": "Jendela"},
+    "no_windows": {"en": "No maintenance window in this period.",
+                   "id": "Tidak ada jendela pemeliharaan pada periode ini."},
+    "link_outages": {"en": "Link outages (command-centre links)",
+                     "id": "Gangguan jaringan ke pusat komando"},
+    "no_link_outages": {"en": "No link outage in this period.",
+                        "id": "Tidak ada gangguan jaringan pada periode ini."},
+    "link": {"en": "Link", "id": "Jaringan"},
+    "state": {"en": "State", "id": "Keadaan"},
+    "state_down": {"en": "down", "id": "putus"},
+    "state_degraded": {"en": "degraded", "id": "menurun"},
+    "name": {"en": "Name", "id": "Nama"},
+    "district": {"en": "District", "id": "Kecamatan"},
+    "evidence": {"en": "Evidence", "id": "Bukti keaslian"},
+    "software_version": {"en": "Software version", "id": "Versi perangkat lunak"},
+    "config_digest": {"en": "Configuration digest (SHA-256)", "id": "Sidik konfigurasi (SHA-256)"},
+    "ledger_digest": {"en": "Digest of the ledger rows used (SHA-256)",
+                      "id": "Sidik baris ledger yang dipakai (SHA-256)"},
+    "rows": {"en": "{n} rows", "id": "{n} baris"},
+    "chain_heads": {"en": "Ledger hash-chain heads (instance: events, last hash)",
+                    "id": "Ujung rantai hash ledger (instans: jumlah peristiwa, hash terakhir)"},
+    "no_chain": {"en": "none (the ledger predates its hash chain)",
+                 "id": "tidak ada (ledger lebih tua dari rantai hash-nya)"},
+    "verify_hint": {
+        "en": "To check this report against the ledger: cctv-monitor report --verify DIR "
+              "(recomputes the digest), and cctv-monitor ledger verify (the hash chains).",
+        "id": "Untuk memeriksa laporan ini terhadap ledger: cctv-monitor report --verify DIR "
+              "(menghitung ulang sidik), dan cctv-monitor ledger verify (rantai hash)."},
+    "signatures": {"en": "Signatures", "id": "Tanda tangan"},
+    "sign_date": {"en": "Date", "id": "Tanggal"},
+    "lang_en": {"en": "English", "id": "Bahasa Inggris"},
+    "lang_id": {"en": "Bahasa Indonesia", "id": "Bahasa Indonesia"},
+    "report_pdf": {"en": "PDF", "id": "PDF"},
+    "custom_range": {"en": "Any range", "id": "Rentang bebas"},
+    "date_from": {"en": "From", "id": "Dari"},
+    "date_to": {"en": "To (included)", "id": "Sampai (termasuk)"},
+    "all_providers": {"en": "all providers", "id": "semua penyedia"},
+    "make_report": {"en": "Make the report", "id": "Buat laporan"},
+}
+
+#: Every probe reason in words, the code kept beside it: "waktu habis (timeout)".
+REASONS: dict[str, dict[str, str]] = {
+    "ok": {"en": "answered", "id": "merespons"},
+    "timeout": {"en": "no answer in time", "id": "waktu habis"},
+    "refused": {"en": "connection refused", "id": "koneksi ditolak"},
+    "unreachable": {"en": "unreachable", "id": "tidak terjangkau"},
+    "dns_error": {"en": "name not resolved", "id": "nama tidak ditemukan di DNS"},
+    "tls_error": {"en": "TLS failure", "id": "kegagalan TLS"},
+    "auth_required": {"en": "login required", "id": "perlu login"},
+    "auth_failed": {"en": "login refused", "id": "login ditolak"},
+    "forbidden": {"en": "access forbidden", "id": "akses dilarang"},
+    "not_found": {"en": "stream or page not found", "id": "siaran atau halaman tidak ditemukan"},
+    "server_error": {"en": "camera server error", "id": "kesalahan server kamera"},
+    "bad_response": {"en": "garbled answer", "id": "jawaban rusak"},
+    "wrong_content": {"en": "wrong content", "id": "isi tidak sesuai"},
+    "no_video": {"en": "no video", "id": "tidak ada video"},
+    "frozen_image": {"en": "frozen picture", "id": "gambar membeku"},
+    "black_image": {"en": "black picture", "id": "gambar hitam"},
+    "uniform_image": {"en": "blank picture", "id": "gambar polos"},
+    "down": {"en": "link down", "id": "jaringan putus"},
+    "degraded": {"en": "link degraded", "id": "jaringan menurun"},
+}
+
+LABELS.update(DOCUMENT_LABELS)
 
 #: Disputes (monitor/history/disputes.py): the report's section and the provider portal's
 #: pages and forms (monitor/portal.py).
@@ -181,6 +298,17 @@ class Words:
     def __call__(self, key: str, **fmt: object) -> str:
         text = LABELS[key][self.lang]
         return text.format(**fmt) if fmt else text
+
+    def reason(self, code: str) -> str:
+        """A probe reason in words with its code in parentheses; an unknown code as is."""
+        words = REASONS.get(code)
+        return f"{words[self.lang]} ({code})" if words else code
+
+    def duration(self, seconds: float) -> str:
+        """h:mm:ss to the second, hours grouped (1,234:05:07; 1.234:05:07 in Indonesian):
+        a 60 s window reads 0:01:00, never "0.0 h"."""
+        s = int(round(seconds))
+        return f"{self.number(s // 3600)}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
     def number(self, value: float, digits: int = 0) -> str:
         """1,234.5 in English; 1.234,5 in Indonesian."""

@@ -1,11 +1,15 @@
-"""The ledger on the web: `/reports` (the months on record, each month's report.html in
-English or Bahasa Indonesia and its CSV files, made on demand) and the per-provider
-availability over the last 24 hours and 30 days that the status page shows.
+"""The ledger on the web: `/reports` (the months on record, each month's report.html and
+report.pdf in English or Bahasa Indonesia and its CSV files, made on demand; any range of
+days and one provider through a form) and the per-provider availability over the last 24
+hours and 30 days that the status page shows.
 
-Reports are computed in a worker thread, one at a time; a past month's files are kept
-(a few, least recently used first out), the current month's are made again when older than
-a minute.  The availability strip is refreshed in the background every few minutes: the
-status page never waits for the ledger.
+`/reports/{period}/{file}` where period is YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (both days
+included), with `?lang=en|id` and `?provider=NAME`.  Reports are computed in a worker
+thread, one at a time; a past period's files are kept (a few, least recently used first
+out), the current period's are made again when older than a minute.  The availability strip
+is refreshed in the background every few minutes once the ledger is ready (its schema
+migrated), a few seconds apart until then: the status page never waits for the ledger, and
+says when the strip was computed.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import io
 import logging
 import re
 import time
@@ -21,14 +24,19 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 log = logging.getLogger("cctv.reports")
 
 PAGES_KEY = web.AppKey("ledger_pages", object)
-FILES = {"report.html": "text/html", "providers.csv": "text/csv", "outages.csv": "text/csv"}
+FILES = {"report.html": "text/html", "report.pdf": "application/pdf", "providers.csv": "text/csv",
+         "outages.csv": "text/csv"}
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_RANGE = re.compile(r"^(\d{4}-\d\d-\d\d)\.\.(\d{4}-\d\d-\d\d)$")
+#: The longest range /reports makes on demand (a report over years is a command-line job).
+MAX_RANGE_DAYS = 366
 CACHE_MONTHS = 6
 CURRENT_MAX_AGE = 60.0
 #: How often the status page's strip is computed again: the last 24 hours every 10
@@ -36,6 +44,13 @@ CURRENT_MAX_AGE = 60.0
 #: CPU in a worker thread; the strip must not cost the probes a noticeable share).
 STRIP_DAY_REFRESH = 600.0
 STRIP_MONTH_REFRESH = 3600.0
+#: Until the ledger is ready (the monitor's first second: its schema is being created), the
+#: strip is tried again this often rather than 10 minutes later.
+STRIP_RETRY = 3.0
+
+
+class LedgerNotReady(Exception):
+    """The ledger has no schema yet: nothing to compute, nothing wrong."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +72,17 @@ class LedgerPages:
         self._lock = asyncio.Lock()
         self._disputes_seen = -1  # disputes.last_row when the kept files were made
         self._task: asyncio.Task | None = None
+        self._failing = False
 
     def install(self, app: web.Application) -> None:
         from ..web import STATUS_EXTRA_KEY
 
         app[PAGES_KEY] = self
+        # a provider user's status page shows its own row only (monitor.access)
         app[STATUS_EXTRA_KEY] = lambda scope=None: strip_html(
-            [s for s in self.strip if scope is None or s.provider == scope])
+            [s for s in self.strip if scope is None or s.provider == scope], self.strip_at, self._tz())
         app.router.add_get("/reports", self.index, name="reports")
+        app.router.add_get("/reports/custom", self.custom, name="report_custom")
         app.router.add_get("/reports/{month}/{name}", self.file, name="report_file")
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
@@ -110,44 +128,109 @@ class LedgerPages:
             year, mon = int(m[:4]), int(m[5:])
             rows.append(
                 f"<tr><td>{escape(w.month(year, mon))}</td>"
-                f'<td><a href="/reports/{m}/report.html?lang=en">report.html (English)</a> · '
-                f'<a href="/reports/{m}/report.html?lang=id">report.html (Bahasa Indonesia)</a></td>'
+                f"<td>{_links(w, m, 'report.html')}</td><td>{_links(w, m, 'report.pdf')}</td>"
                 f'<td><a href="/reports/{m}/providers.csv">providers.csv</a> · '
                 f'<a href="/reports/{m}/outages.csv">outages.csv</a></td></tr>')
         body = (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{escape(w("reports"))}</title>'
                 "<style>body{font:14px system-ui,sans-serif;margin:16px}td,th{padding:4px 10px;"
-                "border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
+                "border-bottom:1px solid #ddd;text-align:left}form{margin:12px 0}label{margin-right:10px}"
+                "</style></head><body>"
                 f"<h1>{escape(w('reports'))}</h1>"
-                + (f"<table><tr><th>{escape(w('month'))}</th><th>HTML</th><th>CSV</th></tr>{''.join(rows)}</table>"
-                   if rows else f"<p>{escape(w('no_data'))}</p>")
+                + (f"<table><tr><th>{escape(w('month'))}</th><th>HTML</th><th>PDF</th><th>CSV</th></tr>"
+                   f"{''.join(rows)}</table>" if rows else f"<p>{escape(w('no_data'))}</p>")
+                + self._form(w, lang, _scope(request))
                 + '<p><a href="/status">/status</a> · '
                 f'<a href="/outages?lang={lang}">{escape(w("camera_outages"))}</a> · '
                 f'<a href="/disputes?lang={lang}">{escape(w("disputes"))}</a></p></body></html>')
         return web.Response(text=body, content_type="text/html", headers={"Cache-Control": "no-store"})
 
+    def _form(self, w: Any, lang: str, scope: str | None = None) -> str:
+        """Any range of days, one provider or all, either language, any file: a plain GET
+        form (no JavaScript) that /reports/custom turns into the file's address."""
+        providers = "".join(f'<option value="{escape(p.name)}">{escape(p.name)}</option>'
+                            for p in self.state.inventory.providers
+                            if scope is None or p.name == scope)
+        files = "".join(f'<option value="{n}">{n}</option>' for n in FILES)
+        langs = "".join(f'<option value="{c}"{" selected" if c == lang else ""}>{escape(w("lang_" + c))}</option>'
+                        for c in ("en", "id"))
+        return (f'<h2>{escape(w("custom_range"))}</h2><form method="get" action="/reports/custom">'
+                f'<label>{escape(w("date_from"))} <input type="date" name="from" required></label>'
+                f'<label>{escape(w("date_to"))} <input type="date" name="to" required></label>'
+                f'<label>{escape(w("provider"))} <select name="provider"><option value="">'
+                f'{escape(w("all_providers"))}</option>{providers}</select></label>'
+                f'<label><select name="lang">{langs}</select></label>'
+                f'<label><select name="file">{files}</select></label>'
+                f'<button type="submit">{escape(w("make_report"))}</button></form>')
+
+    async def custom(self, request: web.Request) -> web.Response:
+        q = request.query
+        name = q.get("file", "report.html")
+        scope = _scope(request)
+        if scope is not None and q.get("provider", "") not in ("", scope):
+            return web.Response(status=404, text="not found\n")
+        period = f"{q.get('from', '')}..{q.get('to', '')}"
+        problem = self._check(period, name, q.get("provider", ""), q.get("lang", "en"))
+        if problem:
+            return web.Response(status=400, text=problem + "\n")
+        params = urlencode({k: v for k, v in (("lang", q.get("lang", "en")), ("provider", q.get("provider", ""))) if v})
+        raise web.HTTPSeeOther(f"/reports/{period}/{name}?{params}")
+
+    def _period(self, period: str) -> tuple[dt.datetime, dt.datetime, str]:
+        """YYYY-MM or YYYY-MM-DD..YYYY-MM-DD: ValueError saying what is wrong."""
+        from .compute import period_of
+
+        if _MONTH.match(period):
+            return period_of(period, None, None, self._tz())
+        m = _RANGE.match(period)
+        if not m:
+            raise ValueError(f"period {period!r}: expected YYYY-MM or YYYY-MM-DD..YYYY-MM-DD")
+        try:
+            start, end, label = period_of(None, m.group(1), m.group(2), self._tz())
+        except ValueError as exc:
+            raise ValueError(f"period {period!r}: {exc}") from None
+        if (end - start).days > MAX_RANGE_DAYS:
+            raise ValueError(f"period {period!r}: at most {MAX_RANGE_DAYS} days here; longer "
+                             "ranges with cctv-monitor report")
+        return start, end, label
+
+    def _check(self, period: str, name: str, provider: str, lang: str) -> str:
+        if name not in FILES:
+            return f"file: one of {', '.join(FILES)}"
+        if lang not in ("en", "id"):
+            return "lang: en or id"
+        known = [p.name for p in self.state.inventory.providers]
+        if provider and provider not in known:
+            return f"provider {provider!r} is not configured; known: {', '.join(known)}"
+        try:
+            self._period(period)
+        except ValueError as exc:
+            return str(exc)
+        return ""
+
     async def file(self, request: web.Request) -> web.Response:
         if not self.target:
             return web.Response(status=404, text="no outage ledger configured (history:)\n")
-        month, name = request.match_info["month"], request.match_info["name"]
-        if not _MONTH.match(month) or name not in FILES:
+        period, name = request.match_info["month"], request.match_info["name"]
+        if not (_MONTH.match(period) or _RANGE.match(period)) or name not in FILES:
             return web.Response(status=404, text="not found\n")
         lang = request.query.get("lang", "en")
-        if lang not in ("en", "id"):
-            return web.Response(status=400, text="lang: en or id\n")
-        from ..web import principal
-
-        who = principal(request)
-        provider = request.query.get("provider") or who.scope
-        if provider is not None and (not who.sees(provider)
-                                     or provider not in self._provider_names()):
-            # another provider's report is answered as one that does not exist
-            return web.Response(status=404, text="not found\n")
-        key = (month, name, lang if name == "report.html" else "", provider or "")
+        provider = request.query.get("provider", "")
+        scope = _scope(request)
+        if scope is not None:
+            if provider not in ("", scope):
+                # another provider's report is answered as one that does not exist
+                return web.Response(status=404, text="not found\n")
+            provider = scope
+        problem = self._check(period, name, provider, lang)
+        if problem:
+            return web.Response(status=400, text=problem + "\n")
+        pdf = name == "report.pdf"
+        key = (period, provider, name, lang if name.startswith("report.") else "")
         now = time.time()
-        current = month == dt.datetime.fromtimestamp(now, self._tz()).strftime("%Y-%m")
+        current = self._period(period)[1].timestamp() > now - 60  # not over yet (or just)
         async with self._lock:
             # a dispute filed or decided since (here or by `cctv-monitor disputes decide`)
-            # changes past months too: their kept files go
+            # changes past periods too: their kept files go
             seen = await asyncio.get_running_loop().run_in_executor(None, self._disputes_row)
             if seen != self._disputes_seen:
                 self._cache.clear()
@@ -156,24 +239,27 @@ class LedgerPages:
             if hit is None or (current and now - hit[0] > CURRENT_MAX_AGE):
                 loop = asyncio.get_running_loop()
                 try:
-                    files = await loop.run_in_executor(None, self._make, month, lang, provider)
+                    files = await loop.run_in_executor(None, self._make, period, provider, lang, pdf)
                 except Exception as exc:  # noqa: BLE001 - one line to the client and the log
-                    log.error("report %s failed: %s: %s", month, exc.__class__.__name__, exc)
+                    log.error("report %s failed: %s: %s", period, exc.__class__.__name__, exc)
                     return web.Response(status=503, text="the report could not be made; see the monitor's log\n")
                 for fname, body in files.items():
-                    k = (month, fname, lang if fname == "report.html" else "", provider or "")
+                    k = (period, provider, fname, lang if fname.startswith("report.") else "")
                     self._cache[k] = (now, body)
                     self._cache.move_to_end(k)
-                while len(self._cache) > CACHE_MONTHS * 4:
+                while len(self._cache) > CACHE_MONTHS * len(FILES):
                     self._cache.popitem(last=False)
                 hit = self._cache[key]
             else:
                 self._cache.move_to_end(key)
         ctype = FILES[name]
         headers = {"Cache-Control": "no-store"}
-        if ctype == "text/csv":
-            prefix = f"{month}-{provider}" if provider else month
-            headers["Content-Disposition"] = f'attachment; filename="{prefix}-{name}"'
+        if ctype != "text/html":
+            stem = period + (f"-{provider}" if provider else "")
+            safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{stem}-{name}")
+            headers["Content-Disposition"] = f'attachment; filename="{safe}"'
+        if pdf:
+            return web.Response(body=hit[1], content_type=ctype, headers=headers)
         return web.Response(body=hit[1], content_type=ctype, charset="utf-8", headers=headers)
 
     def _disputes_row(self) -> int:
@@ -186,27 +272,18 @@ class LedgerPages:
         finally:
             reader.close()
 
-    def _provider_names(self) -> set[str]:
-        return {p.name for p in self.state.inventory.providers}
+    def _make(self, period: str, provider: str, lang: str, pdf: bool = False) -> dict[str, bytes]:
+        """The files of one report (blocking); with pdf, report.pdf too (headless Chromium)."""
+        import tempfile
+        from pathlib import Path
 
-    def _make(self, month: str, lang: str, provider: str | None = None) -> dict[str, bytes]:
-        from ..history.reader import Reader
-        from . import export, html
-        from .compute import compute, period_of
+        from . import build
 
-        start, end, label = period_of(month, None, None, self._tz())
-        reader = Reader(self.target)  # type: ignore[arg-type]
-        try:
-            report = compute(reader, self.state.inventory, start, end, label,
-                             provider_filter=provider)
-        finally:
-            reader.close()
-        providers, outages = io.StringIO(), io.StringIO()
-        export.write_providers(report, providers)
-        export.write_outages(report, outages)
-        return {"report.html": html.render(report, lang).encode(),
-                "providers.csv": providers.getvalue().encode(),
-                "outages.csv": outages.getvalue().encode()}
+        start, end, label = self._period(period)
+        with tempfile.TemporaryDirectory(prefix="cctv-reports-") as tmp:
+            files = build(self.state.inventory, self.target, start, end, label,  # type: ignore[arg-type]
+                          Path(tmp), lang, provider or None, pdf=pdf)
+            return {name: path.read_bytes() for name, path in files.items() if name in FILES}
 
     # ------------------------------------------------------------------ the status strip
 
@@ -219,7 +296,7 @@ class LedgerPages:
         reader = Reader(self.target)  # type: ignore[arg-type]
         try:
             if not reader.has_schema():
-                return {}
+                raise LedgerNotReady()
             report = compute(reader, self.state.inventory, end - dt.timedelta(days=days), end,
                              f"{days}d", now=now)
         finally:
@@ -236,22 +313,35 @@ class LedgerPages:
         return [ProviderStrip(name, sla, value, self._month.get(name, (0.0, None))[1])
                 for name, (sla, value) in day.items()]
 
-    async def refresh_strip(self, month: bool = True) -> None:
+    async def refresh_strip(self, month: bool = True) -> bool:
+        """Compute the strip in a worker thread; False while the ledger is not ready yet or
+        when the computation failed (the page keeps the last strip it had)."""
         loop = asyncio.get_running_loop()
+        at = time.time()
         try:
-            self.strip = await loop.run_in_executor(None, self.compute_strip, None, month)
-            self.strip_at = time.time()
+            self.strip = await loop.run_in_executor(None, self.compute_strip, at, month)
+            self.strip_at = at
+        except LedgerNotReady:
+            return False
         except Exception as exc:  # noqa: BLE001 - the page shows the last strip it had
-            log.error("availability strip: %s: %s", exc.__class__.__name__, exc)
+            if not self._failing:  # one line per episode, not one per retry
+                log.error("availability strip: %s: %s", exc.__class__.__name__, exc)
+            self._failing = True
+            return False
+        if self._failing:
+            log.info("availability strip: computed again")
+        self._failing = False
+        return True
 
     async def _loop(self) -> None:
-        month_at = 0.0
+        month_at: float | None = None
         while True:
-            month = time.monotonic() - month_at >= STRIP_MONTH_REFRESH
-            await self.refresh_strip(month)
-            if month:
+            month = month_at is None or time.monotonic() - month_at >= STRIP_MONTH_REFRESH
+            ok = await self.refresh_strip(month)
+            if ok and month:
                 month_at = time.monotonic()
-            await asyncio.sleep(STRIP_DAY_REFRESH)
+            # not ready (the schema is being created) or failed: soon again, not in 10 minutes
+            await asyncio.sleep(STRIP_DAY_REFRESH if ok else STRIP_RETRY)
 
     async def _start(self, app: web.Application) -> None:
         if self.target:
@@ -264,15 +354,31 @@ class LedgerPages:
                 await self._task
 
 
-def strip_html(strip: list[ProviderStrip]) -> str:
-    """The status page's section: one row per provider, 24 h and 30 d against the SLA."""
+def _scope(request: web.Request) -> str | None:
+    """The one provider the asking user is limited to (monitor.access), None for all."""
+    from ..web import principal
+
+    return principal(request).scope
+
+
+def _links(w: Any, period: str, name: str) -> str:
+    """A file of one period in each language, each link named by its language in the page's
+    own language ("Bahasa Inggris" on the Indonesian page)."""
+    return " · ".join(f'<a href="/reports/{period}/{name}?lang={code}">{escape(w("lang_" + code))}</a>'
+                      for code in ("en", "id"))
+
+
+def strip_html(strip: list[ProviderStrip], at: float = 0.0, tz: Any = None) -> str:
+    """The status page's section: one row per provider, 24 h and 30 d against the SLA, and
+    when it was computed (in the configured time zone)."""
     if not strip:
         return ""
+    from .document import meets_sla, zone_label
 
     def cell(v: float | None, sla: float) -> str:
         if v is None:
             return '<td class="n">n/a</td>'
-        bad = bool(sla) and v < sla
+        bad = meets_sla(v, sla, 2) is False  # judged on the figure shown, two decimals
         width = max(0.0, min(1.0, v)) * 100
         return (f'<td class="n{" down" if bad else ""}"><span style="display:inline-block;width:60px;'
                 f'height:8px;background:#e3e7ee;margin-right:6px"><span style="display:block;height:8px;'
@@ -281,7 +387,9 @@ def strip_html(strip: list[ProviderStrip]) -> str:
 
     rows = "".join(f"<tr><td>{escape(s.provider)}</td>{cell(s.day, s.sla)}{cell(s.month, s.sla)}"
                    f'<td class="n">{f"{100 * s.sla:.1f}%" if s.sla else "n/a"}</td></tr>' for s in strip)
-    return ('<h2 id="availability">Availability from the ledger</h2><div class="wrap"><table>'
+    as_of = (f'<p class="muted">as of {dt.datetime.fromtimestamp(at, tz):%Y-%m-%d %H:%M:%S} '
+             f'{escape(zone_label(tz, at))}</p>' if at and tz is not None else "")
+    return ('<h2 id="availability">Availability from the ledger</h2>' + as_of + '<div class="wrap"><table>'
             '<tr><th>provider</th><th class="n">last 24 h</th><th class="n">last 30 days</th>'
             f'<th class="n">SLA</th></tr>{rows}</table></div>'
             '<p class="muted">Maintenance, link-caused outages and the monitor\'s own downtime '

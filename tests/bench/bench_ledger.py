@@ -12,6 +12,9 @@
   outage rows on SQLite, in a child process: wall time and peak RSS; and the ledger's size
   per million outage rows.
 - pgsize (with --dsn): the same size on PostgreSQL.
+- chain: what the hash chain (monitor/history/chain.py) adds to a change: the ledger with
+  and without it in one process, rounds alternated, whole-process CPU per change including
+  the writer thread's commits; the ratio is the figure (the machine's load cancels out).
 """
 
 from __future__ import annotations
@@ -113,6 +116,31 @@ async def part_changes(n: int, tmp: Path) -> None:
           f"{l_thread * 1e6:.1f} us on the loop (+{(l_thread - b_thread) * 1e6:.1f} us), "
           f"{l_proc * 1e6:.1f} us whole process incl. writer (+{(l_proc - b_proc) * 1e6:.1f} us)")
     print(f"  at 1%/min ({rate:.1f} changes/s): +{(l_proc - b_proc) * rate * 100:.4f}% of one core")
+
+
+async def part_chain(n: int, tmp: Path, rounds: int = 5) -> None:
+    from monitor.history.writer import Ledger
+
+    names = [f"JKT-{i:06d}" for i in random.Random(5).sample(range(n), 10_000)]
+    setups = {}
+    for label, chained in (("without chain", False), ("with chain", True)):
+        Ledger.chain_enabled = chained
+        os.environ["CCTV_MONITOR_INSTANCE"] = "bench"
+        setups[label] = await with_state(n, str(tmp / f"chain-{chained}.sqlite"))
+    Ledger.chain_enabled = True
+    cost: dict[str, list[float]] = {k: [] for k in setups}
+    for _ in range(rounds):
+        for label, (state, rec) in setups.items():
+            _t, p = flip_cost(state, names)
+            p0 = time.process_time()
+            rec.ledger.flush(120)
+            cost[label].append((p + time.process_time() - p0) / (2 * len(names)))
+    for _label, (_state, rec) in setups.items():
+        rec.ledger.close()
+    base, chained = (statistics.median(cost[k]) for k in ("without chain", "with chain"))
+    print(f"chain @ {n:,} cameras: {base * 1e6:.1f} us/change without the chain, {chained * 1e6:.1f} us "
+          f"with it (whole process incl. writer), ratio {chained / base:.2f} "
+          f"(rounds: {', '.join(f'{a * 1e6:.0f}/{b * 1e6:.0f}' for a, b in zip(cost['without chain'], cost['with chain']))} us)")
 
 
 async def burst(state: State, names: list[str]) -> list[float]:
@@ -282,6 +310,8 @@ def main() -> None:
         tmp = Path(d)
         if "changes" in parts:
             asyncio.run(part_changes(args.cameras, tmp))
+        if "chain" in parts:
+            asyncio.run(part_chain(args.cameras, tmp))
         if "burst" in parts:
             asyncio.run(part_burst(args.cameras, tmp))
         if "report" in parts:
