@@ -257,6 +257,14 @@ LABELS.update({
     "when": {"en": "When", "id": "Waktu"},
     "who": {"en": "Who", "id": "Oleh"},
     "seconds": {"en": "Seconds", "id": "Detik"},
+    "method_dispute": {
+        "en": "Excluded, dispute: the seconds of an outage the provider disputed and the city "
+              "accepted, after the exclusions above (the disputes are listed below with their "
+              "status and notes). A pending or rejected dispute changes nothing.",
+        "id": "Dikecualikan, sanggahan: detik-detik gangguan yang disanggah penyedia dan "
+              "diterima oleh kota, setelah pengecualian di atas (sanggahan dicantumkan di bawah "
+              "beserta status dan catatannya). Sanggahan yang menunggu atau ditolak tidak "
+              "mengubah apa pun."},
     "nothing_stored": {"en": "nothing stored", "id": "tidak ada yang disimpan"},
     "err_required": {"en": "{what}: required", "id": "{what}: wajib diisi"},
     "err_too_long": {"en": "{what}: {n} characters, at most {max}",
