@@ -758,3 +758,44 @@ def test_dispute_rows_are_hash_chained(tmp_path):
     texts = findings()
     assert f"disputes row id {did} was deleted: written by chain disputes #1" in texts
     assert f"disputes row id {did + 2} was inserted: no chained event wrote it" in texts
+
+
+def test_a_report_reads_disputes_as_they_stood_at_its_as_of_instant(tmp_path):
+    """Filed before the as-of instant and accepted after it: that report still counts the
+    seconds (pending); made again after the decision, it excludes them."""
+    from monitor.history import disputes as store
+    from monitor.history.reader import Reader
+    from monitor.history.schema import migrate
+    from monitor.history.writer import connect
+    from monitor.report.compute import compute, period_of
+    from monitor.report.document import DigestReader
+    from tests.report_fixture import INVENTORY, JKT
+
+    ledger = tmp_path / "ledger.sqlite"
+    _ledger(ledger)
+    conn, dialect = connect(str(ledger))
+    try:
+        migrate(conn, dialect)
+        conn.commit()
+        did = store.file(conn, dialect, _outage_id(ledger, "A1", "2026-10-24T23:00:00"), "pt-alpha",
+                         "monitor_error", "", "pt-alpha", t("2026-11-03T09:00:00"))
+        store.decide(conn, dialect, did, True, "yes", "admin", t("2026-11-05T09:00:00"))
+    finally:
+        conn.close()
+
+    def alpha(as_of: str) -> tuple[float, str, str]:
+        reader = Reader(str(ledger))
+        try:
+            start, end, label = period_of("2026-10", None, None, JKT)
+            digest = DigestReader(reader, start.timestamp(), end.timestamp(), t(as_of))
+            report = compute(digest, INVENTORY, start, end, label, now=t(as_of))
+            return report.providers[0].down_s, report.disputes[0].status if report.disputes else "", digest.digest
+        finally:
+            reader.close()
+
+    before = alpha("2026-11-02T00:00:00")  # before the filing: no dispute at all
+    pending = alpha("2026-11-04T00:00:00")
+    accepted = alpha("2026-11-06T00:00:00")
+    assert before[:2] == (25200, "") and pending[:2] == (25200, "pending")
+    # A1 23:00-24:00 on the 24th was counted (after midnight the monitor was down)
+    assert accepted[:2] == (25200 - 3600, "accepted")
