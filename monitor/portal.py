@@ -37,6 +37,7 @@ from .report.i18n import Words
 log = logging.getLogger("cctv.portal")
 
 TOKEN_SECONDS = 3600.0
+MAX_LISTED = 2000  # outages on one page, newest first (the month's report lists them all)
 NO_STORE = {"Cache-Control": "no-store"}
 CSS = ("body{font:14px system-ui,sans-serif;margin:16px;max-width:1100px}td,th{padding:4px 8px;"
        "border-bottom:1px solid #ddd;text-align:left;vertical-align:top}.bad{color:#b00020}"
@@ -186,7 +187,11 @@ class Portal:
             start, end, _label = period_of(month, None, None, tz)
         except ValueError:
             return _page(w, w("camera_outages"), "<p class=err>month: YYYY-MM</p>", 400)
-        rows = await self._db(store.outages, start.timestamp(), end.timestamp(), who.scope)
+        provider = who.scope if who.scope is not None else (request.query.get("provider") or None)
+        rows = await self._db(store.outages, start.timestamp(), end.timestamp(), provider,
+                              MAX_LISTED + 1)
+        more = len(rows) > MAX_LISTED
+        rows = rows[:MAX_LISTED]
         body = "".join(
             f'<tr><td><a href="/outages/{o.id}?lang={w.lang}">{o.id}</a></td><td>{escape(o.camera)}</td>'
             f"<td>{escape(o.provider)}</td><td>{self._t(o.start)}</td><td>{self._t(o.end)}"
@@ -194,7 +199,8 @@ class Portal:
             for o in rows)
         head = "".join(f"<th>{escape(w(k))}</th>" for k in ("camera", "provider", "start", "end", "seconds", "reason"))
         return _page(w, f"{w('camera_outages')} {month}",
-                     f"<table><tr><th>#</th>{head}</tr>{body}</table>" if rows else f"<p>{escape(w('no_outages'))}</p>")
+                     (f"<table><tr><th>#</th>{head}</tr>{body}</table>" if rows else f"<p>{escape(w('no_outages'))}</p>")
+                     + (f"<p>{escape(w('newest_only', n=w.number(MAX_LISTED)))}</p>" if more else ""))
 
     async def _outage_or_404(self, request: web.Request, w: Words) -> Any:
         oid = _id(request)

@@ -257,6 +257,8 @@ LABELS.update({
     "when": {"en": "When", "id": "Waktu"},
     "who": {"en": "Who", "id": "Oleh"},
     "seconds": {"en": "Seconds", "id": "Detik"},
+    "newest_only": {"en": "The newest {n} are shown; the month's report (outages.csv) lists every one.",
+                    "id": "Ditampilkan {n} terbaru; laporan bulanan (outages.csv) mencantumkan semuanya."},
     "method_dispute": {
         "en": "Excluded, dispute: the seconds of an outage the provider disputed and the city "
               "accepted, after the exclusions above (the disputes are listed below with their "
