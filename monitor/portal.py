@@ -141,9 +141,13 @@ class Portal:
 
     async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run fn(conn, dialect, *args) on a connection of its own in a worker thread."""
-        from .history.writer import connect
+        from .history.writer import connect, is_postgres
 
         def work() -> Any:
+            if not is_postgres(self.target) and not os.path.isfile(self.target):  # type: ignore[arg-type]
+                # never create the file: an empty one where the ledger was would hide its loss
+                # from the writer (monitor/history/spool.py's marker)
+                raise FileNotFoundError("the ledger's file is not there")
             conn, dialect = connect(self.target)  # type: ignore[arg-type]
             try:
                 return fn(conn, dialect, *args)

@@ -799,3 +799,25 @@ def test_a_report_reads_disputes_as_they_stood_at_its_as_of_instant(tmp_path):
     assert before[:2] == (25200, "") and pending[:2] == (25200, "pending")
     # A1 23:00-24:00 on the 24th was counted (after midnight the monitor was down)
     assert accepted[:2] == (25200 - 3600, "accepted")
+
+
+async def test_the_pages_never_create_a_missing_ledger(tmp_path):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from monitor.exporter import Exporter
+    from monitor.portal import Portal
+    from monitor.state import State
+    from monitor.web import make_app
+    from tests.report_fixture import INVENTORY
+
+    state = State(INVENTORY)
+    app = make_app(state, Exporter(state))
+    Portal(state, str(tmp_path / "gone.sqlite")).install(app)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        r = await client.get("/disputes")
+        assert r.status == 503
+    finally:
+        await client.close()
+    assert not (tmp_path / "gone.sqlite").exists()
