@@ -12,6 +12,7 @@ import sqlite3
 
 from monitor import history
 from monitor.history import spool
+from monitor.history.verify import verify_target
 from monitor.history.writer import Ledger
 from monitor.model import Reason, Result
 from monitor.state import State
@@ -105,6 +106,12 @@ async def test_a_start_without_the_ledger_is_reconciled_at_its_true_time(tmp_pat
         ("JKT-0000", "down", 1105.0), ("JKT-0001", "down", 1102.0)]
     assert rows(db, "SELECT COUNT(*) FROM inventory_changes") == [(2,)]  # nothing changed
     assert rows(db, "SELECT heartbeat FROM instances") == [(1120.0,)]
+    # what the late start wrote (the gap, the closes at the last heartbeat) is on the chain
+    assert verify_target(str(db)).ok
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE outages SET end_ts = 1005.0 WHERE start_ts = 1001.0")
+    found = verify_target(str(db)).findings
+    assert found and "was edited" in found[0].text and "end_ts" in found[0].text
 
 
 def test_a_stop_spools_what_it_holds_and_the_next_start_replays_it_once(tmp_path, caplog):
@@ -150,6 +157,8 @@ def test_a_stop_spools_what_it_holds_and_the_next_start_replays_it_once(tmp_path
     fourth.close()
     assert fourth.rows_replayed == 0 and not os.path.exists(path)
     assert rows(db, "SELECT COUNT(*) FROM outages") == [(1,)]
+    # the replayed rows and both gaps are on the chain, once
+    assert verify_target(str(db)).ok
 
 
 def test_a_close_never_ends_before_its_start(tmp_path):
