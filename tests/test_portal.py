@@ -41,9 +41,10 @@ from tests.factories import free_port
 from tests.report_fixture import CONFIG, t
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The three users of issue 21, and one with a valid password and no role.
+#: The three users of issue 21; a viewer and a Prometheus user, so that every role is asked
+#: through the daemon; and one with a valid password and no role.
 PASSWORDS = {"admin": "city-admin-pw", "pt-alpha": "alpha-pw", "pt-bima": "bima-pw",
-             "nobody": "nobody-pw"}
+             "auditor": "auditor-pw", "prom": "prom-pw", "nobody": "nobody-pw"}
 
 #: Who may use which route: written by hand from issue 21, not taken from monitor.access.
 EXPECTED = {
@@ -109,6 +110,8 @@ def test_every_served_route_is_decided(tmp_path):
 ACCESS = """
 access:
   admins: [admin]
+  viewers: [auditor]
+  prometheus: [prom]
   providers:
     - provider: pt-alpha
       users: [pt-alpha]
@@ -275,7 +278,8 @@ def test_every_route_for_every_role_through_the_daemon(live):
         "decisions": "/disputes/decisions",
     }
     # admin: the city; pt-alpha and pt-bima: providers.  Allowed GETs answer 200 (/ redirects).
-    for user, role in (("admin", "admin"), ("pt-alpha", "provider"), ("pt-bima", "provider")):
+    for user, role in (("admin", "admin"), ("auditor", "viewer"), ("prom", "prometheus"),
+                       ("pt-alpha", "provider"), ("pt-bima", "provider"), ("nobody", "")):
         for route, path in paths.items():
             allowed = EXPECTED[route][ROLE_ORDER.index(role)]
             status, body = live.get(path, user)
@@ -290,6 +294,10 @@ def test_every_route_for_every_role_through_the_daemon(live):
     # POSTs: a wrong role is refused before the form is read
     assert live.request("POST", "/-/reload", "pt-alpha")[0] == 403
     assert live.request("POST", "/-/reload", "nobody")[0] == 403
+    assert live.request("POST", "/-/reload", "auditor")[0] == 403
+    # the Prometheus user reloads (an empty body, as curl -X POST sends)
+    assert live.request("POST", "/-/reload", "prom")[0] == 200
+    assert live.request("POST", f"/disputes/{dispute}/decision", "auditor", {"csrf": "x"})[0] == 403
     assert live.request("POST", f"/outages/{a2}/disputes", "nobody", {"csrf": "x"})[0] == 403
     assert live.request("POST", f"/outages/{a2}/disputes", "admin", {"csrf": "x"})[0] == 403
     assert live.request("POST", f"/disputes/{dispute}/decision", "pt-alpha", {"csrf": "x"})[0] == 403
