@@ -67,7 +67,7 @@ def camera_rounds(camera: Camera, s: Any,
             keys.append(probed.name)
     if camera.feeds:
         keys = rounds.setdefault(FEED.budget, [])
-        keys.extend(f"feed:{integration}" for integration, _ in camera.feeds)
+        keys.extend(catalogue.feed_key(integration) for integration, _ in camera.feeds)
     order = {n: i for i, n in enumerate(CHECKS)}
     return {b: tuple(sorted(k, key=lambda n: order.get(n, len(order))))
             for b, k in rounds.items() if k}
@@ -110,7 +110,7 @@ class CheckRunner:
                 plan = self._plans[key] = (catalogue.check_for(key), catalogue.JUDGES.get(key, ()))
             check, judges = plan
             if check is FEED:
-                endpoint = dict(camera.feeds).get(key[5:])
+                endpoint = dict(camera.feeds).get(catalogue.feed_integration(key))
             else:
                 endpoint = check.endpoint(camera)
             if endpoint is None:
@@ -130,7 +130,7 @@ class CheckRunner:
                         return
                     self._dropped.pop((cid, key), None)
             if check is FEED:
-                self.state.record_feed(cid, key[5:], result)
+                self.state.record_feed(cid, catalogue.feed_integration(key), result)
                 return
             judged = [(c, await catalogue.judge(c, result, self.state.memory(cid, c.name), s,
                                                 self._post.get(c.name)))

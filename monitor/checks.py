@@ -3,16 +3,19 @@
 Every other module reads a check from here: the config loader (which checks exist, what
 they need, the defaults), the scheduler (which prober, which budget and round, which
 timeout, which post-step), `cctv-monitor probe` (which checks and schemes it accepts), the
-exporter (which families a check feeds) and docs/checks.md (generated from this module:
-``python -m monitor.checks --markdown``).  A test fails when an entry here cannot be
-scheduled, probed, exported or documented.
+exporter (which `Result.detail` keys a check writes, which checks carry the camera's clock)
+and docs/checks.md (generated from this module: ``python -m monitor.checks --markdown``).  A
+test fails when an entry here cannot be scheduled, probed, exported or documented, or when
+its probe writes a detail key its entry does not declare.
 
 The API, in the order a caller needs it:
 
 - `CHECKS`: name -> `Check`, every camera check, in display order; `CAMERA_CHECKS` is that
   order as a tuple.  `FEED` is the check of a camera's feed to an integration point (its
   scheduler key is ``feed:<integration>``), `ICMP` the one-echo probe of a link target,
-  `LINK` the command-centre link round.  `check_for(key)` resolves any scheduler key.
+  `LINK` the command-centre link round.  `check_for(key)` resolves any scheduler key and
+  `get_probe(key)` gives its probe function; `feed_key(integration)` writes a feed's key and
+  `feed_integration(key)` reads it (the one place that knows its form).
 - `needs(check) -> tuple of camera fields` (any one of them will do) and
   `schemes(check) -> frozenset of URL schemes` the check's prober accepts.
 - `enabled(check, settings)`: whether a check can run at all under these settings: the one
@@ -20,16 +23,20 @@ The API, in the order a caller needs it:
 - `default_checks(present, settings)`: the checks of a camera that lists none, given the
   camera fields it has (e.g. ``{"rtsp", "http"}``).
 - `active_checks(checks, settings)`: a camera's listed checks that will run, in order.
+- `CLOCK_SOURCES`: the checks whose answers carry the camera's clock, most precise first,
+  and `camera_clock(results)`; `writers(key)`: the camera checks that write a detail key.
 - `BUDGETS`: name -> `Budget`: the concurrency limit and the round (interval, phase) a
   check runs on.  "fast" holds camera and feed checks on the camera interval, "stream" the
   long stream checks on ``stream.interval``, so a few of those never starve the fast ones.
 
-Adding a check is one `Check` entry below plus its probe module (a prober in
-`monitor.probes.PROBERS`), or, for a check that looks at another check's answer (the
-snapshot check looks at the http check's picture), an entry with ``after=`` naming that
-check and a ``post=`` step.  That is the hook for picture analysis of the stream check's
-keyframe: an entry with ``after="stream"`` whose post-step reads the keyframe the stream
-probe leaves in ``Result.body``.
+Adding a check is one `Check` entry in `CHECKS` plus its probe module
+(``probe=probes.Lazy("x")`` is `monitor.probes.x.probe`), or, for a check that looks at
+another check's answer (snapshot judges the http check's picture, picture the stream
+check's keyframes), an entry with ``after=`` naming that check and a ``post=`` step.  The
+entry declares the `Result.detail` keys its probe writes (``detail=``) and, when its
+answers carry the camera's clock, its rank among the clock sources (``clock=``); the
+config loader, the scheduler, `cctv-monitor probe`, the per-check metric families and the
+clock and certificate families follow from it (docs/ARCHITECTURE.md, "Adding a check").
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Collection, Iterable, Mapping
 
 from . import probes
-from .model import Camera, Endpoint, MonitorSettings, Reason, Result
+from .model import Camera, Detail, Endpoint, MonitorSettings, Reason, Result
 
 #: A post-step: (the parent check's result, this camera's memory for the check, settings)
 #: -> the check's own result, or None when there is nothing to judge (no picture).
@@ -51,9 +58,12 @@ _NETWORK = frozenset({R.OK, R.TIMEOUT, R.REFUSED, R.UNREACHABLE, R.DNS_ERROR, R.
                       R.BAD_RESPONSE})
 _ANSWERS = frozenset({R.AUTH_REQUIRED, R.AUTH_FAILED, R.FORBIDDEN, R.NOT_FOUND, R.SERVER_ERROR})
 
-#: The families every camera check feeds, one series per camera and check (monitor.exporter).
-CHECK_FAMILIES = ("cctv_probe_success", "cctv_probe_duration_seconds", "cctv_probe_reason",
-                  "cctv_probes_total", "cctv_probe_failures_total")
+D = Detail
+#: What an RTSP DESCRIBE answer tells (rtsp and feed checks; the stream check starts with one).
+_RTSP_DETAIL = frozenset({D.CODEC, D.WIDTH, D.HEIGHT, D.AUTH, D.STATUS, D.CLOCK_OFFSET,
+                          D.TLS_CERT_EXPIRY})
+#: What the picture analysis tells (snapshot on the http picture, picture on keyframes).
+_PICTURE_DETAIL = frozenset({D.LUMINANCE, D.UNCHANGED, D.DIFFERENCE, D.UNIFORM})
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +135,20 @@ class Check:
     post: PostStep | None = None  # how it judges it (with after=)
     timeout: Callable[[MonitorSettings], float] = _timeout
     timeout_doc: str = "`monitor.timeout`"
-    families: tuple[str, ...] = ()  # exporter families beyond CHECK_FAMILIES
+    #: the `Result.detail` keys (`model.Detail`) its probe or post-step writes; the
+    #: exporter reads only declared keys (tests/test_detail_keys.py runs every probe)
+    detail: frozenset[str] = frozenset()
+    #: 0: its answer carries no camera clock; else its rank among the clock sources of
+    #: `camera_clock`, 1 the most precise (ONVIF's clock; Date headers have 1 s resolution)
+    clock: int = 0
     #: schemes for which `cctv-monitor probe URL` runs this check when --check is not given
     cli_default: frozenset[str] = frozenset()
     kind: str = "camera"  # "camera" | "feed" | "link"
     memory: bool = False  # keeps a per-camera memory between rounds (State.memory)
+
+    def __post_init__(self) -> None:
+        assert not self.clock or Detail.CLOCK_OFFSET in self.detail, self.name
+        assert not set(self.detail) - _ALL_DETAIL, (self.name, set(self.detail) - _ALL_DETAIL)
 
     def endpoint(self, camera: Camera) -> Endpoint | None:
         for name in self.fields:
@@ -139,72 +158,76 @@ class Check:
         return None
 
 
+_ALL_DETAIL = frozenset(v for k, v in vars(Detail).items() if k.isupper())
 _RTSP = frozenset({"rtsp", "rtsps"})
 _HTTP = frozenset({"http", "https"})
 
-TCP = Check(
-    "tcp", "the camera's port accepts a TCP connection (nothing is sent)",
-    fields=("rtsp", "http"), schemes=frozenset({"tcp"}) | _RTSP | _HTTP,
-    reasons=_NETWORK, probe=probes.TCP, cli_default=frozenset({"tcp"}))
-RTSP = Check(
-    "rtsp", "RTSP OPTIONS and DESCRIBE (with auth) answer, and the SDP offers video",
-    fields=("rtsp",), schemes=_RTSP, default=True,
-    reasons=_NETWORK | _ANSWERS | {R.NO_VIDEO}, probe=probes.RTSP,
-    families=("cctv_stream_info", "cctv_camera_clock_offset_seconds",
-              "cctv_camera_tls_cert_expiry_seconds"), cli_default=_RTSP)
-STREAM = Check(
-    "stream", "RTP media flows for `stream.duration` seconds, with keyframes",
-    fields=("rtsp",), schemes=_RTSP, default=True, budget="stream",
-    reasons=_NETWORK | _ANSWERS | {R.NO_VIDEO}, probe=probes.STREAM,
-    timeout=_stream_timeout, timeout_doc="`stream.duration` + `monitor.timeout`",
-    families=("cctv_stream_frames_per_second", "cctv_stream_bytes_per_second",
-              "cctv_stream_keyframe_interval_seconds", "cctv_stream_info",
-              "cctv_camera_clock_offset_seconds", "cctv_camera_tls_cert_expiry_seconds"))
-PICTURE = Check(
-    "picture", "the stream check's keyframes (H.264, H.265) are neither black, uniform nor "
-    "frozen: decoded off the event loop, judged like snapshots (no second request)",
-    fields=("rtsp",), schemes=_RTSP, default=True,
-    reasons=frozenset({R.OK, R.BLACK_IMAGE, R.FROZEN_IMAGE, R.UNIFORM_IMAGE}),
-    after="stream", post=probes.PICTURE_STEP,
-    timeout_doc="none of its own (pure CPU, in a pool of decoding threads)",
-    memory=True)
-ONVIF = Check(
-    "onvif", "the ONVIF device service answers GetDeviceInformation (manufacturer, model, "
-    "firmware, serial) with WS-UsernameToken digest, and GetSystemDateAndTime (its clock)",
-    fields=("onvif",), schemes=_HTTP, default=True, budget="onvif",
-    reasons=_NETWORK | _ANSWERS, probe=probes.ONVIF,
-    families=("cctv_camera_device_info", "cctv_camera_clock_offset_seconds",
-              "cctv_inventory_duplicate_devices"))
-HTTP = Check(
-    "http", "the snapshot URL answers 2xx with a picture",
-    fields=("http",), schemes=_HTTP, default=True,
-    reasons=_NETWORK | _ANSWERS | {R.WRONG_CONTENT}, probe=probes.HTTP, cli_default=_HTTP,
-    families=("cctv_camera_clock_offset_seconds", "cctv_camera_tls_cert_expiry_seconds"))
-SNAPSHOT = Check(
-    "snapshot", "the http check's picture is neither black, uniform nor frozen (no second "
-    "request)",
-    fields=("http",), schemes=_HTTP, default=True,
-    reasons=frozenset({R.OK, R.BAD_RESPONSE, R.BLACK_IMAGE, R.FROZEN_IMAGE, R.UNIFORM_IMAGE}),
-    after="http", post=probes.SNAPSHOT_STEP, timeout_doc="none of its own (pure CPU)",
-    families=("cctv_snapshot_luminance_ratio", "cctv_snapshot_unchanged_fetches"),
-    memory=True)
-
-#: Every camera check, in display order (config listings, pages, the exporter).
-CHECKS: dict[str, Check] = {c.name: c for c in (TCP, RTSP, STREAM, PICTURE, HTTP, SNAPSHOT,
-                                                 ONVIF)}
+#: Every camera check, in display order (config listings, pages, the exporter): one entry
+#: per check, and the only place a check is declared.
+CHECKS: dict[str, Check] = {c.name: c for c in (
+    Check(
+        "tcp", "the camera's port accepts a TCP connection (nothing is sent)",
+        fields=("rtsp", "http"), schemes=frozenset({"tcp"}) | _RTSP | _HTTP,
+        reasons=_NETWORK, probe=probes.Lazy("tcp"), cli_default=frozenset({"tcp"})),
+    Check(
+        "rtsp", "RTSP OPTIONS and DESCRIBE (with auth) answer, and the SDP offers video",
+        fields=("rtsp",), schemes=_RTSP, default=True,
+        reasons=_NETWORK | _ANSWERS | {R.NO_VIDEO}, probe=probes.Lazy("rtsp"), cli_default=_RTSP,
+        detail=_RTSP_DETAIL, clock=2),
+    Check(
+        "stream", "RTP media flows for `stream.duration` seconds, with keyframes",
+        fields=("rtsp",), schemes=_RTSP, default=True, budget="stream",
+        reasons=_NETWORK | _ANSWERS | {R.NO_VIDEO}, probe=probes.Lazy("stream"),
+        timeout=_stream_timeout, timeout_doc="`stream.duration` + `monitor.timeout`",
+        detail=_RTSP_DETAIL | {D.PACKETS, D.LOST, D.FPS, D.BYTES_PER_SECOND,
+                               D.KEYFRAME_INTERVAL, D.TRANSPORT}, clock=4),
+    Check(
+        "picture", "the stream check's keyframes (H.264, H.265) are neither black, uniform nor "
+        "frozen: decoded off the event loop, judged like snapshots (no second request)",
+        fields=("rtsp",), schemes=_RTSP, default=True,
+        reasons=frozenset({R.OK, R.BLACK_IMAGE, R.FROZEN_IMAGE, R.UNIFORM_IMAGE}),
+        after="stream", post=probes.Lazy("picture", "post_step"),
+        timeout_doc="none of its own (pure CPU, in a pool of decoding threads)",
+        detail=_PICTURE_DETAIL | {D.KEYFRAMES_DECODED}, memory=True),
+    Check(
+        "http", "the snapshot URL answers 2xx with a picture",
+        fields=("http",), schemes=_HTTP, default=True,
+        reasons=_NETWORK | _ANSWERS | {R.WRONG_CONTENT}, probe=probes.Lazy("http"),
+        cli_default=_HTTP,
+        detail=frozenset({D.STATUS, D.CONTENT_TYPE, D.BYTES, D.AUTH, D.CLOCK_OFFSET,
+                          D.TLS_CERT_EXPIRY}), clock=3),
+    Check(
+        "snapshot", "the http check's picture is neither black, uniform nor frozen (no second "
+        "request)",
+        fields=("http",), schemes=_HTTP, default=True,
+        reasons=frozenset({R.OK, R.BAD_RESPONSE, R.BLACK_IMAGE, R.FROZEN_IMAGE,
+                           R.UNIFORM_IMAGE}),
+        after="http", post=probes.Lazy("snapshot", "post_step"),
+        timeout_doc="none of its own (pure CPU)", detail=_PICTURE_DETAIL, memory=True),
+    Check(
+        "onvif", "the ONVIF device service answers GetDeviceInformation (manufacturer, model, "
+        "firmware, serial) with WS-UsernameToken digest, and GetSystemDateAndTime (its clock)",
+        fields=("onvif",), schemes=_HTTP, default=True, budget="onvif",
+        reasons=_NETWORK | _ANSWERS, probe=probes.Lazy("onvif"),
+        detail=frozenset({D.CLOCK_OFFSET, D.MANUFACTURER, D.MODEL, D.FIRMWARE, D.SERIAL,
+                          D.HARDWARE_ID}), clock=1),
+)}
 CAMERA_CHECKS: tuple[str, ...] = tuple(CHECKS)
+#: Names for the checks other modules and tests speak of (a new check needs none).
+TCP, RTSP, STREAM, PICTURE, HTTP, SNAPSHOT, ONVIF = (
+    CHECKS[n] for n in ("tcp", "rtsp", "stream", "picture", "http", "snapshot", "onvif"))
 
 FEED = Check(
     "feed", "the integration point's relay serves this camera's video (RTSP DESCRIBE); "
     "scheduled as `feed:<integration>`, one per entry of the camera's `feeds:`",
-    fields=("feeds",), schemes=_RTSP, reasons=RTSP.reasons, probe=probes.RTSP,
-    families=("cctv_feed_up", "cctv_feed_state"), kind="feed")
+    fields=("feeds",), schemes=_RTSP, reasons=RTSP.reasons, probe=RTSP.probe,
+    detail=_RTSP_DETAIL, kind="feed")  # the relay's Date header is not the camera's clock
 ICMP = Check(
     "icmp", "one ICMP echo to a command-centre link target (`cctv-monitor probe` only; "
     "links probe it `links.probes` times a round)",
     fields=(), schemes=frozenset({"icmp"}), reasons=frozenset({R.OK, R.TIMEOUT, R.UNREACHABLE,
                                                                R.DNS_ERROR, R.BAD_RESPONSE}),
-    probe=probes.ICMP, timeout_doc="`links.timeout`", cli_default=frozenset({"icmp"}),
+    probe=probes.Lazy("icmp"), timeout_doc="`links.timeout`", cli_default=frozenset({"icmp"}),
     kind="link")
 
 
@@ -216,7 +239,6 @@ class LinkCheck:
     schemes: frozenset[str]
     reasons: frozenset[Reason]
     probe: Callable[..., Awaitable[Any]]  # probe_link(Link, LinkSettings) -> LinkResult
-    families: tuple[str, ...]
     targets: Mapping[str, str] = field(default_factory=dict)  # scheme -> what one probe is
     name: str = "link"
     kind: str = "link"
@@ -226,10 +248,7 @@ LINK = LinkCheck(
     "loss, RTT and jitter to the police command centre, on `links.interval`",
     schemes=frozenset({"icmp", "tcp", "http", "https"}),
     reasons=_NETWORK | _ANSWERS,
-    probe=probes.LINK,
-    families=("cctv_link_up", "cctv_link_state", "cctv_link_rtt_seconds",
-              "cctv_link_rtt_min_seconds", "cctv_link_rtt_max_seconds",
-              "cctv_link_jitter_seconds", "cctv_link_loss_ratio", "cctv_centre_up"),
+    probe=probes.Lazy("link", "probe_link"),
     targets={"icmp": "one echo request",
              "tcp": "one SYN (the connect time, SYN to SYN/ACK)",
              "http": "one GET on a fresh connection (2xx/3xx answers)"},
@@ -266,14 +285,56 @@ REASON_DOCS: dict[Reason, str] = {
 # --------------------------------------------------------------------------- functions
 
 
+def feed_key(integration: str) -> str:
+    """The scheduler key of a camera's feed to `integration`: ``feed:<integration>``."""
+    return f"feed:{integration}"
+
+
+def feed_integration(key: str) -> str | None:
+    """The integration of a feed's scheduler key (`feed_key`), None for any other key."""
+    return key[5:] if key.startswith("feed:") else None
+
+
 def check_for(key: str) -> Check:
     """The Check of a scheduler key: a camera check name or ``feed:<integration>``."""
-    if key.startswith("feed:") or key == "feed":
+    if key == "feed" or feed_integration(key) is not None:
         return FEED
     try:
         return CHECKS[key]
     except KeyError:
         raise KeyError(f"unknown check {key!r}; checks are {', '.join(CAMERA_CHECKS)}") from None
+
+
+def get_probe(key: str) -> ProbeFn:
+    """The probe function of a scheduler key (``feed:<integration>`` included) or of a
+    `cctv-monitor probe` check; KeyError for a check that only judges another's answer."""
+    check = PROBE_COMMAND.get(key) or check_for(key)
+    if check.probe is None:
+        raise KeyError(f"check {key!r} has no probe: it judges the {check.after} check's answer")
+    return check.probe.resolve() if isinstance(check.probe, probes.Lazy) else check.probe
+
+
+def writers(key: str) -> tuple[str, ...]:
+    """The camera checks whose probe writes the `Result.detail` key `key`, in catalogue order."""
+    return tuple(name for name, c in CHECKS.items() if key in c.detail)
+
+
+#: Camera checks whose answers carry the camera's clock (`Check.clock`), most precise first:
+#: ONVIF's GetSystemDateAndTime, then the Date header of RTSP and HTTP answers (1 s).
+CLOCK_SOURCES: tuple[str, ...] = tuple(
+    c.name for c in sorted((c for c in CHECKS.values() if c.clock), key=lambda c: c.clock))
+
+
+def camera_clock(results: Mapping[str, Result]) -> tuple[float, str] | None:
+    """(camera minus monitor in seconds, the check it came from) from a camera's latest
+    results, or None when no answer carried a usable clock."""
+    for check in CLOCK_SOURCES:
+        r = results.get(check)
+        if r is not None:
+            value = r.detail.get(Detail.CLOCK_OFFSET)
+            if value is not None:
+                return value, check
+    return None
 
 
 def needs(check: str) -> tuple[str, ...]:

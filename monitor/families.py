@@ -3,8 +3,11 @@
 A `Family` says what a family is (name, type, help, labels), where its value comes from
 (its level, the check and `Result.detail` key it reads) and how it is printed.  The
 exporter (monitor/exporter.py) runs these declarations; docs/metrics.md is generated from
-them (scripts/gen_metrics_doc.py), and `families_for_check` tells which families a check
-feeds.
+them (``python -m monitor.metrics_doc``), and `families_for_check` tells which families a
+check feeds.  A family names the checks it reads once, here (a detail family its ``checks=``,
+another its ``reads=``); the clock and certificate families read whatever checks the
+catalogue says carry a clock or write the certificate's expiry, so a new check needs no
+edit here.
 
 Levels, i.e. what one series is about and when its line is re-formatted:
 
@@ -23,8 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from . import checks as catalogue
+from .checks import CLOCK_SOURCES, camera_clock, writers
 from .maintenance_state import covered, in_maintenance_now
-from .model import CLOCK_SOURCES, Detail, camera_clock
+from .model import Detail
 
 GAUGE, COUNTER = "gauge", "counter"
 CAMERA, CHECK, DETAIL, FEED, LINK, CENTRE, PROVIDER = (
@@ -248,7 +253,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("cctv_camera_tls_cert_expiry_seconds", GAUGE,
            "When the certificate of the camera's rtsps/https answers expires (epoch seconds; "
            "the earliest when several), read from the handshake the probe does anyway.",
-           CAMERA, _CAM, "_cert_expiry(cs)", absent=KEEP, reads=("rtsp", "stream", "http")),
+           CAMERA, _CAM, "_cert_expiry(cs)", absent=KEEP, reads=writers(Detail.TLS_CERT_EXPIRY)),
     Family("cctv_probe_success", GAUGE, "Last result of the check (1 passed, 0 failed).", CHECK,
            _CAM_CHECK, "ok", fmt=FLAG, absent=ALWAYS),
     Family("cctv_probe_duration_seconds", GAUGE, "Duration of the last probe of the check.", CHECK,
@@ -347,8 +352,13 @@ LABELS = {
 
 
 def families_for_check(check: str) -> tuple[Family, ...]:
-    """The families a check's results appear in: the per-check families (one series per
-    camera and check, whatever the check), the detail families that read its result and the
-    others that say they read it."""
+    """The families a check's results appear in.  A camera check: the per-check families
+    (one series per camera and check, whatever the check), the detail families that read
+    its result and the others that say they read it; the feed check: the feed families;
+    the command-centre link round ("link"): the link and centre families."""
+    if check == catalogue.LINK.name:
+        return tuple(f for f in FAMILIES if f.level in (LINK, CENTRE))
+    if catalogue.check_for(check).kind == "feed":
+        return tuple(f for f in FAMILIES if f.level == FEED)
     return tuple(f for f in FAMILIES
                  if f.level == CHECK or check in f.reads or (f.level == DETAIL and check in f.checks))

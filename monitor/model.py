@@ -49,6 +49,46 @@ class Reason(str, enum.Enum):
 TRANSIENT_REASONS = frozenset({Reason.TIMEOUT, Reason.REFUSED, Reason.BAD_RESPONSE})
 
 
+class Cause(enum.StrEnum):
+    """Why a camera or a feed is down, and so who answers for it: the one vocabulary of
+    State (feeds and cameras), the ledger's `cause` column, the report, /status, /api and
+    the `cause` label of `cctv_feed_state`.
+
+    Provider's: CAMERA (a camera check failed), FEED_MISSING (camera and link up, the feed
+    absent).  The city's: LINK_DOWN (the uplink or the command centre's link is down).
+    CAMERA_DOWN is a feed down because its camera is (counted once, as the camera).  The
+    report alone adds MAINTENANCE and MONITOR_DOWN, the other two exclusions, and DISPUTE
+    (the seconds of an accepted dispute, monitor/history/disputes.py)."""
+
+    OK = "ok"
+    UNKNOWN = "unknown"
+    CAMERA = "camera"
+    CAMERA_DOWN = "camera_down"
+    LINK_DOWN = "link_down"
+    FEED_MISSING = "feed_missing"
+    MAINTENANCE = "maintenance"
+    MONITOR_DOWN = "monitor_down"
+    DISPUTE = "dispute"
+
+    @classmethod
+    def of(cls, value: str) -> "Cause":
+        """A ledger row's cause, including the words older versions wrote ("link" for a
+        link-caused camera outage); an unknown word reads as UNKNOWN, never an error."""
+        try:
+            return cls(value)
+        except ValueError:
+            return _OLD_CAUSES.get(value, cls.UNKNOWN)
+
+
+_OLD_CAUSES = {"link": Cause.LINK_DOWN, "feed": Cause.FEED_MISSING, "": Cause.UNKNOWN}
+
+
+def uplink_is(uplink: str, centre: str, link: str) -> bool:
+    """Whether a camera's `uplink` names that command-centre link: "centre/link", or the
+    link's name alone."""
+    return bool(uplink) and uplink in (link, f"{centre}/{link}")
+
+
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
@@ -137,7 +177,8 @@ def redact_url(url: str) -> str:
 class Detail:
     """The keys of `Result.detail`.  Probes write with these names and the exporter, the
     status page and `probe` read with them, so a key cannot drift between writer and reader
-    (tests/test_detail_keys.py runs the probes and compares with `DETAIL_KEYS`)."""
+    (each check's entry in monitor.checks declares the keys it writes, `Check.detail`;
+    tests/test_detail_keys.py runs every probe and compares)."""
 
     # rtsp and feed checks (the stream check starts with the same DESCRIBE)
     CODEC = "codec"  # video codec the SDP announces, e.g. "H264"; None when it does not say
@@ -171,33 +212,12 @@ class Detail:
     HARDWARE_ID = "hardware_id"
 
 
-_RTSP_DETAIL = frozenset({Detail.CODEC, Detail.WIDTH, Detail.HEIGHT, Detail.AUTH, Detail.STATUS,
-                          Detail.CLOCK_OFFSET, Detail.TLS_CERT_EXPIRY})
-_PICTURE_DETAIL = frozenset({Detail.LUMINANCE, Detail.UNCHANGED, Detail.DIFFERENCE,
-                             Detail.UNIFORM})
-
-#: Per check (monitor.checks), the `Result.detail` keys its probe or post-step may write.
-DETAIL_KEYS: Mapping[str, frozenset[str]] = {
-    "tcp": frozenset(),
-    "rtsp": _RTSP_DETAIL,
-    "stream": _RTSP_DETAIL | {Detail.PACKETS, Detail.LOST, Detail.FPS, Detail.BYTES_PER_SECOND,
-                              Detail.KEYFRAME_INTERVAL, Detail.TRANSPORT},
-    "picture": _PICTURE_DETAIL | {Detail.KEYFRAMES_DECODED},
-    "http": frozenset({Detail.STATUS, Detail.CONTENT_TYPE, Detail.BYTES, Detail.AUTH,
-                       Detail.CLOCK_OFFSET, Detail.TLS_CERT_EXPIRY}),
-    "snapshot": _PICTURE_DETAIL,
-    "feed": _RTSP_DETAIL,
-    "onvif": frozenset({Detail.CLOCK_OFFSET, Detail.MANUFACTURER, Detail.MODEL, Detail.FIRMWARE,
-                        Detail.SERIAL, Detail.HARDWARE_ID}),
-}
-
-
 @dataclass(slots=True)
 class Result:
     """What one probe found.  Exactly one reason; never an exception.
 
     `detail` carries check-specific facts under the keys of `Detail` (all optional); which
-    check may write which key is `DETAIL_KEYS`.
+    check may write which key is its catalogue entry's `Check.detail` (monitor.checks).
     `phases` holds timings in seconds: "connect", "first_byte", "total" where known.
     `trace` holds human lines of each exchange when the caller asked for them (probe -v).
     `body` holds the image fetched by the http check so that the snapshot check can look at
@@ -218,23 +238,6 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.reason is Reason.OK
-
-
-#: Checks whose answers carry the camera's clock, most precise first: ONVIF's
-#: GetSystemDateAndTime, then the Date header of RTSP and HTTP answers (1 s resolution).
-CLOCK_SOURCES = ("onvif", "rtsp", "http", "stream")
-
-
-def camera_clock(results: Mapping[str, Result]) -> tuple[float, str] | None:
-    """(camera minus monitor in seconds, the check it came from) from a camera's latest
-    results, or None when no answer carried a usable clock."""
-    for check in CLOCK_SOURCES:
-        r = results.get(check)
-        if r is not None:
-            value = r.detail.get(Detail.CLOCK_OFFSET)
-            if value is not None:
-                return value, check
-    return None
 
 
 @dataclass(slots=True)

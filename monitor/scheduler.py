@@ -53,9 +53,7 @@ __all__ = ["Scheduler", "phase"]
 
 
 async def _default_link_probe(link, settings):
-    from .probes import LINK
-
-    return await LINK(link, settings)
+    return await catalogue.LINK.probe(link, settings)  # imported on first use
 
 
 class _Job:

@@ -18,7 +18,9 @@ from html import escape
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .model import camera_clock, is_ring_one
+from .checks import camera_clock
+from .model import Cause, is_ring_one
+from .state.uplink_cause import camera_cause
 
 #: Down-camera rows shown at most: beyond this the page stops being useful on a phone and
 #: the complete list is in /api/cameras.
@@ -113,8 +115,13 @@ def _table(head: Iterable[str], rows: list[str], numeric: Iterable[int] = (), cl
     return f'<div class="wrap"><table{attr}><thead><tr>{cells}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 
 
-def _down_row(cs: Any, now: float, where: str = "", maintenance: str | None = None) -> str:
+def _down_row(cs: Any, now: float, where: str = "", maintenance: str | None = None,
+              links: Any = None) -> str:
     cam = cs.camera
+    # down because its uplink is: the city's network, not the provider (model.Cause)
+    cause = camera_cause(cs, links or {})
+    uplink = escape(cam.uplink) + (f' <span class="maint">{cause}</span>'
+                                   if cause == Cause.LINK_DOWN else "")
     check = cs.failed_check or ""
     result = cs.results.get(check) if check else None
     message = result.message if result is not None else ""
@@ -128,7 +135,7 @@ def _down_row(cs: Any, now: float, where: str = "", maintenance: str | None = No
 
     return (
         f'<tr><td>{escape(cam.id)}{ring_mark}</td><td class="wrapok">{name}</td>'
-        f"<td>{escape(cam.provider)}</td><td>{escape(cam.uplink)}</td>"
+        f"<td>{escape(cam.provider)}</td><td>{uplink}</td>"
         f'<td>{escape(check)}</td><td class="down">{escape(reason)}</td>'
         f'<td class="wrapok">{escape(message)}</td>'
         f"<td>down {_ago(now - cs.since)}</td></tr>"
@@ -391,7 +398,7 @@ def render(state: Any, now: float, availability: str = "") -> bytes:
             out.append(f'<h3 class="down">Ring one &middot; {len(ring_down):,} down</h3>')
             out.append(_table(
                 head,
-                [_down_row(cs, now, escape(cs.camera.district), maint.get(cs.camera.id))
+                [_down_row(cs, now, escape(cs.camera.district), maint.get(cs.camera.id), state.links)
                  for cs in ring_down[:MAX_RING_ROWS]],
                 cls="full",
             ))
@@ -408,7 +415,7 @@ def render(state: Any, now: float, availability: str = "") -> bytes:
                 if shown >= MAX_DOWN_ROWS:
                     break
                 shown += 1
-                rows.append(_down_row(cs, now, maintenance=maint.get(cs.camera.id)))
+                rows.append(_down_row(cs, now, maintenance=maint.get(cs.camera.id), links=state.links))
             out.append(_table(head, rows, cls="full"))
             if shown >= MAX_DOWN_ROWS:
                 out.append(

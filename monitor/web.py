@@ -19,9 +19,10 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from .access import LOCAL, Principal, decide, principal_of
+from .checks import camera_clock
 from .exporter import CONTENT_TYPE, Exporter
-from .model import camera_clock
 from .scoped import ProviderView
+from .state.uplink_cause import camera_cause
 from .state import State
 from .status import render as render_status
 from .webauth import USER
@@ -141,7 +142,8 @@ def _bad_request(message: str) -> web.Response:
     return web.json_response({"error": message}, status=400, headers=NO_STORE)
 
 
-def camera_json(cs: Any, devices: Any = None) -> dict[str, Any]:
+def camera_json(cs: Any, devices: Any = None, links: Any = None) -> dict[str, Any]:
+    """One camera of /api/cameras; `links` (State.links) decides its cause (model.Cause)."""
     cam = cs.camera
     clock = camera_clock(cs.results)
     out = {
@@ -153,6 +155,7 @@ def camera_json(cs: Any, devices: Any = None) -> dict[str, Any]:
         "up": cs.up,
         "reason": cs.reason.value if cs.reason is not None else None,
         "failed_check": cs.failed_check,
+        "cause": camera_cause(cs, links or {}),
         "since": round(cs.since, 3),
         "checks": {
             check: {"reason": r.reason.value, "duration": round(r.duration, 6)}
@@ -216,7 +219,7 @@ async def api_cameras(request: web.Request) -> web.Response:
             and (zone is None or cam.zone == zone)
             and (down is None or (cs.up is False) == down)
         ):
-            batch.append(camera_json(cs, devices))
+            batch.append(camera_json(cs, devices, state.links))
         if n % 2000 == 0:
             if batch:
                 parts.append(json.dumps(batch, separators=(",", ":"))[1:-1])

@@ -7,6 +7,8 @@ line).  The loader's tests (tests/test_config.py) and the JSON Schema's
 
 from __future__ import annotations
 
+from monitor.checks import CAMERA_CHECKS
+
 # A declared provider, integration and command centre for camera rows (lines 1-8), so that
 # camera rows start at line 9 with "cameras:" and their first camera at line 10.
 DECLARED = """\
@@ -161,7 +163,7 @@ INVALID: list[tuple[str, str, str]] = [
      "c.yml:10:5: cameras[0]: a camera needs rtsp: or http: (or both)"),
     ("unknown check", cams("  - id: A\n    rtsp: rtsp://10.0.0.1/x\n    checks: [rtps]\n"),
      "c.yml:12:14: cameras[0].checks[0]: unknown check 'rtps' (did you mean 'rtsp'?); "
-     "checks are tcp, rtsp, stream, picture, http, snapshot, onvif"),
+     "checks are " + ", ".join(CAMERA_CHECKS)),  # the catalogue's, in its order
     ("check without its URL",
      cams("  - id: A\n    rtsp: rtsp://10.0.0.1/x\n    checks: [rtsp, snapshot]\n"),
      "c.yml:12:20: cameras[0].checks[1]: check 'snapshot' needs http:"),

@@ -110,6 +110,10 @@ def ledger_path(tmp_path):
     outage(ledger, "B1", "pt-bima", "2026-10-20T08:00:00", "2026-10-20T09:30:00", cause="link")
     outage(ledger, "A1", "pt-alpha", "2026-10-24T23:00:00", "2026-10-25T01:00:00")
     outage(ledger, "A3", "pt-alpha", "2026-10-31T23:00:00", "2026-11-01T01:00:00")
+    # the police link's recorded outage under B1's (B1 hangs off it): the city's network
+    ledger.put("open", ("link", "police-hq/primary", "", "", t("2026-10-20T08:00:00"), "timeout",
+                        "down", "link", "", "node"))
+    ledger.put("close", (t("2026-10-20T09:30:00"), "node", "link", "police-hq/primary", ""))
     ledger.put("open", ("feed", "A1", "police-hq", "pt-alpha", t("2026-10-05T06:00:00"), "no_video",
                         "feed_missing", "", "", "node"))
     ledger.put("close", (t("2026-10-05T06:30:00"), "node", "feed", "A1", "police-hq"))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from monitor.model import Reason, Result, camera_clock
+from monitor.checks import camera_clock
+from monitor.model import Reason, Result
 from monitor.state import State
 from monitor.status import render
 from tests.factories import make_inventory
@@ -17,6 +18,10 @@ def test_camera_clock_prefers_onvif_then_rtsp_then_http():
     results["onvif"] = Result(Reason.OK, detail={"clock_offset": -7200.2})
     assert camera_clock(results) == (-7200.2, "onvif")
     assert camera_clock({}) is None
+    # the stream's Date header is the last resort, the feed relay's clock is not the camera's
+    assert camera_clock({"stream": Result(Reason.OK, detail={"clock_offset": 1.0}),
+                         "feed:police-hq": Result(Reason.OK, detail={"clock_offset": 9.0})}) \
+        == (1.0, "stream")
 
 
 def test_status_page_lists_clocks_off_worst_first():

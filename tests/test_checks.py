@@ -42,6 +42,9 @@ def test_every_check_is_probed_by_a_real_probe_or_judges_another_check():
 def test_checks_are_listed_in_catalogue_order_and_resolve_from_any_key():
     assert CAMERA_CHECKS == tuple(CHECKS)
     assert checks.check_for("feed:police-hq") is FEED
+    assert checks.feed_key("police-hq") == "feed:police-hq"
+    assert checks.feed_integration(checks.feed_key("police-hq")) == "police-hq"
+    assert checks.feed_integration("rtsp") is None and checks.feed_integration("feed") is None
     assert checks.check_for("stream") is CHECKS["stream"]
     with pytest.raises(KeyError, match="unknown check 'ptz'"):
         checks.check_for("ptz")
@@ -120,6 +123,7 @@ def test_every_check_is_exported():
     from prometheus_client.parser import text_string_to_metric_families
 
     from monitor.exporter import Exporter
+    from monitor.families import families_for_check
 
     settings = MonitorSettings(stream=StreamSettings(interval=60))
     inv = make_inventory(cameras=[make_camera(0, checks=CAMERA_CHECKS)], settings=settings)
@@ -131,9 +135,9 @@ def test_every_check_is_exported():
     text = asyncio.run(ex.render()).decode()
     families = {f.name: f for f in text_string_to_metric_families(text)}
     declared = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
-    for c in (*EVERY, LINK):
-        for fam in (*c.families, *(checks.CHECK_FAMILIES if c.kind == "camera" else ())):
-            assert fam in declared, f"{c.name}: exporter lacks {fam}"
+    for c in (*CHECKS.values(), FEED, LINK):
+        for fam in families_for_check(c.name):
+            assert fam.name in declared, f"{c.name}: exporter lacks {fam.name}"
     success = {s.labels["check"] for s in families["cctv_probe_success"].samples}
     assert success == set(CAMERA_CHECKS)
 

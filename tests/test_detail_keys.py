@@ -1,74 +1,100 @@
-"""Result.detail keys: every probe writes only the keys `DETAIL_KEYS` allows its check, the
-stream check writes every one of its keys, and every key the exporter's families read is
-one its source checks write.  So a key cannot drift between a probe and its reader."""
+"""Result.detail keys: every check of the catalogue, probed for real against a healthy
+simulated camera on loopback, writes exactly the keys its entry declares (`Check.detail`);
+and every key the exporter's families read is one their checks write.  So a key cannot
+drift between a probe and its reader, and a new check is covered here without an edit:
+the test takes the list of checks, their probers and post-steps from the catalogue."""
 
 from __future__ import annotations
 
-import io
+import asyncio
 
-from aiohttp import web
-from PIL import Image
+import pytest
 
+from monitor.checks import CHECKS, FEED, ICMP, judge
 from monitor.families import DETAIL, FAMILIES, families_for_check
-from monitor.model import DETAIL_KEYS, Detail, Reason, SnapshotSettings, split_credentials
-from monitor.probes import get_probe, run_probe
-from monitor.probes.picture import PictureHistory, analyse_keyframes
-from monitor.probes.snapshot import analyse
-from tests.rtsp_fakes import FakeRtspServer
+from monitor.model import Detail, MonitorSettings, Reason, split_credentials
+
+#: Every check with a prober or a post-step: the camera checks, the feed and the one echo.
+EVERY = (*CHECKS.values(), FEED, ICMP)
+STREAM_DURATION = 1.5
 
 
-def jpeg(level: int) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48), (level, level, level)).save(out, "JPEG")
-    return out.getvalue()
-
-
-async def probe(check: str, url: str):
-    return await run_probe(get_probe(check), split_credentials(url), 3.0, stream_duration=1.0)
-
-
-def test_every_key_is_declared_once():
+def test_every_key_is_declared_and_written_by_some_check():
     keys = [v for k, v in vars(Detail).items() if k.isupper()]
     assert len(keys) == len(set(keys))
-    assert set().union(*DETAIL_KEYS.values()) == set(keys)
+    assert set().union(*(c.detail for c in EVERY)) == set(keys)
 
 
-async def test_rtsp_and_stream_write_their_declared_keys():
-    async with FakeRtspServer(media="h264", fps=25, gop=10) as cam:
-        rtsp = await probe("rtsp", cam.url)
-        stream = await probe("stream", cam.url)
-    assert rtsp.reason is Reason.OK and stream.reason is Reason.OK, (rtsp.message, stream.message)
-    assert set(rtsp.detail) == DETAIL_KEYS["rtsp"]
-    assert set(stream.detail) == DETAIL_KEYS["stream"]  # "lost" included
-    assert stream.detail[Detail.LOST] == 0
-    # the picture check's verdict on the stream's keyframes
-    nothing = analyse_keyframes("H264", [], PictureHistory(), SnapshotSettings())
-    assert set(nothing.detail) <= DETAIL_KEYS["picture"]
+@pytest.fixture
+async def camera(tmp_path, unused_tcp_port_factory):
+    """One healthy simulated camera (RTSP with H.264 keyframes, HTTP picture, ONVIF) on its
+    own loopback address, as the config loader sees it."""
+    from monitor import config
+    from monitor.simulator import fleet as simfleet
+    from monitor.simulator.server import serve
 
-
-async def test_http_and_snapshot_write_their_declared_keys():
-    picture = jpeg(120)
-
-    async def handler(request):
-        return web.Response(body=picture, content_type="image/jpeg")
-
-    app = web.Application()
-    app.router.add_get("/picture", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    sim = simfleet.SimCamera(
+        id="K-000", name="keys camera", provider="pt-test", city="Jakarta Pusat",
+        district="Menteng", zone="city", lat=-6.19, lon=106.83, ip="127.93.0.2",
+        rtsp_port=unused_tcp_port_factory(), http_port=unused_tcp_port_factory(),
+        keyframe_interval=0.25)  # several keyframes in one short stream check
+    fleet = simfleet.SimFleet(cameras=[sim], providers=[simfleet.SimProvider("pt-test", 1, 0.98)],
+                              integrations=[], password="keys-pass-1", seed=5, slow_delay=0.5,
+                              flap_period=3600.0)
+    path = tmp_path / "fleet.yml"
+    simfleet.write_config(fleet, path)
+    (cam,) = config.load(path).cameras
+    ready = asyncio.Event()
+    task = asyncio.create_task(serve(fleet, control=None, ready=ready))
+    await asyncio.wait_for(ready.wait(), 20)
     try:
-        port = runner.addresses[0][1]
-        http = await probe("http", f"http://127.0.0.1:{port}/picture")
+        yield cam
     finally:
-        await runner.cleanup()
-    assert http.reason is Reason.OK, http.message
-    assert set(http.detail) == DETAIL_KEYS["http"]
-    history = PictureHistory()
-    for level in (120, 4):  # a first picture, then a black one
-        snap = analyse(jpeg(level), history, SnapshotSettings())
-        assert set(snap.detail) == DETAIL_KEYS["snapshot"], snap.reason
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def _endpoint(check, cam):
+    if check.kind == "feed":
+        return cam.rtsp  # an integration point's relay answers as the camera does
+    if not check.fields:  # the echo of a link target
+        return split_credentials(f"{sorted(check.schemes)[0]}://127.0.0.1")
+    endpoint = check.endpoint(cam)
+    assert endpoint is not None, (
+        f"{check.name}: the test camera has none of {check.fields}; give it one in the fixture")
+    return endpoint
+
+
+async def test_every_check_writes_exactly_its_declared_keys(camera):
+    from monitor.probes import run_probe
+    from monitor.probes.icmp import icmp_mode
+
+    settings = MonitorSettings()
+    answers, wrong, probed = {}, [], []
+    for check in EVERY:
+        if check.probe is None:
+            continue
+        if check is ICMP and icmp_mode() is None:
+            pytest.fail("no ICMP socket here (root or net.ipv4.ping_group_range needed)")
+        result = await run_probe(check.probe, _endpoint(check, camera), 5.0,
+                                 stream_duration=STREAM_DURATION)
+        answers[check.name] = result
+        probed.append(check.name)
+        if result.reason is not Reason.OK or set(result.detail) != check.detail:
+            wrong.append((check.name, result.reason.value, result.message,
+                          sorted(set(result.detail) ^ check.detail)))
+    for check in EVERY:
+        if check.after is None:
+            continue
+        verdict = await judge(check, answers[check.after], {}, settings)
+        probed.append(check.name)
+        if verdict is None or verdict.reason is not Reason.OK or set(verdict.detail) != check.detail:
+            wrong.append((check.name, verdict and verdict.reason.value, verdict and verdict.message,
+                          verdict and sorted(set(verdict.detail) ^ check.detail)))
+    assert not wrong, "(check, reason, message, keys written xor declared): " + repr(wrong)
+    assert probed == [c.name for c in EVERY if c.probe] + [c.name for c in EVERY if c.after]
+    assert {"tcp", "rtsp", "stream", "picture", "http", "snapshot", "onvif", "feed",
+            "icmp"} <= set(probed)
 
 
 def test_exported_detail_keys_are_written_by_their_checks():
@@ -76,7 +102,7 @@ def test_exported_detail_keys_are_written_by_their_checks():
     assert detail_families
     for fam in detail_families:
         for check in fam.checks:
-            assert fam.key in DETAIL_KEYS[check], (fam.name, check, fam.key)
+            assert fam.key in CHECKS[check].detail, (fam.name, check, fam.key)
             assert fam in families_for_check(check)
 
 

@@ -157,7 +157,7 @@ async def test_feed_and_link_episodes_and_link_caused_camera(tmp_path, monkeypat
         ("link", "police-hq/primary", "", 1020.0, 1040.0, "down"),
         ("link", "police-hq/backup", "", 1020.0, 1040.0, "down"),
         ("feed", "JKT-0000", "police-hq", 1020.0, 1030.0, "link_down"),
-        ("camera", "JKT-0000", "", 1030.0, 1050.0, "link"),
+        ("camera", "JKT-0000", "", 1030.0, 1050.0, "link_down"),
         ("feed", "JKT-0000", "police-hq", 1030.0, 1050.0, "camera_down"),
         ("feed", "JKT-0000", "police-hq", 1050.0, 1060.0, "feed_missing"),
     ], got

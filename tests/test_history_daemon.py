@@ -77,8 +77,13 @@ cameras:
 history:
   {history}
 """)
+    # the camera answers first (time before a camera's first answer is not availability
+    # time, and its outage would not be listed), then goes away
+    answering = socket.create_server(("127.0.0.1", port))
     first = start(cfg, tmp_path / "first.log")
     try:
+        wait_for(lambda: rows(db, "SELECT ts FROM first_answer"))
+        answering.close()
         (start_ts,), = wait_for(lambda: rows(db, "SELECT start_ts FROM outages"))
         time.sleep(1.5)
         t_kill = time.time()

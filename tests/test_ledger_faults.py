@@ -275,10 +275,15 @@ def test_wall_clock_stepped_back_during_an_outage_changes_no_duration(tmp_path):
     clock.write_text("+0\n")
     faked = {"LD_PRELOAD": FAKETIME, "FAKETIME_TIMESTAMP_FILE": str(clock),
              "FAKETIME_CACHE_DURATION": "1", "DONT_FAKE_MONOTONIC": "1"}
-    listener = None
+    # the camera answers first (time before a camera's first answer is not availability
+    # time: the report would list nothing), then goes down
+    listener = socket.create_server(("127.0.0.1", cam))
     mon = Monitor(cfg, tmp_path / "first.log", env=faked)
     try:
         mon.ready()
+        wait_for(lambda: rows(db, "SELECT ts FROM first_answer"), timeout=30)
+        listener.close()
+        listener = None
         t_down = time.time()
         (start_ts,), = wait_for(lambda: rows(db, "SELECT start_ts FROM outages"), timeout=30)
         clock.write_text("-3600\n")

@@ -433,9 +433,10 @@ def test_dispute_filed_in_chromium_accepted_changes_figures_by_the_disputed_seco
     # by hand (tests/report_fixture.py): pt-alpha's October downtime is A1 00:00-03:00 on
     # the 1st (10,800 s), A2 10:00-12:00 on the 10th (7,200 s; 12:00-14:00 is maintenance),
     # A1 23:00-24:00 on the 24th (3,600 s; the monitor was down after), A3 23:00-24:00 on
-    # the 31st (3,600 s): 25,200 s of 6,703,200 measured camera-seconds
+    # the 31st (3,600 s): 25,200 s of 6,703,170 measured camera-seconds (A3 counts from its
+    # first answer, 30 s after it was added on the 16th)
     assert before["pt-alpha"]["down_s"] == "25200"
-    assert before["pt-alpha"]["measured_s"] == "6703200"
+    assert before["pt-alpha"]["measured_s"] == "6703170"
     assert "pt-bima" not in before
 
     page = asyncio.run(_file_in_chromium(chromium, live, a2, tmp_path))
@@ -457,9 +458,9 @@ def test_dispute_filed_in_chromium_accepted_changes_figures_by_the_disputed_seco
     # the disputed span 10:30:00-11:00:00 lies in the counted part of A2's outage: both the
     # downtime and the measured time lose exactly 1,800 s
     assert int(after["pt-alpha"]["down_s"]) == 25200 - 1800
-    assert int(after["pt-alpha"]["measured_s"]) == 6703200 - 1800
+    assert int(after["pt-alpha"]["measured_s"]) == 6703170 - 1800
     assert after["pt-alpha"]["excluded_dispute_s"] == "1800"
-    assert float(after["pt-alpha"]["availability"]) == pytest.approx(1 - 23400 / 6701400, abs=1e-6)
+    assert float(after["pt-alpha"]["availability"]) == pytest.approx(1 - 23400 / 6701370, abs=1e-6)
     status, outages = live.get("/reports/2026-10/outages.csv", "pt-alpha")
     pieces = [r for r in csv.DictReader(io.StringIO(outages)) if r["camera"] == "A2"]
     assert [(r["start"][11:19], r["end"][11:19], r["excluded"]) for r in pieces] == [

@@ -61,7 +61,9 @@ async def test_ok_options_then_describe_on_one_connection():
 
 
 async def test_ok_feed_uses_the_same_probe():
-    assert get_probe("feed") is get_probe("rtsp")
+    from monitor.checks import get_probe as probe_of
+
+    assert probe_of("feed:police-hq") is probe_of("feed") is get_probe("rtsp")
 
 
 async def test_h265_with_x_dimensions():

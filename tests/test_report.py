@@ -31,16 +31,16 @@ def test_figures_match_the_hand_computed_fixture(ledger_path):
     # A1: 3 h of the boundary outage in October + 1 h of the 25th's outage before the
     # monitor stopped; A2: 2 h before the maintenance window; A3: 1 h before November.
     assert alpha.down_s == 10800 + 3600 + 7200 + 3600
-    # present: A1, A2 all month, A3 from the 16th; excluded: 2 h monitor_down each, 4 h of
-    # A2's maintenance window
-    assert alpha.present_s == 2 * MONTH + 16 * 86400
+    # present: A1, A2 all month, A3 from its first answer 30 s into the 16th; excluded: 2 h
+    # monitor_down each, 4 h of A2's maintenance window
+    assert alpha.present_s == 2 * MONTH + 16 * 86400 - 30
     assert alpha.eligible_s == alpha.present_s - 3 * 7200 - 14400
-    assert alpha.availability == pytest.approx(1 - 25200 / 6703200)
-    assert alpha.by_cause == {"camera": 25200, "link": 0, "feed": 1800, "maintenance": 7200,
-                              "monitor_down": 3600}
+    assert alpha.availability == pytest.approx(1 - 25200 / 6703170)
+    assert alpha.by_cause == {"camera": 25200, "link_down": 0, "feed_missing": 1800,
+                              "maintenance": 7200, "monitor_down": 3600}
     assert bima.down_s == 0 and bima.availability == 1.0
     assert bima.eligible_s == MONTH - 7200 - 5400
-    assert bima.by_cause["link"] == 5400
+    assert bima.by_cause["link_down"] == 5400
     assert (alpha.configured, alpha.verified, alpha.claimed, alpha.target) == (3, 3, 3, 5)
     assert (alpha.ring_one, alpha.ring_one_connected, alpha.police_connected, alpha.integrated) == (1, 1, 1, 1)
     assert [(m.by.isoformat(), m.status, m.verified) for m in alpha.milestones] == [
@@ -51,6 +51,9 @@ def test_figures_match_the_hand_computed_fixture(ledger_path):
     assert daily[0] == pytest.approx(1 - 10800 / (2 * 86400))  # A3 not there yet on the 1st
     assert daily[9] == pytest.approx(1 - 7200 / (2 * 86400 - 14400))
     assert daily[30] == pytest.approx(1 - 3600 / (3 * 86400))
+    assert report.complete and report.as_of.timestamp() == t("2026-11-01T00:00:00")
+    assert report.coverage.observed_from == t("2026-09-20T00:00:00")
+    assert (report.coverage.first, report.coverage.last) == (t("2026-10-01T00:00:00"), t("2026-11-01T00:00:00"))
 
 
 def test_outages_csv_cut_at_exclusions_and_month_ends(ledger_path, tmp_path):
@@ -61,10 +64,10 @@ def test_outages_csv_cut_at_exclusions_and_month_ends(ledger_path, tmp_path):
     got = [(r["camera"], r["start"], r["end"], r["duration_s"], r["cause"], r["excluded"]) for r in rows]
     assert got == [
         ("A1", "2026-10-01T00:00:00+07:00", "2026-10-01T03:00:00+07:00", "10800", "camera", ""),
-        ("A1", "2026-10-05T06:00:00+07:00", "2026-10-05T06:30:00+07:00", "1800", "feed", ""),
+        ("A1", "2026-10-05T06:00:00+07:00", "2026-10-05T06:30:00+07:00", "1800", "feed_missing", ""),
         ("A2", "2026-10-10T10:00:00+07:00", "2026-10-10T12:00:00+07:00", "7200", "camera", ""),
         ("A2", "2026-10-10T12:00:00+07:00", "2026-10-10T14:00:00+07:00", "7200", "camera", "maintenance"),
-        ("B1", "2026-10-20T08:00:00+07:00", "2026-10-20T09:30:00+07:00", "5400", "link", "link"),
+        ("B1", "2026-10-20T08:00:00+07:00", "2026-10-20T09:30:00+07:00", "5400", "link_down", "link_down"),
         ("A1", "2026-10-24T23:00:00+07:00", "2026-10-25T00:00:00+07:00", "3600", "camera", ""),
         ("A1", "2026-10-25T00:00:00+07:00", "2026-10-25T01:00:00+07:00", "3600", "camera", "monitor_down"),
         ("A3", "2026-10-31T23:00:00+07:00", "2026-11-01T00:00:00+07:00", "3600", "camera", ""),
@@ -75,7 +78,7 @@ def test_outages_csv_cut_at_exclusions_and_month_ends(ledger_path, tmp_path):
     assert counted == 25200
     with open(files["providers.csv"], newline="", encoding="utf-8") as fh:
         prov = {r["provider"]: r for r in csv.DictReader(fh)}
-    assert prov["pt-alpha"]["availability"] == f"{1 - 25200 / 6703200:.6f}"
+    assert prov["pt-alpha"]["availability"] == f"{1 - 25200 / 6703170:.6f}"
     assert prov["pt-alpha"]["meets_sla"] == "yes"
     assert prov["pt-bima"]["excluded_link_s"] == "5400"
     assert prov["total"]["configured"] == "4"
@@ -216,5 +219,38 @@ def test_an_ha_pair_lists_each_outage_once(tmp_path):
     alpha = next(f for f in report.providers if f.name == "pt-alpha")
     assert [(p.camera, p.end - p.start) for p in report.pieces] == [("A1", 3640.0)]
     assert alpha.down_s == 3640 and alpha.outages == 1
-    assert report.monitor_down_s == 3600  # the union: some instance was down
+    assert report.monitor_down_s == 600  # no instance watched only while both were down
     assert alpha.eligible_s == MONTH - 600  # the camera was unwatched only when both were down
+
+
+def test_one_as_of_instant_makes_both_languages_agree(ledger_path, tmp_path):
+    """`report --as-of`: a period not over is headed "as of", and the English and Indonesian
+    reports made from one ledger (seconds apart) agree in every figure."""
+    import subprocess
+    import sys
+
+    from tests.report_fixture import CONFIG
+
+    config = tmp_path / "monitor.yml"
+    config.write_text(CONFIG + f"history:\n  path: {ledger_path}\n")
+    outs = {}
+    for lang in ("en", "id"):
+        out = tmp_path / lang
+        res = subprocess.run([sys.executable, "-m", "monitor", "report", "-c", str(config), "--month",
+                              "2026-10", "--lang", lang, "--no-pdf", "--out", str(out),
+                              "--as-of", "2026-10-20T09:00"], capture_output=True, text=True,
+                             timeout=120, stdin=subprocess.DEVNULL)
+        assert res.returncode == 0, res.stderr
+        outs[lang] = out
+    assert (outs["en"] / "providers.csv").read_text() == (outs["id"] / "providers.csv").read_text()
+    assert (outs["en"] / "outages.csv").read_text() == (outs["id"] / "outages.csv").read_text()
+    with open(outs["en"] / "providers.csv", newline="", encoding="utf-8") as fh:
+        prov = {r["provider"]: r for r in csv.DictReader(fh)}
+    assert prov["pt-alpha"]["as_of"] == "2026-10-20T09:00:00+07:00"
+    assert prov["pt-bima"]["excluded_link_s"] == "3600"  # 08:00 to the as-of instant
+    assert "As of 2026-10-20 09:00:00" in (outs["en"] / "report.html").read_text()
+    assert "Per 2026-10-20 09:00:00" in (outs["id"] / "report.html").read_text()
+    bad = subprocess.run([sys.executable, "-m", "monitor", "report", "-c", str(config), "--month",
+                          "2026-10", "--no-pdf", "--out", str(tmp_path / "bad"), "--as-of", "yesterday"],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert bad.returncode == 2 and "--as-of" in bad.stderr and "Traceback" not in bad.stderr

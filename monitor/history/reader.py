@@ -45,6 +45,10 @@ class ClockStep:
     step: float  # seconds, negative when the wall clock went back
 
 
+#: The name the report reads rows by (one type: `Outage`)
+OutageRow = Outage
+
+
 class Reader:
     """A read-only view of one ledger (a SQLite path or a PostgreSQL DSN)."""
 

@@ -11,10 +11,11 @@ so a flip costs one or two queued rows and no database read:
 After a reload, what the reload took away (`State.replaced`, `State.dropped_links`) says
 which episodes to close and which provider a removed or moved camera had.
 
-A camera outage is `link`-caused when the camera's `uplink` names a command-centre link
-("centre/link", or the link's name) that is down when the camera goes down: the city's
-network, not the provider.  Feed episodes carry State's feed cause (camera_down,
-link_down, feed_missing).
+A camera outage's row carries `link_down` when the camera's `uplink` names a command-centre
+link ("centre/link", or the link's name) that is down when the camera goes down, `camera`
+otherwise (`state.uplink_cause`): what the monitor knew then.  The report does not trust it:
+it re-decides every second from the link's own rows.  Feed episodes carry State's feed
+cause (camera_down, link_down, feed_missing); all are `model.Cause` words.
 
 Times are State's (the daemon gives State the ledger's steady clock, so a wall-clock step
 changes no duration).  At a start, `restore` hands State what the previous run knew (`State.restore`): a camera
@@ -29,8 +30,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..logsetup import redact
-from ..model import LinkKey
+from ..model import Cause, LinkKey
 from ..state import Change, CameraState, State
+from ..state.uplink_cause import camera_cause
 from .writer import (FirstAnswer, InventoryChange, Ledger, OutageClose, OutageOpen, Restored,
                      SubjectKey, SubjectState)
 
@@ -110,7 +112,10 @@ class Recorder:
             cs = self.state.cameras.get(ch.subject)
             provider = cs.camera.provider if cs is not None else ""
             if ch.kind == "camera":
-                cause = self._camera_cause(cs) if ch.state != "up" else ""
+                if ch.state == "up":
+                    cause = ""
+                else:
+                    cause = camera_cause(cs, self.state.links) if cs is not None else Cause.CAMERA
         if ch.state == "up":
             if ch.kind == "camera" and ch.subject not in self._answered:
                 self._answered.add(ch.subject)
@@ -120,19 +125,10 @@ class Recorder:
             if ch.kind == "link":
                 cause = ch.state  # down or degraded
             put("open", OutageOpen(ch.kind, ch.subject, ch.integration, provider, ch.at,
-                                   ch.reason, cause, ch.check, detail, inst))
+                                   ch.reason, str(cause), ch.check, detail, inst))
         down = ch.state != "up"
         put("state", SubjectState(inst, ch.kind, ch.subject, ch.integration, ch.state, ch.at,
-                                  ch.reason if down else "", ch.check if down else "", cause))
-
-    def _camera_cause(self, cs: CameraState | None) -> str:
-        uplink = cs.camera.uplink if cs is not None else ""
-        if uplink:
-            for (centre, link), ls in self.state.links.items():
-                if uplink in (link, f"{centre}/{link}") and ls.result is not None \
-                        and ls.result.state == "down":
-                    return "link"
-        return "camera"
+                                  ch.reason if down else "", ch.check if down else "", str(cause)))
 
     # ------------------------------------------------------------------ StateListener
 

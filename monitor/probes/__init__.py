@@ -1,14 +1,16 @@
-"""The probers: one module per probe, one signature, one map (blackbox_exporter's `Probers`).
+"""The probers: one module per probe, one signature (blackbox_exporter's `Probers`).
 
-`PROBERS` maps a prober name to its probe function.  Each value is a `Lazy` wrapper around
-an explicit loader function (no module names in strings): the module is imported on the
-first call, so that `cctv-monitor check` does not pay for TLS, Pillow and the RTSP client,
-and so that one broken probe module cannot stop the others from loading.  What a *check*
-is (which prober, which camera field, which post-step) is declared in `monitor.checks`.
+A prober is named by its module: ``Lazy("rtsp")`` is `monitor.probes.rtsp.probe`, imported
+on the first call, so that `cctv-monitor check` does not pay for TLS, Pillow and the RTSP
+client, and so that one broken probe module cannot stop the others from loading.  What a
+*check* is (which prober, which camera field, which post-step) is declared in
+`monitor.checks`, the only place that names a prober: adding a check is its entry there
+plus its module here, nothing to register in this file.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
@@ -27,109 +29,41 @@ def __getattr__(name: str) -> Any:
 
 
 class Lazy:
-    """A function imported on first use: `load()` returns the real function, once."""
+    """The function `attr` of the probe module `module` (``monitor.probes.<module>``),
+    imported on first use: `resolve()` returns the real function, once."""
 
-    __slots__ = ("_load", "_fn", "name")
+    __slots__ = ("name", "attr", "_fn")
 
-    def __init__(self, name: str, load: Callable[[], Callable[..., Any]]) -> None:
-        self.name = name
-        self._load = load
+    def __init__(self, module: str, attr: str = "probe") -> None:
+        if not module.isidentifier():
+            raise ValueError(f"not a probe module name: {module!r}")
+        self.name = module
+        self.attr = attr
         self._fn: Callable[..., Any] | None = None
 
     def resolve(self) -> Callable[..., Any]:
         fn = self._fn
         if fn is None:
-            fn = self._fn = self._load()
+            module = importlib.import_module(f"{__name__}.{self.name}")
+            fn = self._fn = getattr(module, self.attr)
         return fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.resolve()(*args, **kwargs)
 
     def __repr__(self) -> str:
-        return f"<lazy {self.name}>"
-
-
-def _tcp() -> "ProbeFn":
-    from . import tcp
-
-    return tcp.probe
-
-
-def _rtsp() -> "ProbeFn":
-    from . import rtsp
-
-    return rtsp.probe
-
-
-def _stream() -> "ProbeFn":
-    from . import stream
-
-    return stream.probe
-
-
-def _http() -> "ProbeFn":
-    from . import http
-
-    return http.probe
-
-
-def _icmp() -> "ProbeFn":
-    from . import icmp
-
-    return icmp.probe
-
-
-def _link() -> Callable[..., Any]:
-    from . import link
-
-    return link.probe_link
-
-
-def _snapshot_step() -> Callable[..., Any]:
-    from . import snapshot
-
-    return snapshot.post_step
-
-
-def _onvif() -> "ProbeFn":
-    from . import onvif
-
-    return onvif.probe
-
-
-def _picture_step() -> Callable[..., Any]:
-    from . import picture
-
-    return picture.post_step
-
-
-TCP = Lazy("tcp", _tcp)
-RTSP = Lazy("rtsp", _rtsp)
-STREAM = Lazy("stream", _stream)
-HTTP = Lazy("http", _http)
-ICMP = Lazy("icmp", _icmp)
-ONVIF = Lazy("onvif", _onvif)
-#: ``probe_link(link, settings) -> LinkResult``: a whole command-centre link round.
-LINK = Lazy("link", _link)
-#: The snapshot check's post-step on the http check's answer (monitor.probes.snapshot).
-SNAPSHOT_STEP = Lazy("snapshot", _snapshot_step)
-#: The picture check's post-step on the stream check's keyframes (monitor.probes.picture).
-PICTURE_STEP = Lazy("picture", _picture_step)
-
-#: Prober name -> probe function (``async (Endpoint, ProbeContext) -> Result``).
-PROBERS: dict[str, Lazy] = {p.name: p for p in (TCP, RTSP, STREAM, HTTP, ICMP, ONVIF)}
+        return f"<lazy {self.name}.{self.attr}>"
 
 
 def get_probe(name: str) -> "ProbeFn":
-    """The real probe function of a prober, or of a check name ("feed" is an rtsp probe)."""
-    if name == "feed" or name.startswith("feed:"):
-        name = "rtsp"
+    """The probe function of the probe module `name` ("tcp", "rtsp", ...).  A scheduler key
+    such as ``feed:<integration>`` is the catalogue's to resolve (`monitor.checks.check_for`)."""
     try:
-        lazy = PROBERS[name]
-    except KeyError:
-        raise KeyError(f"no probe for check {name!r}") from None
-    return lazy.resolve()
+        return Lazy(name).resolve()
+    except (ValueError, ModuleNotFoundError, AttributeError) as exc:
+        if isinstance(exc, ModuleNotFoundError) and exc.name != f"{__name__}.{name}":
+            raise  # the probe module exists but something it imports does not
+        raise KeyError(f"no probe module {name!r}") from None
 
 
-__all__ = ["LINK", "Lazy", "PICTURE_STEP", "PROBERS", "ProbeError", "ProbeFn", "SNAPSHOT_STEP",
-           "classify_exception", "get_probe", "run_probe"]
+__all__ = ["Lazy", "ProbeError", "ProbeFn", "classify_exception", "get_probe", "run_probe"]

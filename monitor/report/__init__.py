@@ -125,14 +125,18 @@ def _covers(reader: Any, start: Any, end: Any) -> bool:
 def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Path,
           lang: str = "en", provider: str | None = None, pdf: bool = True,
           progress: Callable[..., None] | None = None, now: float | None = None,
-          empty: list[bool] | None = None) -> dict[str, Path]:
-    """Compute and write the files; returns {name: path}.  `empty`, when given, receives
+          empty: list[bool] | None = None, as_of: float | None = None) -> dict[str, Path]:
+    """Compute and write the files, every figure measured at `as_of` (default: the
+    period's end, or `now` if earlier); returns {name: path}.  `empty`, when given, receives
     whether no ledger record covers the period (the report then says so at its top)."""
     from ..history.reader import Reader
     from . import document, export, html
 
     step = progress or (lambda *_a, **_k: None)
-    now = time.time() if now is None else now  # one as-of instant for the figures and report.json
+    now = time.time() if now is None else now
+    # one instant for the figures, the ledger digest and report.json (`report --verify`
+    # recomputes at it): `--as-of`, else now (the period's end when it is over)
+    now = now if as_of is None else as_of
     reader = Reader(ledger)
     try:
         if not reader.has_schema():
@@ -143,7 +147,7 @@ def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Pa
         reader.close()
     if empty is not None:
         empty.append(no_data)
-    report, facts = figures(inventory, ledger, start, end, label, provider, now,
+    report, facts = measure(inventory, ledger, start, end, label, provider, now,
                             lambda f: step(f * 0.8, "ledger"))
     out.mkdir(parents=True, exist_ok=True)
     files = {name: out / name for name in ("report.html", "providers.csv", "outages.csv", document.MANIFEST)}
@@ -163,7 +167,7 @@ def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Pa
     return files
 
 
-def figures(inventory: Any, ledger: str, start: Any, end: Any, label: str, provider: str | None,
+def measure(inventory: Any, ledger: str, start: Any, end: Any, label: str, provider: str | None,
             now: float, progress: Callable[[float], None] | None = None) -> tuple[Any, Any]:
     """(Report, document.Facts) from the ledger as of `now`; the rows read are digested."""
     from ..history.reader import Reader
@@ -196,7 +200,7 @@ def verify(inventory: Any, ledger: str, directory: Path) -> tuple[bool, list[str
     end = dt.datetime.fromisoformat(m["period"]["end"])
     tz = ZoneInfo(m["period"].get("timezone") or DEFAULT_TZ)
     start, end = start.astimezone(tz), end.astimezone(tz)
-    _report, facts = figures(inventory, ledger, start, end, m["period"].get("label", ""),
+    _report, facts = measure(inventory, ledger, start, end, m["period"].get("label", ""),
                              m.get("provider"), float(m["as_of"]))
     lines, ok = [], True
     same = facts.ledger_digest == m["ledger_digest"]
@@ -219,6 +223,19 @@ def verify(inventory: Any, ledger: str, directory: Path) -> tuple[bool, list[str
     return ok, lines
 
 
+def as_of_of(text: str | None, tz: ZoneInfo) -> float | None:
+    """`--as-of`: an ISO date-time, in `tz` unless it carries its own offset."""
+    if not text:
+        return None
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--as-of: expected YYYY-MM-DDTHH:MM[:SS], got {text!r}") from None
+    return (when if when.tzinfo else when.replace(tzinfo=tz)).timestamp()
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", required=True, metavar="FILE")
     p.add_argument("--month", metavar="YYYY-MM", help="a calendar month in the report's time zone")
@@ -237,6 +254,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verify", metavar="DIR",
                    help="recompute the ledger digest of the report in DIR (its report.json) and "
                    "say whether it still matches the ledger (exit 0 match, 1 mismatch)")
+    p.add_argument("--as-of", metavar="TIME",
+                   help="measure every figure at this instant (YYYY-MM-DDTHH:MM[:SS], in the "
+                        "report's time zone unless it carries an offset); default: the period's "
+                        "end, or now if earlier. Give the same one to reports in both languages")
 
 
 def _check_period(args: Any) -> str | None:
@@ -313,6 +334,7 @@ def main(args: Any) -> int:
     try:
         tz = timezone_of(inventory)
         start, end, label = period_of(args.month, args.date_from, args.date_to, tz)
+        as_of = as_of_of(args.as_of, tz)
     except (ValueError, OverflowError, ZoneInfoNotFoundError) as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 2
@@ -321,7 +343,8 @@ def main(args: Any) -> int:
     empty: list[bool] = []
     try:
         files = build(inventory, ledger, start, end, label, Path(args.out), args.lang,
-                      args.provider, pdf=not args.no_pdf, progress=progress, empty=empty)
+                      args.provider, pdf=not args.no_pdf, progress=progress, empty=empty,
+                      as_of=as_of)
     except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback or a DSN password
         progress.done()
         from ..logsetup import redact

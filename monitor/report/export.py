@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..model import Cause
 from .compute import Report
 from .document import meets_sla
 
@@ -30,7 +31,14 @@ PROVIDER_COLUMNS = (
     "police_feeds", "police_connected", "availability", "sla", "meets_sla", "measured_s",
     "down_s", "excluded_link_s", "excluded_maintenance_s", "excluded_monitor_down_s",
     "feed_down_s", "outages", "pace_per_week", "forecast_target_date", "next_milestone_by",
-    "next_milestone_cameras", "excluded_dispute_s")
+    "next_milestone_cameras",
+    # what the figures stand on: the as-of instant, the measured counts beside the claims
+    "as_of", "never_verified", "pace_from", "feed_link_s",
+    "smart_city_configured", "smart_city_measured", "smart_city_reaching_at_end",
+    "smart_city_reaching_sla", "police_configured", "police_measured",
+    "police_reaching_at_end", "police_reaching_sla",
+    # seconds excluded by accepted disputes (docs/disputes.md)
+    "excluded_dispute_s")
 
 
 #: What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"), with the
@@ -111,11 +119,16 @@ def _providers(report: Report, fh: TextIO) -> None:
             "" if avail is None else f"{avail:.6f}", f"{f.sla:g}" if f.sla else "",
             "" if f is report.total or meets_sla(avail, f.sla) is None
             else ("yes" if meets_sla(avail, f.sla) else "no"),
-            f"{f.eligible_s:.0f}", f"{f.down_s:.0f}", f"{f.by_cause['link']:.0f}",
+            f"{f.eligible_s:.0f}", f"{f.down_s:.0f}", f"{f.by_cause[Cause.LINK_DOWN]:.0f}",
             f"{f.by_cause['maintenance']:.0f}", f"{f.by_cause['monitor_down']:.0f}",
-            f"{f.by_cause['feed']:.0f}", f.outages, f"{f.pace_per_week:.2f}",
+            f"{f.by_cause[Cause.FEED_MISSING]:.0f}", f.outages, f"{f.pace_per_week:.2f}",
             f.forecast.isoformat() if f.forecast else "",
-            nxt.by.isoformat() if nxt else "", nxt.cameras if nxt else "", f"{f.disputed_s:.0f}"))
+            nxt.by.isoformat() if nxt else "", nxt.cameras if nxt else "",
+            report.as_of.isoformat() if report.as_of else "", len(f.never_verified),
+            f.pace_from.isoformat() if f.pace_from else "", f"{f.feed_s[Cause.LINK_DOWN]:.0f}",
+            *(x for r in (f.smart_city, f.police) for x in (
+                r.configured, r.measured, r.at_end, "" if r.sla_share is None else r.sla_share)),
+            f"{f.disputed_s:.0f}"))
 
 
 def chromium() -> str | None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 
-from . import sections
+from ..model import Cause
+from . import html_evidence, sections
 from .compute import CAUSES, Piece, ProviderFigures, Report
 from .document import Facts, meets_sla, zone_label
 from .i18n import Words
@@ -20,8 +21,8 @@ from .sections import table
 MAX_LISTED = 10_000
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
-CAUSE_COLOURS = {"camera": "#d62728", "link": "#ff7f0e", "feed": "#9467bd",
-                 "maintenance": "#7f7f7f", "monitor_down": "#bcbd22"}
+CAUSE_COLOURS = {Cause.CAMERA: "#d62728", Cause.LINK_DOWN: "#ff7f0e", Cause.FEED_MISSING: "#9467bd",
+                 Cause.MAINTENANCE: "#7f7f7f", Cause.MONITOR_DOWN: "#bcbd22"}
 
 CSS = """
 body{font-family:"DejaVu Sans",Arial,sans-serif;font-size:12px;color:#222;margin:24px}
@@ -51,8 +52,10 @@ def render(report: Report, lang: str = "en", facts: Facts | None = None) -> str:
         f"<style>{CSS}{sections.page_css(w, facts)}</style></head><body>",
         f"<h1>{escape(w('title'))}</h1>",
         sections.header(report, w, facts, _period(report, w)),
-        "" if report.final else f'<p class="bad" id="preview">{escape(w("preview"))}</p>',
+        "" if report.complete else f'<p class="bad" id="preview">{escape(w("preview"))}</p>',
+        html_evidence.coverage(report, w),
         _summary(report, w),
+        html_evidence.measured(report, w),
         _installed_chart(providers, w),
         _sla_section(report, w),
         _daily_chart(report, w),
@@ -60,6 +63,7 @@ def render(report: Report, lang: str = "en", facts: Facts | None = None) -> str:
         _worst(report, w),
         _milestones(report, w),
         sections.method(report, w, facts),
+        html_evidence.rules(w),
         _clock_steps(report, w),
         sections.windows(report, w, facts),
         sections.link_outages(report, w, facts),
@@ -146,7 +150,7 @@ def _installed_chart(providers: list[ProviderFigures], w: Words) -> str:
 def _sla_section(report: Report, w: Words) -> str:
     rows = []
     for f in report.providers:
-        excluded = sum(f.by_cause[c] for c in ("link", "maintenance", "monitor_down")) + f.disputed_s
+        excluded = f.excluded_s
         avail = f.availability
         verdict = meets_sla(avail, f.sla)
         cls = "" if verdict is None else ("good" if verdict else "bad")
@@ -246,7 +250,8 @@ def _milestones(report: Report, w: Words) -> str:
         forecast = (w("reached") if f.target and f.verified >= f.target
                     else w.date(f.forecast) if f.forecast else w("never"))
         out.append(f"<h3>{escape(f.name)}</h3><p>{escape(w('verified'))}: <b>{w.number(f.verified)}</b> / "
-                   f"{escape(w('target'))} {w.number(f.target)} · {escape(w('pace'))}: {w.number(f.pace_per_week, 1)} · "
+                   f"{escape(w('target'))} {w.number(f.target)} · {escape(w('pace'))}: {w.number(f.pace_per_week, 1)}"
+                   f"{html_evidence.pace_from(report, w, f.pace_from)} · "
                    f"{escape(w('forecast'))}: <b>{escape(forecast)}</b></p>")
         if f.milestones:
             rows = "".join(

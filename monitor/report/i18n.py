@@ -22,9 +22,10 @@ LABELS: dict[str, dict[str, str]] = {
     "verified": {"en": "Verified (answered)", "id": "Terverifikasi (merespons)"},
     "up_now": {"en": "Up at period end", "id": "Aktif di akhir periode"},
     "target": {"en": "Target", "id": "Target"},
-    "integrated": {"en": "Smart-city integrated", "id": "Terintegrasi smart city"},
+    # the configuration's claim; the measured counts are in the "reach_*" table
+    "integrated": {"en": "Smart-city integrated (configured)", "id": "Terintegrasi smart city (terkonfigurasi)"},
     "ring_one": {"en": "Ring-one reaching the command centre", "id": "Ring 1 terhubung ke pusat komando"},
-    "police_connected": {"en": "Police-connected", "id": "Terhubung ke kepolisian"},
+    "police_connected": {"en": "Police-connected at period end", "id": "Terhubung ke kepolisian di akhir periode"},
     "availability": {"en": "Availability", "id": "Ketersediaan"},
     "sla": {"en": "SLA", "id": "SLA"},
     "meets_sla": {"en": "Meets SLA", "id": "Memenuhi SLA"},
@@ -94,6 +95,74 @@ LABELS: dict[str, dict[str, str]] = {
     "reports": {"en": "Reports", "id": "Laporan"},
     "month": {"en": "Month", "id": "Bulan"},
     "day": {"en": "Day", "id": "Hari"},
+    # what the ledger covers, the as-of instant, measured counts beside the claims
+    "as_of_note": {"en": "As of {when}: the period is not over, every figure is measured up to this instant.",
+              "id": "Per {when}: periode belum berakhir, setiap angka diukur sampai saat ini."},
+    "measured_at": {"en": "Figures measured at", "id": "Angka diukur pada"},
+    "coverage": {"en": "The ledger covers {first} to {last} of this period; no instance of the monitor "
+                       "was watching for {hours} hours of it.",
+                 "id": "Catatan monitor mencakup {first} sampai {last} dari periode ini; tidak ada "
+                       "instans monitor yang mengamati selama {hours} jam di dalamnya."},
+    "no_coverage": {"en": "The ledger holds no record within this period.",
+                    "id": "Catatan monitor tidak memuat data apa pun dalam periode ini."},
+    "observed_from": {"en": "Observation began", "id": "Pengamatan dimulai"},
+    "status_not_observed": {"en": "not observed", "id": "tidak teramati"},
+    "pace_from": {"en": "measured from {date}", "id": "diukur sejak {date}"},
+    "never_verified": {"en": "Claimed, never verified", "id": "Diklaim, belum pernah terverifikasi"},
+    "never_verified_note": {
+        "en": "Configured cameras that never answered the monitor. Their time is not availability "
+              "time; they count as installed but not verified.",
+        "id": "Kamera terkonfigurasi yang belum pernah merespons monitor. Waktunya bukan waktu "
+              "ketersediaan; kamera ini dihitung terpasang tetapi tidak terverifikasi."},
+    "reach": {"en": "Measured connections beside the claims", "id": "Koneksi terukur di samping klaim"},
+    "reach_smart_city": {"en": "Integrated with the smart-city platform",
+                         "id": "Terintegrasi dengan platform smart city"},
+    "reach_police": {"en": "Connected to the police", "id": "Terhubung ke kepolisian"},
+    "reach_configured": {"en": "Configured (claimed)", "id": "Terkonfigurasi (klaim)"},
+    "reach_measured": {"en": "With a feed the monitor checks", "id": "Dengan siaran yang diperiksa monitor"},
+    "reach_at_end": {"en": "Reaching at the period's end", "id": "Tersambung di akhir periode"},
+    "reach_sla": {"en": "Reaching for at least the SLA share of the observed time",
+                  "id": "Tersambung minimal selama porsi SLA dari waktu yang teramati"},
+    "feed_hours": {"en": "Feed downtime (h, not part of the measured time)",
+                   "id": "Waktu henti siaran (jam, bukan bagian dari waktu terukur)"},
+    # the rules of the method section, one sentence each
+    "rule_link": {
+        "en": "A camera's downtime is excluded second by second while the command-centre link it "
+              "hangs off was recorded down; its seconds before and after the link's outage count.",
+        "id": "Waktu henti kamera dikecualikan detik demi detik selama jaringan pusat komando tempat "
+              "kamera terhubung tercatat putus; detik sebelum dan sesudah gangguan jaringan tetap dihitung."},
+    "rule_feed": {
+        "en": "A feed's downtime is the city's while every link of its command centre was down, "
+              "counted from the first of those links seen down; it is listed, never part of the "
+              "cameras' measured time.",
+        "id": "Waktu henti siaran menjadi tanggungan kota selama semua jaringan pusat komandonya "
+              "putus, dihitung sejak jaringan pertama terlihat putus; dicantumkan, tetapi tidak "
+              "termasuk waktu terukur kamera."},
+    "rule_first_answer": {
+        "en": "Time before a camera's first answer is not availability time: such a camera is "
+              "listed as claimed, never verified, and counts against the installation figures.",
+        "id": "Waktu sebelum kamera merespons untuk pertama kali bukan waktu ketersediaan: kamera "
+              "tersebut dicantumkan sebagai diklaim, belum pernah terverifikasi, dan mengurangi "
+              "angka pemasangan."},
+    "rule_observed": {
+        "en": "The monitor did not exist before its first record: milestones due earlier are not "
+              "observed, the pace is measured from that date at the earliest, and cameras claimed "
+              "installed before it are not new installations when first seen.",
+        "id": "Monitor belum ada sebelum catatan pertamanya: tahapan yang jatuh tempo sebelumnya "
+              "tidak teramati, laju diukur paling awal sejak tanggal itu, dan kamera yang diklaim "
+              "terpasang sebelumnya bukan pemasangan baru ketika pertama kali terlihat."},
+    "rule_as_of": {
+        "en": "Every figure is measured at one instant (the period's end, or the as-of time of a "
+              "period not over), so reports in both languages from one ledger agree in every figure.",
+        "id": "Setiap angka diukur pada satu saat (akhir periode, atau waktu 'per' untuk periode "
+              "yang belum berakhir), sehingga laporan dalam kedua bahasa dari catatan yang sama "
+              "sama di setiap angka."},
+    "rule_ha": {
+        "en": "Instances watching the same cameras are merged: an outage seen by two counts once, "
+              "and the monitor is down only while no instance watched.",
+        "id": "Instans yang mengamati kamera yang sama digabung: gangguan yang terlihat oleh dua "
+              "instans dihitung sekali, dan monitor dianggap mati hanya bila tidak ada instans yang "
+              "mengamati."},
 }
 
 #: The words of the report as a document (method, windows, link outages, evidence,
@@ -292,6 +361,14 @@ LABELS.update({
     "err_when": {"en": "start and end: YYYY-MM-DDTHH:MM:SS", "id": "mulai dan selesai: YYYY-MM-DDTHH:MM:SS"},
     "err_decision": {"en": "decision: accept or reject", "id": "keputusan: terima atau tolak"},
 })
+#: The method section's rule sentences, in reading order.
+RULES = ("rule_link", "rule_feed", "rule_first_answer", "rule_observed", "rule_as_of", "rule_ha")
+
+# The report names causes and exclusions by `model.Cause` (link_down, feed_missing), the
+# labels keep their short keys: one entry, two names.
+for _prefix in ("cause_", "excluded_"):
+    LABELS[_prefix + "link_down"] = LABELS[_prefix + "link"]
+LABELS["cause_feed_missing"] = LABELS["cause_feed"]
 
 _MONTHS_ID = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
               "September", "Oktober", "November", "Desember")

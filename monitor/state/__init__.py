@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..model import Inventory, LinkKey, LinkResult, Result, link_keys
+from ..model import Cause, Inventory, LinkKey, LinkResult, Result, link_keys
 from .causes import FeedCauses
 from .records import (FEED_CAUSES, CameraState, Change, ChangeListener, FeedState, LinkState,
                       Replaced, StateListener, new_record, redefine, restore_camera,
@@ -323,7 +323,7 @@ class State:
         r = fs.result
         if not up:
             # a feed down because its camera or its centre's link is down is logged quietly
-            fs.loud = fs.cause == "feed_missing"
+            fs.loud = fs.cause == Cause.FEED_MISSING
         was = "" if old is None else "up" if old else "down"
         self._emit(Change("feed", cs.camera.id, fs.integration, "up" if up else "down", now,
                           r.reason.value if r is not None else "", "", fs.cause,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-from ..model import Inventory, LinkKey
+from ..model import Cause, Inventory, LinkKey
 from .records import CameraState, FeedState, LinkState, feed_maps
 
 
@@ -52,14 +52,14 @@ class FeedCauses:
                 return True
         return False if known else None
 
-    def feed_cause(self, cs: CameraState, fs: FeedState) -> str:
+    def feed_cause(self, cs: CameraState, fs: FeedState) -> Cause:
         if fs.up is None:
-            return "unknown"
+            return Cause.UNKNOWN
         if fs.up:
-            return "ok"
+            return Cause.OK
         if cs.up is False:
-            return "camera_down"
+            return Cause.CAMERA_DOWN
         centre = self._integration_centre.get(fs.integration)
         if centre is not None and self.centre_up(centre) is False:
-            return "link_down"
-        return "feed_missing"
+            return Cause.LINK_DOWN
+        return Cause.FEED_MISSING

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple, Protocol
 
 from ..checks import active_checks
-from ..model import Camera, Inventory, LinkKey, LinkResult, MonitorSettings, Reason, Result
+from ..model import Camera, Cause, Inventory, LinkKey, LinkResult, MonitorSettings, Reason, Result
 
 #: Feed causes, in the order an operator should read them.
-FEED_CAUSES = ("ok", "camera_down", "link_down", "feed_missing", "unknown")
+FEED_CAUSES = (Cause.OK, Cause.CAMERA_DOWN, Cause.LINK_DOWN, Cause.FEED_MISSING, Cause.UNKNOWN)
 
 
 class StateListener(Protocol):
@@ -37,7 +37,7 @@ class Change:
     at: float
     reason: str = ""
     check: str = ""  # the failed check of a camera (going up: the one it had failed)
-    cause: str = ""  # a feed's cause (FEED_CAUSES)
+    cause: str = ""  # a feed's cause (FEED_CAUSES, model.Cause)
     message: str = ""  # the probe's message: never a password (Result.message contract)
     #: what it was before ("up", "down", "degraded"; "" when it had no verdict yet) and for
     #: how long: "down" -> "down" is a feed still down for another cause
@@ -52,7 +52,7 @@ ChangeListener = Callable[[Change], None]
 class FeedState:
     integration: str
     up: bool | None = None
-    cause: str = "unknown"
+    cause: Cause = Cause.UNKNOWN
     since: float = 0.0
     result: Result | None = None
     changes: int = 0
@@ -156,8 +156,8 @@ def restore_camera(cs: CameraState, state: str, since: float, reason: str, check
 def restore_feed(fs: FeedState, state: str, since: float, cause: str) -> None:
     fs.up = state == "up"
     fs.since = since
-    fs.cause = cause or ("ok" if fs.up else "unknown")
-    fs.loud = fs.cause == "feed_missing"
+    fs.cause = Cause.of(cause) if cause else (Cause.OK if fs.up else Cause.UNKNOWN)
+    fs.loud = fs.cause == Cause.FEED_MISSING
 
 
 def restore_link(ls: LinkState, state: str, since: float, reason: str) -> None:
