@@ -39,7 +39,7 @@ from collections import deque
 from typing import Any, Mapping
 
 from .checkrun import CheckRunner, ProbeLookup, camera_rounds
-from .checks import BUDGETS, PostStep
+from .checks import BUDGETS, LINK, PostStep
 from .links import LinkLoops, LinkProbe, phase
 from .model import Camera, MonitorSettings
 from .resources import ResourceGuard
@@ -53,7 +53,7 @@ __all__ = ["Scheduler", "phase"]
 
 
 async def _default_link_probe(link, settings):
-    return await catalogue.LINK.probe(link, settings)  # imported on first use
+    return await LINK.probe(link, settings)  # the prober is imported on first use
 
 
 class _Job:

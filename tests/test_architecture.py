@@ -417,3 +417,18 @@ def test_the_readme_links_the_reference():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for doc in ("docs/configuration.md", "docs/checks.md", "docs/ARCHITECTURE.md"):
         assert f"]({doc})" in readme, doc
+
+
+def test_no_name_is_used_undefined():
+    """A name used and never defined (an import dropped when code moved) raises NameError
+    only when its line runs, which a test may never reach (a link probe's default, a
+    verify path): pyflakes reads every file of the package and the tests for it."""
+    from pyflakes import checker, messages
+
+    found = []
+    for path in sorted([*PACKAGE.rglob("*.py"), *(ROOT / "tests").rglob("*.py")]):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for m in checker.Checker(tree, filename=str(path.relative_to(ROOT))).messages:
+            if isinstance(m, messages.UndefinedName):
+                found.append(f"{m.filename}:{m.lineno}: {m.message % m.message_args}")
+    assert not found, found

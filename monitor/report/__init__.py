@@ -198,7 +198,7 @@ def verify(inventory: Any, ledger: str, directory: Path) -> tuple[bool, list[str
     m = read_manifest(directory / MANIFEST)
     start = dt.datetime.fromisoformat(m["period"]["start"])
     end = dt.datetime.fromisoformat(m["period"]["end"])
-    tz = ZoneInfo(m["period"].get("timezone") or DEFAULT_TZ)
+    tz = ZoneInfo(m["period"].get("timezone") or inventory.timezone)
     start, end = start.astimezone(tz), end.astimezone(tz)
     _report, facts = measure(inventory, ledger, start, end, m["period"].get("label", ""),
                              m.get("provider"), float(m["as_of"]))

@@ -22,7 +22,7 @@ that a restart neither logs a down camera again nor forgets since when it is dow
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..model import Cause, Inventory, LinkKey, LinkResult, Result, link_keys
 from .causes import FeedCauses
