@@ -45,6 +45,18 @@ def default_lookup(check: str) -> ProbeFn:
     return probe.resolve() if hasattr(probe, "resolve") else probe
 
 
+def stream_coverage(state: State, starts: Mapping[str, float], now: float | None) -> float:
+    """Share of the stream cameras whose stream check started within the last stream
+    interval (`starts`: camera -> loop time of its last start; read at scrape time: one
+    pass over the cameras)."""
+    s = state.inventory.settings.stream
+    cameras = [c.id for c in state.inventory.cameras if "stream" in c.checks]
+    if s.interval <= 0 or not cameras or now is None:
+        return 0.0
+    since = now - s.interval
+    return sum(1 for cid in cameras if starts.get(cid, -1e18) >= since) / len(cameras)
+
+
 def camera_rounds(camera: Camera, s: Any,
               reject: Callable[[str, str, str], None]) -> dict[str, tuple[str, ...]]:
     """budget name -> the scheduler keys of one camera on it, from the catalogue: each

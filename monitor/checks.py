@@ -180,7 +180,8 @@ CHECKS: dict[str, Check] = {c.name: c for c in (
         reasons=_NETWORK | _ANSWERS | {R.NO_VIDEO}, probe=probes.Lazy("stream"),
         timeout=_stream_timeout, timeout_doc="`stream.duration` + `monitor.timeout`",
         detail=_RTSP_DETAIL | {D.PACKETS, D.LOST, D.FPS, D.BYTES_PER_SECOND,
-                               D.KEYFRAME_INTERVAL, D.TRANSPORT}, clock=4),
+                               D.KEYFRAME_INTERVAL, D.TRANSPORT, D.STALLS,
+                               D.LONGEST_GAP}, clock=4),
     Check(
         "picture", "the stream check's keyframes (H.264, H.265) are neither black, uniform nor "
         "frozen: decoded off the event loop, judged like snapshots (no second request)",
@@ -277,8 +278,9 @@ REASON_DOCS: dict[Reason, str] = {
     R.FROZEN_IMAGE: "the same picture `snapshot.frozen_after` fetches (or stream keyframes) "
                     "in a row",
     R.BLACK_IMAGE: "a picture darker than `snapshot.black_below`",
-    R.UNIFORM_IMAGE: "a picture of almost one colour at any brightness (covered or sprayed "
-                     "lens, grey or blue placard): `snapshot.uniform_above` of it",
+    R.UNIFORM_IMAGE: "a still picture of almost one colour at any brightness (covered or "
+                     "sprayed lens, grey or blue placard): `snapshot.uniform_above` of it, "
+                     "nothing but a burnt-in clock moving (a light crossing it keeps it ok)",
 }
 
 

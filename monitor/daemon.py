@@ -29,7 +29,8 @@ from .history.clock import SteadyClock
 from .model import Inventory
 from .reload_guard import endpoint_changes, ledger_hook, refusal
 from .reloader import issues_of, load_inventory
-from .resources import ResourceGuard, check_descriptor_budget, raise_nofile_limit
+from .resources import (ResourceGuard, check_descriptor_budget, check_stream_coverage,
+                        raise_nofile_limit)
 from .scheduler import Scheduler
 from .selfmetrics import SelfMetrics
 from .state import State
@@ -139,6 +140,9 @@ class Daemon:
                 log.error("reload refused, keeping the old configuration: %s", too_many)
                 raise ReloadFailed([too_many])
             old = self.state.inventory
+            short = check_stream_coverage(inventory)
+            if short is not None and short != check_stream_coverage(old):
+                log.warning("%s", short)
             moved = await loop.run_in_executor(None, endpoint_changes, old, inventory)
             refused = [] if force else refusal(old, inventory, len(plan.removed), len(moved))
             if refused:
@@ -214,6 +218,9 @@ async def run_until(
     if too_many is not None:
         print(f"cctv-monitor: {too_many}", file=sys.stderr)
         raise SystemExit(2)
+    short = check_stream_coverage(inventory)
+    if short is not None:
+        log.warning("%s", short)
 
     daemon = Daemon(config_path, inventory, shard, limits, ledger, ledger_new, ledger_spool)
     app = make_app(daemon.state, daemon.exporter, daemon.reload if enable_reload else None,

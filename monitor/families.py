@@ -278,6 +278,10 @@ FAMILIES: tuple[Family, ...] = (
            DETAIL, _CAM, checks=("stream",), key=Detail.BYTES_PER_SECOND, absent=ZERO_IF_FAILED),
     Family("cctv_stream_keyframe_interval_seconds", GAUGE, "Time between keyframes seen.", DETAIL,
            _CAM, checks=("stream",), key=Detail.KEYFRAME_INTERVAL),
+    Family("cctv_stream_stalls", GAUGE, "Silences over 1.5 s in the last stream check, resumed "
+           "or not.", DETAIL, _CAM, checks=("stream",), key=Detail.STALLS, fmt=INT),
+    Family("cctv_stream_longest_gap_seconds", GAUGE, "Longest silence between packets in the "
+           "last stream check.", DETAIL, _CAM, checks=("stream",), key=Detail.LONGEST_GAP),
     Family("cctv_stream_info", GAUGE, "Codec and size the stream announces (always 1).", DETAIL,
            (*_CAM, "codec", "width", "height"), "_stream_info(d)", kind="info",
            checks=("stream", "rtsp"), key=Detail.CODEC, absent=KEEP),

@@ -195,6 +195,8 @@ class Detail:
     BYTES_PER_SECOND = "bytes_per_second"  # media payload rate
     KEYFRAME_INTERVAL = "keyframe_interval"  # seconds; None with fewer than two keyframes
     TRANSPORT = "transport"  # "tcp" | "udp"
+    STALLS = "stalls"  # silences of more than 1.5 s between packets (resumed or not)
+    LONGEST_GAP = "longest_gap"  # seconds, the longest silence between packets
     # http check
     CONTENT_TYPE = "content_type"  # printable, at most 100 characters
     BYTES = "bytes"  # body size
@@ -234,6 +236,9 @@ class Result:
     # the stream check's keyframes (Annex B access units, oldest first) for the picture
     # analysis after the probe; dropped like `body`
     keyframes: list[bytes] | None = None
+    # a picture verdict's evidence: a small JPEG of what the camera showed (black, uniform
+    # or frozen picture), kept by the outage ledger when the verdict opens an outage
+    evidence: bytes | None = None
 
     @property
     def ok(self) -> bool:
@@ -266,7 +271,9 @@ class ProbeContext:
 class StreamSettings:
     interval: float = 300.0  # 0 = stream checks off
     duration: float = 4.0
-    concurrency: int = 50
+    # every camera's stream check within the interval: 5,518 cameras at 5 s a check every
+    # 5 min need 92 (monitor.resources.stream_budget_needed); 150 is 450 descriptors
+    concurrency: int = 150
 
 
 @dataclass(frozen=True, slots=True)

@@ -270,3 +270,35 @@ def check_descriptor_budget(settings: MonitorSettings, web_connections: int) -> 
         f"reserved), but the limit is {soft} (RLIMIT_NOFILE, already raised to the hard "
         f"limit): lower the concurrency or raise the limit (ulimit -n, LimitNOFILE=, "
         f"docker --ulimit nofile=)")
+
+
+# ---------------------------------------------------------------------- stream coverage
+
+#: A stream check holds its slot for its window plus the RTSP exchanges around it (and,
+#: rarely, the stall grace): one second over the window is what they take on a city LAN.
+STREAM_OVERHEAD = 1.0
+
+
+def stream_budget_needed(cameras: int, duration: float, interval: float) -> int:
+    """Stream checks in flight needed for `cameras` stream checks of `duration` seconds
+    (plus `STREAM_OVERHEAD`) to all start within `interval`."""
+    if cameras <= 0 or interval <= 0:
+        return 0
+    return -(-int(cameras * (duration + STREAM_OVERHEAD) * 1000) // int(interval * 1000))
+
+
+def check_stream_coverage(inventory: Any) -> str | None:
+    """None when `stream.concurrency` lets every stream camera be checked within
+    `stream.interval`, else the numbers (a warning for the operator, naming the key)."""
+    s = inventory.settings.stream
+    if s.interval <= 0:
+        return None
+    cameras = sum(1 for c in inventory.cameras if "stream" in c.checks)
+    need = stream_budget_needed(cameras, s.duration, s.interval)
+    if need <= s.concurrency:
+        return None
+    covered = int(s.concurrency * s.interval / (s.duration + STREAM_OVERHEAD))
+    return (f"stream.concurrency {s.concurrency} checks about {covered:,} cameras per "
+            f"stream.interval ({s.interval:g} s, {s.duration:g} s windows), fewer than the "
+            f"{cameras:,} with a stream check: set stream.concurrency to at least {need} "
+            f"(3 file descriptors each)")

@@ -38,7 +38,7 @@ import logging
 from collections import deque
 from typing import Any, Mapping
 
-from .checkrun import CheckRunner, ProbeLookup, camera_rounds
+from .checkrun import CheckRunner, ProbeLookup, camera_rounds, stream_coverage
 from .checks import BUDGETS, LINK, PostStep
 from .links import LinkLoops, LinkProbe, phase
 from .model import Camera, MonitorSettings
@@ -137,6 +137,9 @@ class Scheduler:
             lambda: self.in_flight,
             lambda: sum(len(b.backlog) for b in self._budgets.values()),
         )
+        self._stream_starts: dict[str, float] = {}  # camera -> loop time its stream check started
+        self.metrics.stream_coverage.set_function(lambda: stream_coverage(
+            self.state, self._stream_starts, self._loop.time() if self._loop else None))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -315,8 +318,12 @@ class Scheduler:
     def _start(self, budget: _Budget, cid: str, check: str, due: float) -> None:
         budget.in_flight += 1
         self.dispatched += 1
-        lag = self._loop.time() - due  # type: ignore[union-attr]
+        now = self._loop.time()  # type: ignore[union-attr]
+        lag = now - due
         self._observe_lag(lag if lag > 0 else 0.0)
+        if check == "stream":
+            self._stream_starts[cid] = now
+            self.metrics.stream_lateness.set(lag if lag > 0 else 0.0)
         task = self._loop.create_task(self.runner.run(cid, check))  # type: ignore[union-attr]
         self._tasks.add(task)
         # the bookkeeping lives in a done callback, not in the coroutine's `finally`: a task

@@ -99,6 +99,13 @@ class SelfMetrics:
             registry=r,
         )
         self.cameras = Gauge("cctv_monitor_cameras", "Cameras in the inventory.", registry=r)
+        self.stream_coverage = Gauge(
+            "cctv_monitor_stream_coverage_ratio",
+            "Share of the cameras with a stream check whose check started within the last "
+            "stream interval.", registry=r)
+        self.stream_lateness = Gauge(
+            "cctv_monitor_stream_lateness_seconds",
+            "How late the latest stream check started against its schedule.", registry=r)
         self.render_seconds = Gauge(
             "cctv_monitor_metrics_render_seconds",
             "CPU-side wall time of the previous /metrics render.",

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .checks import camera_clock
 from .model import Cause, is_ring_one
+from .probes import evidence
 from .state.uplink_cause import camera_cause
 
 #: Down-camera rows shown at most: beyond this the page stops being useful on a phone and
@@ -62,6 +63,7 @@ td.wrapok{white-space:normal;max-width:360px}
 .ring{background:#b3141b;color:#fff;border-radius:3px;padding:0 4px;font-size:11px}
 .maint{background:#5a6372;color:#fff;border-radius:3px;padding:0 4px;font-size:11px}
 nav a{margin-right:12px;white-space:nowrap}
+img.evidence{display:block;margin-top:4px;border:1px solid #c9d0da;height:auto}
 """
 
 
@@ -137,9 +139,18 @@ def _down_row(cs: Any, now: float, where: str = "", maintenance: str | None = No
         f'<tr><td>{escape(cam.id)}{ring_mark}</td><td class="wrapok">{name}</td>'
         f"<td>{escape(cam.provider)}</td><td>{uplink}</td>"
         f'<td>{escape(check)}</td><td class="down">{escape(reason)}</td>'
-        f'<td class="wrapok">{escape(message)}</td>'
+        f'<td class="wrapok">{escape(message)}{_evidence(cs)}</td>'
         f"<td>down {_ago(now - cs.since)}</td></tr>"
     )
+
+
+def _evidence(cs: Any) -> str:
+    """What the camera showed, beside a picture verdict (black, uniform, frozen)."""
+    if evidence.current(cs) is None:
+        return ""
+    url = escape(evidence.url(cs.camera.id))
+    return (f'<br><a href="{url}"><img class="evidence" src="{url}" width="160" '
+            f'alt="what {escape(cs.camera.id)} showed" loading="lazy"></a>')
 
 
 def _offset(seconds: float) -> str:

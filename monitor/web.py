@@ -21,6 +21,7 @@ from aiohttp import web
 from .access import LOCAL, Principal, decide, principal_of
 from .checks import camera_clock
 from .exporter import CONTENT_TYPE, Exporter
+from .probes import evidence
 from .scoped import ProviderView
 from .state.uplink_cause import camera_cause
 from .state import State
@@ -168,6 +169,8 @@ def camera_json(cs: Any, devices: Any = None, links: Any = None) -> dict[str, An
         # camera minus monitor (seconds) and where it was read: onvif, rtsp, http, stream
         "clock_offset": None if clock is None else clock[0],
         "clock_source": None if clock is None else clock[1],
+        # what the camera showed when a picture verdict failed it (a small JPEG)
+        "evidence": evidence.url(cam.id) if evidence.current(cs) is not None else None,
     }
     if devices is not None:
         identity = devices.identity(cam.id)
@@ -232,6 +235,19 @@ async def api_cameras(request: web.Request) -> web.Response:
         content_type="application/json",
         headers=NO_STORE,
     )
+
+
+async def api_evidence(request: web.Request) -> web.Response:
+    """The evidence thumbnail of a camera down for a picture verdict (`evidence.current`)."""
+    state: State = request.app[STATE_KEY]  # type: ignore[assignment]
+    cs = state.cameras.get(request.match_info["camera"])
+    if cs is not None and not principal(request).sees(cs.camera.provider):
+        cs = None  # another provider's camera: answered as one without a picture
+    jpeg = evidence.current(cs) if cs is not None else None
+    if jpeg is None:
+        return web.Response(status=404, text="no evidence picture for this camera now\n",
+                            headers=NO_STORE)
+    return web.Response(body=jpeg, content_type="image/jpeg", headers=NO_STORE)
 
 
 async def api_camera(request: web.Request) -> web.Response:
@@ -305,6 +321,7 @@ def make_app(state: State, exporter: Exporter, reload_fn: Reload | None = None,
     app.router.add_get("/status", status, name="status")
     app.router.add_get("/api/cameras", api_cameras, name="api_cameras")
     app.router.add_get("/api/cameras/{camera}", api_camera, name="api_camera")
+    app.router.add_get("/api/cameras/{camera}/evidence.jpg", api_evidence, name="api_evidence")
     app.router.add_post("/-/reload", reload, name="reload")
     app.router.add_get("/", _index, name="index")
     app.middlewares.append(_access)

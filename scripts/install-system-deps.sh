@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the test suite's real witnesses need: GStreamer's RTSP
-# server (a third-party RTSP implementation), ffmpeg/ffprobe (a real RTSP client), Prometheus,
+# server (a third-party RTSP implementation; gstreamer1.0-x for the placard captions and OSD
+# clocks it draws), ffmpeg/ffprobe (a real RTSP client), Prometheus,
 # Alertmanager and promtool/amtool, VictoriaMetrics (the long-term store Prometheus
 # remote-writes into), headless Chromium for the status page and the report's PDF, iproute2
 # and nftables for the command-centre link tests, a font for the captions ffmpeg draws on
@@ -12,7 +13,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-tools
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-tools gstreamer1.0-x
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   gstreamer1.0-plugins-bad
   ffmpeg fonts-dejavu-core

@@ -75,4 +75,15 @@ async def test_stream_stall_is_no_video(gst_server):
     t0 = time.monotonic()
     result = await _probe("stream", f"rtsp://{gst_server}/stall")
     assert result.reason in (Reason.NO_VIDEO, Reason.TIMEOUT), (result.message, result.trace)
-    assert time.monotonic() - t0 < DURATION + 1
+    # watched past the window for a resumption, never past the 5 s deadline
+    assert time.monotonic() - t0 < 5.0 + 1
+
+
+async def test_a_two_second_pause_is_not_no_video(gst_server):
+    # the server goes silent from 1.8 s to 4.0 s of the session: the 4 s window ends in the
+    # pause, the check keeps watching and sees the stream resume
+    result = await run_probe(get_probe("stream"), split_credentials(f"rtsp://{gst_server}/pause"),
+                             9.0, trace=[], stream_duration=4.0)
+    assert result.reason is Reason.OK, (result.message, result.trace)
+    assert result.detail["stalls"] >= 1, result.detail
+    assert 1.5 < result.detail["longest_gap"] < 4.0, result.detail

@@ -145,7 +145,11 @@ def test_garbage_is_undecodable_not_an_exception():
 @pytest.mark.parametrize("colour", ["blue", "gray", "white", "0x302820"])
 def test_flat_colours_are_uniform(tmp_path, codec, colour):
     data = encode(tmp_path, "flat", f"color=c={colour}:s=1280x720", codec)
-    result = analyse_keyframes(codec, [data], PictureHistory(), SETTINGS)
+    # one picture alone cannot say whether it is still: uniform needs a second
+    first = analyse_keyframes(codec, [data], PictureHistory(), SETTINGS)
+    assert first.reason is Reason.OK and "second picture" in first.message, first.message
+    # the window's first and two later keyframes: the later ones show it still
+    result = analyse_keyframes(codec, [data] * 3, PictureHistory(), SETTINGS)
     assert result.reason is Reason.UNIFORM_IMAGE, result.detail
     assert result.detail["uniform"] >= 0.99
 
@@ -159,7 +163,7 @@ def test_black_and_placard(tmp_path, codec):
     caption = (f"color=c=0x1030a0:s=1280x720,drawtext=fontfile={FONT}:text='NO SIGNAL':"
                "fontsize=120:fontcolor=white:x=(w-tw)/2:y=(h-th)/2")
     placard = encode(tmp_path, "placard", caption, codec)
-    result = analyse_keyframes(codec, [placard], PictureHistory(), SETTINGS)
+    result = analyse_keyframes(codec, [placard] * 3, PictureHistory(), SETTINGS)
     assert result.reason is Reason.UNIFORM_IMAGE, result.detail
     assert 0.9 <= result.detail["uniform"] < 0.99  # the caption is seen, and not enough
 
@@ -190,9 +194,13 @@ def test_frozen_survives_encoder_noise_and_moving_scene_is_ok(tmp_path, codec, s
     results = [analyse_keyframes(codec, [k], history, SETTINGS) for k in still]
     assert [r.reason for r in results] == [Reason.OK, Reason.OK, Reason.FROZEN_IMAGE], \
         [r.detail for r in results]
-    # in one check: the three keyframes of the window judged together
-    result = analyse_keyframes(codec, still, PictureHistory(), SETTINGS)
-    assert result.reason is Reason.FROZEN_IMAGE and result.detail["keyframes_decoded"] == 3
+    # by checks of three keyframes each (the window's first is compared only with the
+    # previous check's first): frozen at the second check, the first one decoded in full
+    history = PictureHistory()
+    results = [analyse_keyframes(codec, still, history, SETTINGS) for _ in range(2)]
+    assert [r.reason for r in results] == [Reason.OK, Reason.FROZEN_IMAGE], \
+        [r.detail for r in results]
+    assert results[0].detail["keyframes_decoded"] == 3
     # a moving scene: keyframes one second apart
     data = encode(tmp_path, "moving", f"testsrc2=s={size}:r=1", codec, "-g", "1", frames=3)
     result = analyse_keyframes(codec, access_units(codec, data), PictureHistory(), SETTINGS)
@@ -206,3 +214,68 @@ def test_frozen_survives_encoder_noise_and_moving_scene_is_ok(tmp_path, codec, s
     result = analyse_keyframes(codec, access_units(codec, data), PictureHistory(), SETTINGS)
     assert result.reason is Reason.OK, result.detail
     assert result.detail["unchanged"] == 0
+
+
+# ------------------------------------------------------------------ moving content, flat field
+CLOCK = (f"drawtext=fontfile={FONT}:text='12\\:00\\:%{{eif\\:t\\:d\\:2}}':fontsize=h/30:"
+         "fontcolor=white:x=20:y=20")  # a camera's OSD clock, ticking every second
+#: ten-second scenes at 10 fps; each a flat field, most of them over 90 % one colour
+LIVE_AND_DEAD = {
+    # a dark street at night, sensor noise, a passing headlight (60x30 px at 720p)
+    "night": ("color=c=0x141820:s={s}:r=10[bg];color=c=0xfff0c0:s=60x30:r=10[l];"
+              "[bg][l]overlay=x='mod(t*300\\,W)':y=H*2/3,noise=alls=12:allf=t+u," + CLOCK,
+              Reason.OK),
+    # the test pattern that read uniform: a small ball crossing one flat colour
+    "ball": ("color=c=0x406080:s={s}:r=10[bg];color=c=white:s=40x40:r=10[l];"
+             "[bg][l]overlay=x='mod(t*200\\,W)':y=H/2", Reason.OK),
+    # tape over the lens: a dark brown field, sensor noise, the OSD clock still ticking
+    "taped": ("color=c=0x302010:s={s}:r=10,noise=alls=12:allf=t+u," + CLOCK,
+              Reason.UNIFORM_IMAGE),
+    # an NVR's placard with its clock
+    "placard": (f"color=c=0x1030a0:s={{s}}:r=10,drawtext=fontfile={FONT}:text='NO VIDEO':"
+                "fontsize=h/12:fontcolor=white:x=(w-tw)/2:y=(h-th)/2," + CLOCK,
+                Reason.UNIFORM_IMAGE),
+    "blue": ("color=c=blue:s={s}:r=10", Reason.UNIFORM_IMAGE),
+    "white": ("color=c=white:s={s}:r=10", Reason.UNIFORM_IMAGE),
+}
+
+
+@pytest.mark.parametrize("size", ["1280x720", "320x240"])
+@pytest.mark.parametrize("name", list(LIVE_AND_DEAD))
+def test_moving_content_on_a_flat_field_is_not_uniform(tmp_path, name, size):
+    graph, expected = LIVE_AND_DEAD[name]
+    data = encode(tmp_path, name, graph.replace("{s}", size), "H264", "-g", "10", "-sc_threshold", "0",
+                  "-pix_fmt",
+                  "yuv420p", frames=40)
+    keyframes = [k for k in access_units("H264", data) if decode_is_key(k)]
+    assert len(keyframes) == 4  # one a second
+    history = PictureHistory()
+    # two checks: the first and the last two keyframes of a window, as the stream check keeps
+    first = analyse_keyframes("H264", keyframes[:3], history, SETTINGS)
+    second = analyse_keyframes("H264", keyframes[-3:], history, SETTINGS)
+    for result in (first, second):
+        assert result.reason is expected, (result.message, result.detail)
+    if expected is Reason.OK:
+        assert first.detail["uniform"] >= 0.9 and "moves" in first.message, first.message
+    else:
+        assert "still" in second.message
+
+
+def decode_is_key(au: bytes) -> bool:
+    return any(n[0] & 0x1F == 5 for n in nal_units(au))
+
+
+def test_a_moving_scene_costs_one_decode_per_check_once_the_history_has_a_picture(tmp_path):
+    data = encode(tmp_path, "moving", "testsrc2=s=640x360:r=1", "H264", "-g", "1", frames=6)
+    aus = access_units("H264", data)
+    history = PictureHistory()
+    first = analyse_keyframes("H264", aus[:3], history, SETTINGS)
+    second = analyse_keyframes("H264", aus[3:], history, SETTINGS)
+    assert (first.reason, second.reason) == (Reason.OK, Reason.OK)
+    assert first.detail["keyframes_decoded"] == 3 and second.detail["keyframes_decoded"] == 1
+    # a still one pays for all three, and is frozen
+    still = [encode(tmp_path, "still", "testsrc2=s=640x360", "H264")] * 3
+    history = PictureHistory()
+    results = [analyse_keyframes("H264", still, history, SETTINGS) for _ in range(2)]
+    assert [r.detail["keyframes_decoded"] for r in results] == [3, 3]
+    assert results[1].reason is Reason.FROZEN_IMAGE

@@ -59,6 +59,7 @@ EXPECTED = {
     "status":             (1, 1, 0, 1, 0),
     "api_cameras":        (1, 1, 0, 1, 0),
     "api_camera":         (1, 1, 0, 1, 0),
+    "api_evidence":       (1, 1, 0, 1, 0),
     "reports":            (1, 1, 0, 1, 0),
     "report_custom":      (1, 1, 0, 1, 0),
     "report_file":        (1, 1, 0, 1, 0),
@@ -270,7 +271,8 @@ def test_every_route_for_every_role_through_the_daemon(live):
     paths = {
         "healthy": "/-/healthy", "healthz": "/healthz", "ready": "/readyz", "ready_prom": "/-/ready",
         "metrics": "/metrics", "index": "/", "status": "/status", "api_cameras": "/api/cameras",
-        "api_camera": "/api/cameras/A1", "reports": "/reports",
+        "api_camera": "/api/cameras/A1", "api_evidence": "/api/cameras/A1/evidence.jpg",
+        "reports": "/reports",
         "report_file": "/reports/2026-10/providers.csv",
         "report_custom": "/reports/custom?from=2026-10-01&to=2026-10-02&file=providers.csv",
         "outages": "/outages?month=2026-10",
@@ -285,6 +287,10 @@ def test_every_route_for_every_role_through_the_daemon(live):
             status, body = live.get(path, user)
             if not allowed:
                 assert status == 403, (user, route, status)
+            elif route == "api_evidence":
+                # allowed, and no camera of the fixture is down for a picture verdict: 404
+                # (another provider's camera is answered the same way)
+                assert status == 404 and "no evidence picture" in body, (user, status)
             elif user == "pt-bima" and route in ("api_camera", "outage", "dispute"):
                 assert status == 404, (user, route, status, body[:300])  # pt-alpha's object
             else:

@@ -14,7 +14,7 @@ import pytest
 from monitor.model import Reason, split_credentials
 from monitor.probes import get_probe, run_probe
 from monitor.probes.rtp import RtpStats, h264_is_key, h265_is_key
-from monitor.probes.stream import control_url
+from monitor.probes.stream import STALL_GRACE, control_url
 from tests.rtsp_fakes import PASSWORD, PASSWORD_USER, SDP_AUDIO_ONLY, SDP_H265, FakeRtspServer
 
 DURATION = 1.5
@@ -102,7 +102,12 @@ async def test_no_video(media, words):
         result = await run(cam.url)
         assert result.reason is Reason.NO_VIDEO, result.message
         assert words in result.message
-        assert result.duration < DURATION + 0.5
+        # a stall is watched a little longer (bounded by the grace and the deadline) in case
+        # the stream resumes
+        grace = STALL_GRACE if media == "stall" else 0.0
+        assert result.duration < DURATION + grace + 0.5
+        if media == "stall":
+            assert result.detail["stalls"] == 1 and result.detail["longest_gap"] > 1.5
 
 
 async def test_no_video_track():

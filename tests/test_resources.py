@@ -335,3 +335,27 @@ def test_descriptor_exhaustion_and_an_idle_flood_never_make_a_healthy_camera_dow
     over_cap = metric_values(text, "cctv_monitor_web_connections_closed_total", why="over_cap")
     assert over_cap and over_cap[0] >= 1000
     assert "Traceback" not in log_text
+
+
+def test_stream_coverage_names_the_concurrency_the_fleet_needs():
+    import dataclasses
+
+    from monitor.model import MonitorSettings, StreamSettings
+    from monitor.resources import check_stream_coverage, stream_budget_needed
+    from tests.factories import make_camera, make_inventory
+
+    # by hand: 5,518 cameras x (4 s window + 1 s of exchanges) / 300 s = 91.97 -> 92
+    assert stream_budget_needed(5518, 4.0, 300.0) == 92
+    assert stream_budget_needed(0, 4.0, 300.0) == 0 and stream_budget_needed(10, 4.0, 0) == 0
+    cams = [make_camera(i, checks=("rtsp", "stream"), feeds=False) for i in range(5518)]
+    inv = make_inventory(cameras=cams, settings=MonitorSettings(stream=StreamSettings()))
+    assert check_stream_coverage(inv) is None  # the default, 150, covers Jakarta
+    low = dataclasses.replace(inv, settings=MonitorSettings(stream=StreamSettings(concurrency=50)))
+    # 50 x 300 / 5 = 3,000 cameras a round
+    assert check_stream_coverage(low) == (
+        "stream.concurrency 50 checks about 3,000 cameras per stream.interval (300 s, 4 s "
+        "windows), fewer than the 5,518 with a stream check: set stream.concurrency to at "
+        "least 92 (3 file descriptors each)")
+    off = dataclasses.replace(inv, settings=MonitorSettings(
+        stream=StreamSettings(interval=0, concurrency=1)))
+    assert check_stream_coverage(off) is None

@@ -110,7 +110,8 @@ async def test_api_cameras_and_filters(web):
     assert [c["id"] for c in cams] == [f"JKT-{i:04d}" for i in range(6)]
     c0 = cams[0]
     assert set(c0) == {"id", "name", "provider", "district", "zone", "up", "reason", "failed_check",
-                       "cause", "since", "checks", "feeds", "clock_offset", "clock_source"}
+                       "cause", "since", "checks", "feeds", "clock_offset", "clock_source",
+                       "evidence"}
     assert c0["up"] is False and c0["reason"] == "auth_failed" and c0["failed_check"] == "rtsp"
     assert c0["cause"] == "camera" and cams[1]["cause"] == "ok"
     assert c0["checks"]["http"]["reason"] == "ok"

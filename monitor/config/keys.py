@@ -129,7 +129,8 @@ STREAM = Section("monitor.stream", "RTP liveness: SETUP/PLAY, packets and a keyf
     Key("duration", "duration", "How long to watch the media (the deadline is duration + "
         "monitor.timeout).", 4.0),
     Key("concurrency", "integer", "Stream checks in flight at most (each holds a connection "
-        "for seconds).", 50, lo=1),
+        "and three descriptors for seconds); a value too low to check every stream camera "
+        "within the interval is reported at start with the number needed.", 150, lo=1),
 ))
 
 SNAPSHOT = Section("monitor.snapshot", "Picture health, judged on the image the http check "
@@ -140,7 +141,7 @@ SNAPSHOT = Section("monitor.snapshot", "Picture health, judged on the image the 
         lo=0, hi=255),
     Key("uniform_above", "ratio", "Share of the picture within 10 levels of its dominant "
         "colour at or above which it is uniform (covered lens, placard; scenes measure 0.2 "
-        "or less, placards 0.95 or more); 0 turns the verdict off.", 0.9),
+        "or less, placards 0.95 or more) when it is also still; 0 turns the verdict off.", 0.9),
 ))
 
 LINKS = Section("monitor.links", "Command-centre links, probed on their own short cycle.", (

@@ -35,6 +35,7 @@ from ..state import Change, CameraState, State
 from ..state.uplink_cause import camera_cause
 from .writer import (FirstAnswer, InventoryChange, Ledger, OutageClose, OutageOpen, Restored,
                      SubjectKey, SubjectState)
+from .thumbs import row
 
 if TYPE_CHECKING:
     from ..model import Inventory
@@ -126,9 +127,20 @@ class Recorder:
                 cause = ch.state  # down or degraded
             put("open", OutageOpen(ch.kind, ch.subject, ch.integration, provider, ch.at,
                                    ch.reason, str(cause), ch.check, detail, inst))
+            if ch.kind == "camera":
+                self._thumb(ch)
         down = ch.state != "up"
         put("state", SubjectState(inst, ch.kind, ch.subject, ch.integration, ch.state, ch.at,
                                   ch.reason if down else "", ch.check if down else "", str(cause)))
+
+    def _thumb(self, ch: Change) -> None:
+        """The evidence thumbnail the failing picture check left, kept with the outage."""
+        cs = self.state.cameras.get(ch.subject)
+        result = cs.results.get(ch.check) if cs is not None else None
+        data = row(self.instance, ch.subject, ch.at, str(ch.reason),
+                   result.evidence if result is not None else None)
+        if data is not None:
+            self.ledger.put("thumb", data)
 
     # ------------------------------------------------------------------ StateListener
 

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import thumbs as _thumbs
+
 #: (version, statements).  Append new steps; never edit a released one.
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, [
@@ -121,6 +123,8 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     ]),
 ]
 
+# version 4: evidence thumbnails (monitor.history.thumbs)
+MIGRATIONS.append(_thumbs.MIGRATION)
 # disputes and their decisions, append-only: monitor/history/disputes.py
 MIGRATIONS.append((5, [
     """CREATE TABLE disputes (
@@ -145,6 +149,7 @@ MIGRATIONS.sort(key=lambda step: step[0])  # steps of other branches merge in an
 LATEST = MIGRATIONS[-1][0]
 
 _ID = {"sqlite": "INTEGER PRIMARY KEY", "postgres": "BIGSERIAL PRIMARY KEY"}
+_BLOB = {"sqlite": "BLOB", "postgres": "BYTEA"}
 
 
 class SchemaTooNew(RuntimeError):
@@ -176,7 +181,7 @@ def migrate(conn: Any, dialect: str) -> int:
         if version <= found:
             continue
         for statement in statements:
-            cur.execute(statement.format(id_column=_ID[dialect]))
+            cur.execute(statement.format(id_column=_ID[dialect], blob=_BLOB[dialect]))
     if found < LATEST:
         cur.execute(
             sql("INSERT INTO ledger_meta (key, value) VALUES (?, ?) ON CONFLICT (key) "

@@ -35,7 +35,7 @@ import uuid
 from typing import Any, Callable, NamedTuple
 
 from ..logsetup import redact
-from . import opening, schema, spool
+from . import opening, schema, spool, thumbs
 from .chain import INSERT as CHAIN_INSERT, Chain
 from .clock import SteadyClock, boot_clock, boot_id
 from .opening import Restored, RestoredState
@@ -74,6 +74,7 @@ STATEMENTS = {
     # run's last heartbeat (monitor/history/opening.py)
     "close_all": "UPDATE outages SET end_ts = GREATEST(?, start_ts) WHERE instance = ? "
                  "AND end_ts IS NULL",
+    **thumbs.STATEMENTS,
 }
 
 
@@ -542,6 +543,7 @@ class Ledger:
                 cur.execute(self._q("DELETE FROM outages WHERE end_ts IS NOT NULL AND end_ts < ?"),
                             (horizon,))
                 cur.execute(self._q("DELETE FROM monitor_down WHERE end_ts < ?"), (horizon,))
+                thumbs.prune(cur, self._q, horizon)
                 events: list[tuple] = []
                 if self.chain is not None:  # the prune itself is on record
                     events = self.chain.link([("prune", (horizon,))], now)

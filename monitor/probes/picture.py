@@ -45,12 +45,32 @@ lights, a wall filling the view) is reported uniform: that is what the camera sh
 what a covered lens looks like.  A lens sprayed so that the scene is only blurred, not
 hidden, keeps its gradients and is not uniform (0.00-0.01 above).
 
+Uniform is not enough: a dark street at night with a passing headlight, a test pattern's
+ball crossing a flat field, a camera facing the sky are 90-99 % one colour and alive.  A
+covered lens and a placard do not move, but their OSD clock ticks.  So a uniform picture
+is ``uniform_image`` only when it is *still*: every comparison of the check (keyframes
+of one stream window, or a snapshot with the previous one) changed less than
+`MOVING_SHARE` of the fingerprint by the change threshold or more.  A first picture with
+nothing to compare waits for the next.  Measured share changed between keyframes one
+second apart (ffmpeg libx264, 10 fps; tests/test_picture.py, "LIVE_AND_DEAD"):
+
+    scene (flat field, most of it one colour)              1280x720          320x240
+    night: noise 20, a 60x30 px headlight crossing      0.47-0.51 %       3.6-4.3 %
+    test pattern: a 40x40 px ball crossing                   0.35 %           4.2 %
+    taped lens: noise 20, OSD clock (h/30) ticking      0.00-0.03 %     0.00-0.04 %
+    "NO VIDEO" placard with the OSD clock               0.02-0.04 %     0.02-0.04 %
+    flat blue; grey + noise 30                               0.00 %     0.00-0.04 %
+
+`MOVING_SHARE` (0.15 %) sits between a clock (0.04 %; four digits rolling over at once
+would be about 0.08 %) and the smallest light measured.  A light smaller than about
+0.08 % of the picture (30x25 px at 720p) moving over a flat field is not seen moving.
+
 Verdicts (`judge`), first match wins:
 
 - ``black_image``: mean luminance * 255 below ``black_below`` (a black picture is also
   uniform and maybe frozen; black is the most specific);
-- ``uniform_image``: ``uniform`` at or above ``uniform_above`` (0 or above 1 turns it off);
-  a placard is also frozen, uniform is the more useful word;
+- ``uniform_image``: ``uniform`` at or above ``uniform_above`` (0 or above 1 turns it off)
+  and the picture still (above); a placard is also frozen, uniform is the more useful word;
 - ``frozen_image``: ``frozen_after`` pictures in a row unchanged (below 2: off);
 - ``ok``.
 
@@ -77,6 +97,13 @@ burnt-in clock (text h/30 high) one second apart, all at CRF 23 ("clock"):
 A camera's own rate control on a frozen input moves much less than 4 CRF steps between
 keyframes (GStreamer's x264enc on a frozen frame: 2-3 levels, tests/test_picture_witness.py).
 
+Like with like: many relays, NVRs and servers build a new encoder for each client, and
+a constant-bitrate encoder codes its first keyframe at another quality than the next ones
+(GStreamer, x264 CBR, 320x240 still bars: 7 KiB, then 4 KiB).  Every stream check is a
+new session, so the window's first keyframe is compared only with the previous check's
+first, and the later keyframes with the previous later one
+(tests/test_picture_witness.py, the "/still-cbr" mount).
+
 Decoding runs in a small pool of threads (`DecodePool`, `DECODE_WORKERS` threads, owned by
 the daemon or the probe command that runs the check); libavcodec and swscale
 release the GIL, so the event loop keeps running while a keyframe decodes.  Cost per
@@ -87,6 +114,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -95,6 +123,9 @@ from typing import Any
 from PIL import Image, ImageChops
 
 from ..model import Detail, MonitorSettings, Reason, Result, SnapshotSettings
+from . import evidence
+
+log = logging.getLogger("cctv.picture")
 
 #: Smallest fingerprint difference that is a change between two *video keyframes*, by
 #: the same scale classes.  Higher than for JPEG: an H.264 encoder's rate control moves the
@@ -111,11 +142,16 @@ CHANGE_THRESHOLDS = {8: 4, 4: 13}
 #: Levels (0-255) around the dominant Y, Cb and Cr within which a pixel counts as "that
 #: colour" for the uniform share.  Encoder noise on a flat field stays within 2-3.
 UNIFORM_TOLERANCE = 10
+#: Share of fingerprint pixels that must change (by the picture's change threshold) between
+#: two pictures for the picture to be *moving*: a uniform picture is a placard or a covered
+#: lens only when it is still.  Above what a burnt-in clock changes, below a passing light
+#: (measured in the module docstring).
+MOVING_SHARE = 0.0015
 #: Threads decoding stream keyframes; the stream budget (`monitor.stream.concurrency`)
 #: bounds how many wait.
 DECODE_WORKERS = max(1, min(4, os.cpu_count() or 1))
 #: FFmpeg decoder names by SDP codec name.
-DECODERS = {"H264": "h264", "H265": "hevc", "HEVC": "hevc"}
+DECODERS = evidence.DECODERS
 
 
 def scale_for(w: int, h: int) -> int:
@@ -141,15 +177,23 @@ class Picture:
 class PictureHistory:
     """What one camera remembers between pictures of one source (snapshot or stream)."""
 
-    __slots__ = ("digest", "fingerprint", "size", "luminance", "uniform", "unchanged")
+    __slots__ = ("digest", "fingerprint", "size", "first", "first_size", "luminance", "uniform",
+                 "unchanged", "moved", "still")
 
     def __init__(self) -> None:
         self.digest: bytes | None = None  # BLAKE2b of the last decodable snapshot body
-        self.fingerprint: bytes | None = None
+        self.fingerprint: bytes | None = None  # latest picture (stream: not a window's first)
         self.size: tuple[int, int] = (0, 0)  # of the fingerprint
+        # stream only: the previous check's first keyframe, compared with the next check's
+        # first (a per-session encoder codes a session's first keyframe its own way); a
+        # second fingerprint, so a stream camera keeps about 28 KB at 16:9
+        self.first: bytes | None = None
+        self.first_size: tuple[int, int] = (0, 0)
         self.luminance: float | None = None  # of the last picture, 0..1
         self.uniform: float | None = None
         self.unchanged = 0  # consecutive pictures unchanged from their predecessor
+        self.moved: float | None = None  # largest share changed in the latest comparisons
+        self.still = False  # the latest comparisons (at least one) saw no movement
 
     def __repr__(self) -> str:
         return f"PictureHistory(unchanged={self.unchanged}, luminance={self.luminance})"
@@ -157,13 +201,28 @@ class PictureHistory:
     def observe(self, picture: Picture) -> int | None:
         """Take the next picture; returns the difference to the previous one (None when
         not comparable)."""
-        diff = difference(self.fingerprint, self.size, picture.fingerprint)
-        self.unchanged = self.unchanged + 1 if diff is not None and diff < picture.threshold else 0
-        self.fingerprint = picture.fingerprint.tobytes()
-        self.size = picture.fingerprint.size
+        diff, moved = change(self.fingerprint, self.size, picture)
+        self.count(diff, picture.threshold, reset_on_none=True)
+        self.moved = moved
+        self.still = moved is not None and moved < MOVING_SHARE
+        self.keep(picture)
+        return diff
+
+    def count(self, diff: int | None, threshold: int, reset_on_none: bool = False) -> None:
+        if diff is None:
+            if reset_on_none:
+                self.unchanged = 0
+        elif diff < threshold:
+            self.unchanged += 1
+        else:
+            self.unchanged = 0
+
+    def keep(self, picture: Picture, fingerprint: bool = True) -> None:
+        if fingerprint:
+            self.fingerprint = picture.fingerprint.tobytes()
+            self.size = picture.fingerprint.size
         self.luminance = picture.luminance
         self.uniform = picture.uniform
-        return diff
 
 
 def difference(previous: bytes | None, size: tuple[int, int], current: Image.Image) -> int | None:
@@ -172,6 +231,20 @@ def difference(previous: bytes | None, size: tuple[int, int], current: Image.Ima
         return None
     before = Image.frombytes("L", size, previous)
     return ImageChops.difference(before, current).getextrema()[1]
+
+
+def change(previous: bytes | None, size: tuple[int, int],
+           current: Picture) -> tuple[int | None, float | None]:
+    """(largest fingerprint difference, share of fingerprint pixels that changed by the
+    picture's threshold or more); (None, None) when not comparable.  One histogram gives
+    both."""
+    if previous is None or size != current.fingerprint.size:
+        return None, None
+    before = Image.frombytes("L", size, previous)
+    hist = ImageChops.difference(before, current.fingerprint).histogram()
+    top = max((i for i, n in enumerate(hist) if n), default=0)
+    count = size[0] * size[1]
+    return top, (sum(hist[current.threshold:]) / count if count else 0.0)
 
 
 def _near_mode(channel: Image.Image) -> Image.Image:
@@ -210,9 +283,16 @@ def judge(history: PictureHistory, settings: SnapshotSettings, diff: int | None,
         return Reason.BLACK_IMAGE, f"black picture (mean luminance {level:.0f}/255)", detail
     above = settings.uniform_above
     if uniform is not None and 0 < above <= 1 and uniform >= above:
-        return Reason.UNIFORM_IMAGE, (
-            f"uniform picture: {uniform:.0%} of it one colour (mean luminance {level:.0f}/255)"
-        ), detail
+        if history.still:
+            return Reason.UNIFORM_IMAGE, (
+                f"uniform picture: {uniform:.0%} of it one colour, and still "
+                f"(mean luminance {level:.0f}/255)"
+            ), detail
+        if history.moved is None:
+            return Reason.OK, (f"{uniform:.0%} of the picture one colour: uniform once a "
+                               "second picture shows it still"), detail
+        return Reason.OK, (f"{uniform:.0%} of the picture one colour, but it moves "
+                           f"({history.moved:.1%} changed)"), detail
     if settings.frozen_after >= 2 and history.unchanged >= settings.frozen_after - 1:
         return Reason.FROZEN_IMAGE, f"same picture {history.unchanged + 1} {unit} in a row", detail
     return Reason.OK, "", detail
@@ -235,6 +315,9 @@ def decode_keyframe(codec: str, data: bytes) -> Picture:
     try:
         ctx = av.CodecContext.create(name, "r")
         ctx.thread_count = 1
+        # no deblocking: the fingerprint averages blocks, the loop filter only smooths their
+        # edges (fingerprints 0-1 level apart, 5-9 % less CPU: tests/bench/bench_picture.py)
+        ctx.options = {"skip_loop_filter": "all"}
         frames = list(ctx.decode(av.Packet(data)))
         frames += ctx.decode(None)
     except Exception as exc:  # noqa: BLE001 - PyAV raises av.error.* (OSError/ValueError)
@@ -253,25 +336,78 @@ def decode_keyframe(codec: str, data: bytes) -> Picture:
 
 def analyse_keyframes(codec: str, keyframes: list[bytes], history: PictureHistory,
                       settings: SnapshotSettings) -> Result:
-    """Judge a stream check's keyframes (oldest first) against this camera's stream history."""
+    """Judge a stream check's keyframes (oldest first) against this camera's stream history.
+
+    Like is compared with like: the window's first keyframe (a per-session encoder's first
+    of the session, often coded at another quality) with the previous check's first, the
+    later ones with each other and the previous later one.  When the history holds a later
+    keyframe, the
+    window's last is decoded first: if the picture moved since, that one decode settles the
+    check (only ``black_image`` could still apply, and it needs no comparison); a still or
+    uniform camera pays for the rest (module docstring, "Stream keyframes")."""
     start = time.perf_counter()
-    diff: int | None = None
-    seen = 0
     errors: list[str] = []
-    for data in keyframes:
+    seen = 0
+    diffs: list[int] = []
+    shares: list[float] = []
+
+    def decode(data: bytes) -> Picture | None:
+        nonlocal seen
         try:
             picture = decode_keyframe(codec, data)
         except UndecodableKeyframe as exc:
             errors.append(str(exc))
-            continue
-        diff = history.observe(picture)
+            return None
         seen += 1
+        return picture
+
+    firsts: list[float] = []  # shares moved by the window's first against the previous first
+
+    def compare(previous: bytes | None, size: tuple[int, int], picture: Picture,
+                into: list[float]) -> None:
+        diff, share = change(previous, size, picture)
+        history.count(diff, picture.threshold)
+        if diff is not None and share is not None:
+            diffs.append(diff)
+            into.append(share)
+
+    last: Picture | None = None
+    if len(keyframes) >= 2 and history.fingerprint is not None:
+        last = decode(keyframes[-1])
+        if last is not None:
+            diff, share = change(history.fingerprint, history.size, last)
+            above = getattr(settings, "uniform_above", 0.9)
+            # changed since: not frozen; and either not uniform at all or uniform but moving
+            if diff is not None and share is not None and diff >= last.threshold and (
+                    share >= MOVING_SHARE or not 0 < above <= 1 or last.uniform < above):
+                history.unchanged = 0
+                history.first = None  # stale now: the next check's first starts afresh
+                history.keep(last)
+                diffs, shares = [diff], [share]
+                keyframes = []
+    if keyframes:
+        first = decode(keyframes[0])
+        if first is not None:
+            compare(history.first, history.first_size, first, firsts)
+            history.first, history.first_size = first.fingerprint.tobytes(), first.fingerprint.size
+            history.keep(first, fingerprint=False)
+        for i in range(1, len(keyframes)):
+            picture = last if i == len(keyframes) - 1 and last is not None else decode(keyframes[i])
+            if picture is None:
+                continue
+            compare(history.fingerprint, history.size, picture, shares)
+            history.keep(picture)
     elapsed = time.perf_counter() - start
     if not seen:
         detail = {Detail.KEYFRAMES_DECODED: 0}
         return Result(Reason.OK, elapsed, errors[0] if errors else "no keyframe kept",
                       detail, {"total": elapsed})
-    reason, message, detail = judge(history, settings, diff, "keyframes")
+    # Still or moving: judged on the later keyframes, the steady state of the encoder; the
+    # window's first (an encoder's warm-up picture, for a per-session one) only when alone.
+    shares = shares or firsts
+    history.moved = max(shares) if shares else None
+    history.still = bool(shares) and max(shares) < MOVING_SHARE
+    reason, message, detail = judge(history, settings, diffs[-1] if diffs else None, "keyframes")
     detail[Detail.KEYFRAMES_DECODED] = seen
     return Result(reason, elapsed, message, detail, {"total": elapsed})
 
@@ -338,4 +474,36 @@ async def post_step(stream: Result, memory: dict, settings: MonitorSettings,
     result = await analyse_keyframes_async(codec, keyframes, history, settings.snapshot, pool)
     if not result.detail.get("keyframes_decoded"):
         result.message = f"picture not checked: {result.message}"
+    await attach_evidence(result, memory, lambda: evidence.from_keyframe(codec, keyframes[-1]),
+                          pool)
     return result
+
+
+_LOGGED: set[str] = set()
+
+
+async def attach_evidence(result: Result, memory: dict, make: Any,
+                          pool: DecodePool | None = None) -> None:
+    """A small JPEG of the picture on a failing picture verdict (`monitor.probes.evidence`),
+    made once per failing spell (when the verdict changes), off the event loop (in `pool`,
+    or the loop's default executor).  One that
+    cannot be made is logged once and the verdict stands without it."""
+    reason = result.reason.value
+    if reason not in evidence.PICTURE_REASONS:
+        memory.pop("evidence_for", None)
+        memory.pop("evidence", None)
+        return
+    if memory.get("evidence_for") == reason:
+        return  # the outage this verdict belongs to already has its picture
+    memory["evidence_for"] = reason
+    memory.pop("evidence", None)
+    loop = asyncio.get_running_loop()
+    try:
+        # kept in the memory too: /status and the API show it while the camera is down
+        result.evidence = memory["evidence"] = await loop.run_in_executor(
+            pool._executor if pool is not None else None, make)
+    except evidence.NoThumbnail as exc:
+        if "thumbnail" not in _LOGGED:
+            _LOGGED.add("thumbnail")
+            log.warning("evidence thumbnail not made (%s); the outage is recorded without it "
+                        "(logged once)", exc)

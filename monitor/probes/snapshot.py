@@ -67,7 +67,8 @@ Verdicts (`monitor.probes.picture.judge`)
 - ``black_image`` when the mean luminance * 255 is below ``settings.black_below``; black
   wins over uniform and frozen (a black frozen picture is reported black);
 - ``uniform_image`` when at least ``settings.uniform_above`` of the picture is one colour
-  (measurements in `monitor.probes.picture`); uniform wins over frozen;
+  and the picture is still against the previous one (measurements in
+  `monitor.probes.picture`; a first picture waits for the second); uniform wins over frozen;
 - ``frozen_image`` when ``settings.frozen_after`` pictures in a row were unchanged, i.e.
   after ``frozen_after - 1`` unchanged fetches (``frozen_after`` below 2 disables it);
 - ``bad_response`` for anything that does not decode completely (truncated or corrupt
@@ -91,8 +92,9 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from ..model import MonitorSettings, Reason, Result, SnapshotSettings
 from ..resources import LocalResourceError, local_resource_kind
 from .base import classify_exception
+from . import evidence
 from .picture import (CHANGE_THRESHOLDS, FINGERPRINT_SIDE, Picture, PictureHistory,
-                      difference, judge, mean, scale_for, uniform_share)
+                      attach_evidence, difference, judge, mean, scale_for, uniform_share)
 
 #: Pictures we decode; others are not a camera snapshot.  Naming them keeps Pillow's rarer
 #: parsers away from bytes that came off the network.
@@ -185,6 +187,7 @@ def analyse(image: bytes, history: PictureHistory, settings: SnapshotSettings) -
     diff: int | None
     if digest == history.digest and history.luminance is not None:
         history.unchanged += 1
+        history.moved, history.still = 0.0, True  # the very same bytes: nothing moved
         diff = None
     else:
         try:
@@ -240,6 +243,7 @@ def analysis_step(analyse_fn: Callable[[bytes, Any, SnapshotSettings], Result] =
             reason, message = classify_exception(exc)
             result = Result(reason, message=message)
         result.duration = time.perf_counter() - start
+        await attach_evidence(result, memory, lambda: evidence.from_image(body))
         return result
 
     return step

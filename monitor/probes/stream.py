@@ -10,14 +10,22 @@ types (`monitor.probes.rtp`).
 
 Verdicts: ``ok`` when packets flowed, timestamps advanced and a keyframe was seen;
 ``no_video`` when no media packet came, no keyframe came, the timestamps stood still or
-the stream stalled (no packet in the last ``STALL_AFTER`` seconds of the window, or in its
-last half if that is shorter) or the camera closed the session early; ``bad_response``
+the stream stalled and stayed silent (no packet in the last ``STALL_AFTER`` seconds of the
+window, or in its last half if that is shorter, and none in the ``STALL_GRACE`` seconds
+the check then keeps watching) or the camera closed the session early; ``bad_response``
 when packets came but none was valid RTP; any reason of the rtsp check for the exchanges.
 Detail: packets, fps (marker-bit frames over the RTP timestamp span), bytes_per_second
-(payload), keyframe_interval, transport, codec, width, height, lost.
+(payload), keyframe_interval, transport, codec, width, height, lost, stalls (silences of
+more than ``STALL_AFTER`` seconds between packets, the one that resumed in the grace
+included) and longest_gap (seconds, the longest silence between packets).
+
+A stalled stream is watched a little longer before it is called ``no_video``: real servers
+pause about two seconds at the loop point of their source, relays while they reconnect
+upstream, and a 4 s window ending in such a pause would declare a live camera down.  The
+grace is bounded by ``STALL_GRACE`` and by the check's deadline.
 
 Keyframes: H.264 and H.265 keyframes are reassembled as they pass
-(`monitor.probes.keyframe`): the first of the window and the last two are handed back in
+(`monitor.probes.keyframe`): the first of the window and the last three are handed back in
 ``Result.keyframes`` for the picture analysis that runs after the probe, off the event
 loop (`monitor.probes.picture`: black, uniform and frozen pictures).
 
@@ -58,9 +66,14 @@ DEADLINE_MARGIN = 0.25
 #: A window whose last packet is older than this (or half the window, if shorter) at its
 #: end saw the stream stall.  1.5 s leaves room for 1 fps cameras.
 STALL_AFTER = 1.5
-#: Keyframes handed to the picture analysis: the window's first and its last two, so that
-#: one check can already see a frozen picture (frozen_after defaults to 3).
-KEYFRAMES_KEPT = 3
+#: A window ending in a stall keeps watching at most this long (and never past the
+#: deadline) for the stream to resume; a pause of 2-3 s is not an outage.
+STALL_GRACE = 3.0
+#: Keyframes handed to the picture analysis: the window's first and its last three.  The
+#: first is compared only with the previous check's first (a per-session encoder codes it
+#: its own way), so the last three give the two comparisons that let one check already
+#: see a frozen picture (frozen_after defaults to 3).
+KEYFRAMES_KEPT = 4
 #: TEARDOWN is polite, not needed: wait at most this long for its answer.
 TEARDOWN_WAIT = 0.2
 
@@ -102,9 +115,11 @@ async def _run(client: RtspClient, ctx: ProbeContext, loop: asyncio.AbstractEven
     if collector.supported:
         stats.collector = collector
     rtp_channel = 0
+    gaps = Gaps()
 
     def on_frame(channel: int, packet: bytes) -> None:
         if channel == rtp_channel:
+            gaps.arrived(loop.time())
             try:
                 stats.feed(packet, loop.time())
             except (IndexError, ValueError):  # a mangled packet must not end the session
@@ -149,6 +164,15 @@ async def _run(client: RtspClient, ctx: ProbeContext, loop: asyncio.AbstractEven
         await asyncio.wait([proto.closed], timeout=remaining)
     window_end = loop.time()
     closed_early = proto.closed.done() and window_end < end - 0.05
+    if gaps.last is not None and not proto.closed.done() \
+            and window_end - gaps.last > min(STALL_AFTER, (window_end - start) / 2):
+        # stalled at the end of the window: watch (bounded) whether it resumes
+        grace_end = min(window_end + STALL_GRACE, deadline - DEADLINE_MARGIN)
+        gaps.resumed = loop.create_future()
+        if grace_end > window_end:
+            await asyncio.wait([proto.closed, gaps.resumed], timeout=grace_end - window_end)
+        window_end = loop.time()
+    gaps.close(window_end)
     client.set_frame_sink(None)
     await _teardown(client, play_url, ctx, loop)
 
@@ -160,6 +184,8 @@ async def _run(client: RtspClient, ctx: ProbeContext, loop: asyncio.AbstractEven
         Detail.TRANSPORT: transport,
         Detail.LOST: stats.lost,
         Detail.CLOCK_OFFSET: client.clock.offset,
+        Detail.STALLS: gaps.stalls,
+        Detail.LONGEST_GAP: None if gaps.last is None else round(gaps.longest, 3),
     })
     if client.trace is not None:
         client.trace.append(
@@ -178,6 +204,37 @@ async def _run(client: RtspClient, ctx: ProbeContext, loop: asyncio.AbstractEven
         client.trace.append(f"keyframes kept for the picture: {len(keyframes)} ({sizes})")
     return Result(reason, message=message, detail=detail, phases=client.phases,
                   keyframes=keyframes)
+
+
+class Gaps:
+    """Silences between packets of the window: how many stalls, the longest gap, and the
+    future the stall grace waits on."""
+
+    __slots__ = ("last", "longest", "stalls", "resumed")
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.longest = 0.0
+        self.stalls = 0
+        self.resumed: asyncio.Future | None = None
+
+    def arrived(self, now: float) -> None:
+        if self.last is not None:
+            self._gap(now - self.last)
+        self.last = now
+        if self.resumed is not None and not self.resumed.done():
+            self.resumed.set_result(None)
+
+    def close(self, end: float) -> None:
+        """The silence at the end of the window counts as a gap (a stall that never ended)."""
+        if self.last is not None:
+            self._gap(end - self.last)
+
+    def _gap(self, gap: float) -> None:
+        if gap > self.longest:
+            self.longest = gap
+        if gap > STALL_AFTER:
+            self.stalls += 1
 
 
 def _verdict(stats: RtpStats, window_end: float, window: float) -> tuple[Reason, str]:

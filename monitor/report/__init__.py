@@ -129,6 +129,7 @@ def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Pa
     """Compute and write the files, every figure measured at `as_of` (default: the
     period's end, or `now` if earlier); returns {name: path}.  `empty`, when given, receives
     whether no ledger record covers the period (the report then says so at its top)."""
+    from ..history import thumbs
     from ..history.reader import Reader
     from . import document, export, html
 
@@ -149,6 +150,13 @@ def build(inventory: Any, ledger: str, start: Any, end: Any, label: str, out: Pa
         empty.append(no_data)
     report, facts = measure(inventory, ledger, start, end, label, provider, now,
                             lambda f: step(f * 0.8, "ledger"))
+    reader = Reader(ledger)
+    try:  # what a picture outage's camera showed, beside it in the list
+        report.evidence = thumbs.match(report.pieces, thumbs.for_period(
+            reader.conn, reader.dialect, report.start.timestamp(), report.end.timestamp()),
+            html.MAX_LISTED)
+    finally:
+        reader.close()
     out.mkdir(parents=True, exist_ok=True)
     files = {name: out / name for name in ("report.html", "providers.csv", "outages.csv", document.MANIFEST)}
     document.write_manifest(files[document.MANIFEST], facts, start, end, label, lang)

@@ -175,6 +175,8 @@ class Report:
     #: the disputes over the period as they stood at the as-of instant
     #: (monitor.history.disputes.Dispute), for the report's Disputes section
     disputes: list = field(default_factory=list)
+    #: listed outage (index into pieces) -> evidence thumbnail (JPEG), picture outages only
+    evidence: dict[int, bytes] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:

@@ -7,6 +7,7 @@ through `i18n.Words`.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from html import escape
 
@@ -32,6 +33,7 @@ th{background:#f0f0f0} td.l,th.l{text-align:left} .meta{color:#555} .bad{color:#
 .good{color:#1b5e20} section{page-break-inside:avoid;break-inside:avoid} .legend span{margin-right:14px}
 .sw{display:inline-block;width:10px;height:10px;margin-right:4px}
 table.outages{font-size:10px} table.outages td{padding:1px 4px}
+img.evidence{display:block;margin:2px 0;height:auto;break-inside:avoid}
 @page{size:A4 landscape;margin:12mm} @media print{body{margin:0} section.outages{page-break-inside:auto}}
 thead{display:table-header-group} tr{break-inside:avoid;page-break-inside:avoid}
 section.long{page-break-inside:auto;break-inside:auto} dl.doc dt{font-weight:bold;margin-top:4px}
@@ -265,6 +267,15 @@ def _milestones(report: Report, w: Words) -> str:
     return "".join(out)
 
 
+def _evidence(report: Report, i: int, camera: str) -> str:
+    """What the camera showed (a picture outage's thumbnail), inline: the file stands alone."""
+    jpeg = report.evidence.get(i)
+    if not jpeg:
+        return ""
+    return (f'<br><img class="evidence" width="120" alt="{escape(camera)}" '
+            f'src="data:image/jpeg;base64,{base64.b64encode(jpeg).decode()}">')
+
+
 def _outages(report: Report, w: Words, facts: Facts) -> str:
     pieces: list[Piece] = report.pieces
     if not pieces:
@@ -276,7 +287,7 @@ def _outages(report: Report, w: Words, facts: Facts) -> str:
     tz = report.tz
     rows = []
     pending = [(d.camera, d.start, d.end) for d in report.disputes if d.status == "pending"]
-    for p in pieces[:MAX_LISTED]:
+    for i, p in enumerate(pieces[:MAX_LISTED]):
         excl = w("excluded_" + p.excluded) if p.excluded else ""
         if not p.excluded and any(c == p.camera and s < p.end and p.start < e for c, s, e in pending):
             excl = w("pending_mark")  # counted, and marked: a decision may still exclude it
@@ -286,7 +297,7 @@ def _outages(report: Report, w: Words, facts: Facts) -> str:
                     f'<td class="l">{escape(district)}</td><td class="l">{escape(p.provider)}</td>'
                     f'<td class="l">{escape(kind)}</td><td class="l">{sections.when(p.start, tz)}</td>'
                     f'<td class="l">{sections.when(p.end, tz)}</td><td>{w.duration(p.end - p.start)}</td>'
-                    f'<td class="l">{escape(w.reason(p.reason))}</td><td class="l">{escape(w("cause_" + p.cause))}</td>'
+                    f'<td class="l">{escape(w.reason(p.reason))}{_evidence(report, i, p.camera)}</td><td class="l">{escape(w("cause_" + p.cause))}</td>'
                     f'<td class="l">{escape(excl)}</td></tr>')
     more = len(pieces) - MAX_LISTED
     note = f"<p>{escape(w('more_outages', n=w.number(more)))}</p>" if more > 0 else ""

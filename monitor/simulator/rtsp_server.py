@@ -13,6 +13,7 @@ two listening sockets (owned by server.py).
 from __future__ import annotations
 
 import asyncio
+import time
 import logging
 import os
 import re
@@ -271,7 +272,13 @@ class RtspProtocol(BaseConn):
         self.skip_key = fault == "no_keyframe"
         # a live camera's keyframes differ from one to the next; a frozen one's never do
         self.fixed_key = fault == "frozen"
-        self.variant = stable_hash(self.cam.id) if self.cam is not None else 0
+        # ... and shows the present: a session opened later starts on a later picture, as a
+        # live camera's does (one that replayed the same pictures at the same point of every
+        # session would look, to the picture check comparing like with like, half frozen)
+        # (from the second it opened: a count of intervals would bring a check every 5 min
+        # back to the same one of the few keyframes, 300 s being a multiple of their cycle)
+        self.variant = stable_hash(f"{self.cam.id if self.cam is not None else ''}:"
+                                   f"{int(time.time())}")
         self.frame = 1 if self.skip_key else 0
         now = asyncio.get_running_loop().time()
         self.next_due = now

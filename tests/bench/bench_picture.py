@@ -11,8 +11,19 @@ the fingerprint (swscale), measuring and comparing it (`PictureHistory.observe`,
 The baseline, in the same run: the snapshot analysis of a JPEG of the same scene and size.
 
 "cameras per core" is what one core can check at the default stream interval (5 min), with
-the default `KEYFRAMES_KEPT` keyframes per check, counting the picture analysis only (the
+the default `KEYFRAMES_KEPT` keyframes collected per check and one decoded (a live camera;
+a still or uniform one decodes them all), counting the picture analysis only (the
 stream check itself: tests/bench/bench_stream.py).
+
+Then, per check and in the same run, before and after the steps that decode only what the
+verdict needs (1080p, the clock changing between keyframes, i.e. a live camera):
+
+- "3 full decodes": what a check cost before: its three kept keyframes, each decoded with
+  the loop filter;
+- "no loop filter": the same three decodes without deblocking (`decode_keyframe` now);
+- "check (live)": `analyse_keyframes` on the four kept keyframes with a warm history: the
+  window's last keyframe alone settles a picture that moved;
+- "check (still)": a still camera (the same keyframe four times), which decodes all four.
 """
 
 from __future__ import annotations
@@ -117,11 +128,55 @@ def main() -> None:
                 decode(0)
                 decode_ms = cpu_ms(decode, args.n)
                 assert history.unchanged == 0  # the clock changed: every keyframe is new
-                per_check = KEYFRAMES_KEPT * (collect_ms + decode_ms)
+                # a live camera: every kept keyframe collected, the last one decoded
+                per_check = KEYFRAMES_KEPT * collect_ms + decode_ms
                 per_core = INTERVAL * 1000 / per_check
                 print(f"{w}x{h:<4} {codec:>5} {len(aus[0]) // 1024:>5} {collect_ms:>10.3f} "
                       f"{decode_ms:>17.2f} {jpeg_ms:>16.2f} {decode_ms / jpeg_ms:>5.1f}x "
                       f"{per_core:>19,.0f}")
+
+    per_check_steps(args.n)
+
+
+def _full_decode(codec: str, data: bytes) -> None:
+    """A keyframe decoded as before: loop filter on, then the same fingerprint scaling."""
+    import av
+
+    ctx = av.CodecContext.create({"H264": "h264", "H265": "hevc"}[codec], "r")
+    ctx.thread_count = 1
+    frame = (list(ctx.decode(av.Packet(data))) + list(ctx.decode(None)))[0]
+    frame.reformat(width=160, height=90, format="yuvj444p", interpolation="AREA")
+
+
+def per_check_steps(n: int) -> None:
+    from monitor.probes.picture import analyse_keyframes
+
+    settings = SnapshotSettings()
+    n = max(10, n // 4)
+    print(f"\nper check, 1920x1080 ({n} rounds): CPU ms, ratio to before")
+    print(f"{'codec':>5} {'3 full decodes':>14} {'no loop filter':>14} {'check (live)':>12} "
+          f"{'check (still)':>13}")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for codec in ("H264", "H265"):
+            aus = encode(tmp, codec, 1920, 1080)
+            before = cpu_ms(lambda i: [_full_decode(codec, aus[(i + k) % 2]) for k in range(3)],
+                            n)
+            nolf = cpu_ms(lambda i: [decode_keyframe(codec, aus[(i + k) % 2]) for k in range(3)],
+                          n)
+            live_history = PictureHistory()
+            # the clock differs between the two keyframes: alternate so that each check's
+            # last keyframe differs from the previous check's
+            live = [[aus[0], aus[1], aus[0], aus[1]], [aus[1], aus[0], aus[1], aus[0]]]
+            analyse_keyframes(codec, live[0], live_history, settings)
+            live_ms = cpu_ms(lambda i: analyse_keyframes(codec, live[(i + 1) % 2], live_history,
+                                                         settings), n)
+            still_history = PictureHistory()
+            still_ms = cpu_ms(lambda i: analyse_keyframes(codec, [aus[0]] * 4, still_history,
+                                                          settings), n)
+            print(f"{codec:>5} {before:>14.2f} {nolf:>8.2f} {nolf / before:>4.2f}x "
+                  f"{live_ms:>6.2f} {live_ms / before:>4.2f}x {still_ms:>7.2f} "
+                  f"{still_ms / before:>4.2f}x")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,11 @@ For each fleet size it starts the simulator (all cameras healthy), then
     .venv/bin/python tests/bench/bench_scale.py --sizes 20000,100000 --baseline REV \
         --mix-sizes 5518,20000 --no-blackbox --window 30
 
+5. with ``--video 1080p``: the simulated cameras stream a 1080p H.264 clip (made with
+   ffmpeg at the start), so the picture check decodes what a city camera sends; with
+   ``--full-mix-only`` and a window of at least the stream interval (300 s), the full mix
+   over a whole stream round.
+
 CPU comes from /proc/PID/stat of each process (utime + stime), so the driver's and the
 simulator's own costs are not counted against either prober.  Ratios are computed within
 the same run, because these machines are noisy: compare ratios between runs, not seconds.
@@ -563,11 +568,26 @@ def run_mix_step(fleet, n: int, tmp: Path, window: float, step: tuple, tree: Pat
     return m
 
 
-def start_simulator(n: int, tmp: Path) -> subprocess.Popen:
+def make_1080p_clip(tmp: Path) -> Path:
+    """A city camera's 1080p H.264 (10 fps, a keyframe every 2 s, a moving scene with an
+    OSD clock), ten seconds of it: the simulator loops it and serves its keyframes in turn
+    (one encode, so they share the clip's parameter sets)."""
+    font = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+    out = tmp / "clip-1080p.h264"
+    scene = (f"testsrc2=s=1920x1080:r=10,drawtext=fontfile={font}:"
+             "text='2026-12-08 %{pts\\:hms}':fontsize=36:x=20:y=20:fontcolor=white")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", scene, "-frames:v", "100",
+                    "-g", "20", "-bf", "0", "-c:v", "libx264", "-preset", "veryfast", "-crf", "28",
+                    "-f", "h264", str(out)], check=True, capture_output=True, timeout=600)
+    return out
+
+
+def start_simulator(n: int, tmp: Path, clip: Path | None = None) -> subprocess.Popen:
     control = free_port()
     sim_log = tmp / "sim.log"
     # The simulator runs the same fleet, built by the same function in its own process.
-    sim = start([PY, "-c", SIM_SCRIPT, str(n), str(control)], sim_log, cpu=1)
+    argv = [PY, "-c", SIM_SCRIPT, str(n), str(control)] + ([str(clip)] if clip else [])
+    sim = start(argv, sim_log, cpu=1)
     wait_for_line(sim_log, r"READY", sim, timeout=60 + n / 500)
     for p in [sim.pid, *descendants(sim.pid)]:
         pin(p, 1)
@@ -592,10 +612,13 @@ def mix_main(args, trees: dict[str, Path]) -> list[dict]:
     for n in [int(x) for x in args.mix_sizes.split(",") if x]:
         tmp = Path(tempfile.mkdtemp(prefix=f"cctv-mix-{n}-"))
         fleet = bench_fleet(n)
-        sim = start_simulator(n, tmp)
+        clip = make_1080p_clip(tmp) if args.video == "1080p" else None
+        sim = start_simulator(n, tmp, clip)
         try:
             for tag, tree in trees.items():
                 steps = MIX_STEPS if tag == "current" else MIX_STEPS[-1:]
+                if args.full_mix_only:
+                    steps = MIX_STEPS[-1:]
                 for step in steps:
                     rows.append(run_mix_step(fleet, n, tmp, args.window, step, tree, tag))
             for shards in [int(x) for x in args.shards.split(",") if x]:
@@ -638,6 +661,11 @@ sys.path.insert(0, %r)
 from tests.bench.bench_scale import bench_fleet
 from monitor.simulator.server import run_fleet
 n, control = int(sys.argv[1]), int(sys.argv[2])
+if len(sys.argv) > 3:  # another clip (--video 1080p): the cameras serve it and its keyframes
+    from pathlib import Path
+    from monitor.simulator import media
+    media.CLIP = media.load_clip(Path(sys.argv[3]))
+    media.KEYFRAMES = media.load_keyframes(media.CLIP, Path(sys.argv[3]))
 raise SystemExit(run_fleet(bench_fleet(n), ("127.0.0.1", control), log_level="warning"))
 """ % str(ROOT)
 
@@ -664,6 +692,11 @@ def main() -> int:
     ap.add_argument("--mix-sizes", default="", metavar="N,N",
                     help="also run the default Jakarta check mix at these fleet sizes")
     ap.add_argument("--shards", default="2,4", help="shard counts for the mix (on one core)")
+    ap.add_argument("--video", choices=("clip", "1080p"), default="clip",
+                    help="what the simulated cameras stream: the simulator's own small clip, "
+                         "or a 1080p H.264 clip made with ffmpeg (the picture check's cost)")
+    ap.add_argument("--full-mix-only", action="store_true",
+                    help="run only the full mix (no step-by-step breakdown)")
     ap.add_argument("--path-sizes", default="", metavar="N,N",
                     help="also measure the scheduling path alone (no-op probes, in-process)")
     args = ap.parse_args()

@@ -20,6 +20,17 @@ Pictures for the picture-health checks (10 fps, a keyframe every 5 frames: twice
 - /blue /grey /white   one flat colour -> x264 (a placard, a covered lens, a white-out)
 - /h265    the scrolling bars -> x265enc -> rtph265pay
 - /h265-still  the still bars -> x265
+
+Mostly flat pictures, alive or not (an OSD clock ticking in the corner of each):
+
+- /ball    a small ball crossing one flat colour (98 % of the picture): alive
+- /night   a dark noisy field with a light crossing it (a street at night): alive
+- /placard "NO VIDEO" over a blue field; /taped  a dark brown noisy field (a covered lens)
+
+- /still-cbr  the still bars at 320x240 through a constant-bitrate x264: every session (the
+  server builds a pipeline per client) starts with a keyframe coded at another quality
+- /pause   the scrolling bars, silent from 1.8 s to 4.0 s of each session (a source
+  looping, a relay reconnecting)
 """
 
 from __future__ import annotations
@@ -47,6 +58,8 @@ _X264 = "x264enc tune=zerolatency key-int-max=5 speed-preset=ultrafast ! rtph264
 _X265 = ("x265enc tune=zerolatency key-int-max=5 speed-preset=ultrafast ! "
          "rtph265pay name=pay0 pt=96 config-interval=-1")
 _CAPS = f"video/x-raw,width={WIDTH},height={HEIGHT},framerate=10/1"
+# a camera's OSD clock, top left, ticking every second
+_CLOCK = "clockoverlay halignment=left valignment=top font-desc=\"Sans 10\" time-format=\"%H:%M:%S\""
 PICTURES = {
     "/black": f"videotestsrc is-live=true pattern=black ! {_CAPS} ! {_X264}",
     "/still": (f"videotestsrc pattern=smpte num-buffers=1 ! {_CAPS} ! imagefreeze is-live=true "
@@ -59,7 +72,29 @@ PICTURES = {
     "/h265": f"videotestsrc is-live=true pattern=smpte horizontal-speed=4 ! {_CAPS} ! {_X265}",
     "/h265-still": (f"videotestsrc pattern=smpte num-buffers=1 ! {_CAPS} ! imagefreeze is-live=true "
                     f"! {_X265}"),
+    "/ball": (f"videotestsrc is-live=true pattern=ball background-color=0xff406080 "
+              f"foreground-color=0xffffffff ! {_CAPS} ! {_CLOCK} ! {_X264}"),
+    "/night": (f"compositor name=mix sink_1::alpha=0.06 ! {_CAPS} ! {_CLOCK} ! {_X264} "
+               f"videotestsrc is-live=true pattern=ball background-color=0xff141820 "
+               f"foreground-color=0xfffff0c0 ! {_CAPS} ! mix.sink_0 "
+               f"videotestsrc is-live=true pattern=snow ! {_CAPS} ! mix.sink_1"),
+    "/placard": (f"videotestsrc is-live=true pattern=solid-color foreground-color=0xff1030a0 "
+                 f"! {_CAPS} ! textoverlay text=\"NO VIDEO\" font-desc=\"Sans Bold 28\" "
+                 f"valignment=center halignment=center ! {_CLOCK} ! {_X264}"),
+    "/taped": (f"compositor name=mix sink_1::alpha=0.06 ! {_CAPS} ! {_CLOCK} ! {_X264} "
+               f"videotestsrc is-live=true pattern=solid-color foreground-color=0xff302010 "
+               f"! {_CAPS} ! mix.sink_0 videotestsrc is-live=true pattern=snow ! {_CAPS} "
+               f"! mix.sink_1"),
+    "/still-cbr": ("videotestsrc pattern=smpte num-buffers=1 ! video/x-raw,width=320,height=240,"
+                   "framerate=10/1 ! imagefreeze is-live=true ! x264enc tune=zerolatency "
+                   "pass=cbr bitrate=64 key-int-max=20 speed-preset=ultrafast ! "
+                   "rtph264pay name=pay0 pt=96 config-interval=-1"),
 }
+
+
+_PAUSED = (f"videotestsrc is-live=true pattern=smpte horizontal-speed=4 ! {_CAPS} ! "
+           f"x264enc name=enc tune=zerolatency key-int-max=5 speed-preset=ultrafast ! "
+           f"rtph264pay name=pay0 pt=96 config-interval=-1")
 
 
 def _drop_keyframes(pad, info):
@@ -67,6 +102,22 @@ def _drop_keyframes(pad, info):
     if not buf.has_flags(Gst.BufferFlags.DELTA_UNIT):
         return Gst.PadProbeReturn.DROP
     return Gst.PadProbeReturn.OK
+
+
+def _pause(start_s, end_s):
+    """Drops the encoder's buffers whose timestamp falls in [start_s, end_s) of the session."""
+    lo, hi = int(start_s * Gst.SECOND), int(end_s * Gst.SECOND)
+    first = [None]
+
+    def probe(pad, info):
+        pts = info.get_buffer().pts
+        if pts == Gst.CLOCK_TIME_NONE:
+            return Gst.PadProbeReturn.OK
+        if first[0] is None:
+            first[0] = pts
+        return Gst.PadProbeReturn.DROP if lo <= pts - first[0] < hi else Gst.PadProbeReturn.OK
+
+    return probe
 
 
 def _stall_after(n):
@@ -137,6 +188,7 @@ def main() -> None:
         ("/auth", Factory(), ("user",)),
         ("/nokey", Factory(lambda: _drop_keyframes), ()),
         ("/stall", Factory(lambda: _stall_after(FPS)), ()),
+        ("/pause", Factory(lambda: _pause(1.8, 4.0), _PAUSED), ()),
     ):
         _permit(factory, *roles)
         mounts.add_factory(path, factory)
