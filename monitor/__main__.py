@@ -1,4 +1,4 @@
 """`python -m monitor` is `cctv-monitor`."""
-from .cli import main
+from .commands.cli import main
 
 raise SystemExit(main())

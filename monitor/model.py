@@ -477,7 +477,7 @@ class MaintenanceWindow:
     0 = Monday, and `between`: minutes after local midnight [from, to), where to <= from
     runs past midnight into the next day; the weekday is the start's), in the
     inventory's `timezone`.  A camera is in scope when it matches every scope given (any
-    value within one); `monitor.maintenance` answers when a window is on.
+    value within one); `monitor.maintenance.windows` answers when a window is on.
     """
 
     name: str

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.selfmetrics import SelfMetrics
+from monitor.metrics.selfmetrics import SelfMetrics
 from tests.factories import free_port, wait_http, write_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ import time
 from monitor.checks import camera_clock
 from monitor.model import Reason, Result
 from monitor.state import State
-from monitor.status import render
+from monitor.web.status import render
 from tests.factories import make_inventory
 
 

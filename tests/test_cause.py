@@ -7,8 +7,8 @@ from __future__ import annotations
 from monitor.model import Cause
 from monitor.state import FEED_CAUSES, State
 from monitor.state.uplink_cause import camera_cause
-from monitor.status import render
-from monitor.web import camera_json
+from monitor.web.app import camera_json
+from monitor.web.status import render
 from tests.factories import fail, link, make_camera, make_inventory, ok
 
 

@@ -74,7 +74,7 @@ def test_every_reason_has_a_meaning_and_every_check_reason_is_a_reason():
 async def test_every_declared_check_is_scheduled_and_recorded():
     """A check in the catalogue that the scheduler does not run would leave its cameras
     "unknown" forever: run each check alone on a camera and see its result recorded."""
-    from monitor.scheduler import Scheduler
+    from monitor.runtime.scheduler import Scheduler
 
     async def answer(endpoint, ctx):
         return Result(Reason.OK, body=b"not a picture")
@@ -107,7 +107,7 @@ async def test_every_declared_check_is_scheduled_and_recorded():
 
 
 def test_the_scheduler_finds_the_real_prober_of_every_scheduled_check():
-    from monitor.scheduler import Scheduler
+    from monitor.runtime.scheduler import Scheduler
 
     sc = Scheduler(State(make_inventory(1)))
     for c in (*CHECKS.values(), FEED):
@@ -122,8 +122,8 @@ def test_every_check_is_exported():
     per-check series."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    from monitor.exporter import Exporter
-    from monitor.families import families_for_check
+    from monitor.metrics.exporter import Exporter
+    from monitor.metrics.families import families_for_check
 
     settings = MonitorSettings(stream=StreamSettings(interval=60))
     inv = make_inventory(cameras=[make_camera(0, checks=CAMERA_CHECKS)], settings=settings)
@@ -143,7 +143,7 @@ def test_every_check_is_exported():
 
 
 def test_probe_command_choices_come_from_the_catalogue():
-    from monitor.cli import build_parser
+    from monitor.commands.cli import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command").choices["probe"]
@@ -166,7 +166,7 @@ def test_docs_checks_md_is_generated_from_the_catalogue():
 async def test_a_check_the_catalogue_cannot_run_is_rejected_loudly(caplog):
     """A name outside the catalogue (a hand-built inventory) is logged once as not
     scheduled, and the camera's known checks still decide whether it is up."""
-    from monitor.scheduler import Scheduler
+    from monitor.runtime.scheduler import Scheduler
 
     async def answer(endpoint, ctx):
         return Result(Reason.OK)

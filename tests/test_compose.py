@@ -232,7 +232,7 @@ def test_sharded_profile_runs_every_shard_once():
 
 
 def test_commands_parse_with_the_real_cli():
-    from monitor.cli import build_parser
+    from monitor.commands.cli import build_parser
 
     parser = build_parser()
     for name, svc in _services().items():
@@ -247,7 +247,7 @@ def test_every_run_keeps_its_ledger_on_a_writable_volume():
     """The configuration directory is mounted read-only, so a ledger next to it (the
     default) could not be written: every `run` names a ledger on a named volume of its
     own (two shards never share one SQLite file)."""
-    from monitor.cli import build_parser
+    from monitor.commands.cli import build_parser
 
     parser = build_parser()
     declared = set((_doc().get("volumes") or {}))

@@ -250,7 +250,7 @@ def test_generated_files_are_written_by_the_module(tmp_path: Path) -> None:
 
 
 def test_schema_and_loader_accept_what_import_writes(tmp_path: Path) -> None:
-    from monitor.cli import main
+    from monitor.commands.cli import main
 
     sheet = tmp_path / "alpha.csv"
     sheet.write_text(

@@ -1,5 +1,5 @@
 """The configuration's time, history, milestone, claim and reload sections, and when a
-maintenance window is on (`monitor.maintenance`)."""
+maintenance window is on (`monitor.maintenance.windows`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from monitor.config import ConfigError, load
-from monitor.maintenance import in_maintenance, is_on, window_intervals
+from monitor.maintenance.windows import in_maintenance, is_on, window_intervals
 from monitor.model import (
     Camera,
     HistorySettings,

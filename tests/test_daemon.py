@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_run_until_serves_reloads_on_sighup_and_stops(tmp_path):
-    from monitor.daemon import run_until
+    from monitor.runtime.daemon import run_until
 
     cfg = tmp_path / "monitor.yml"
     write_config(cfg, 2)
@@ -61,7 +61,7 @@ async def test_run_until_serves_reloads_on_sighup_and_stops(tmp_path):
 
 
 async def test_config_errors_exit_2_and_are_printed(tmp_path, capsys):
-    from monitor.daemon import run_until
+    from monitor.runtime.daemon import run_until
 
     cfg = tmp_path / "bad.yml"
     write_config(cfg, 1, extra="colour: red\n")

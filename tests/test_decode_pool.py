@@ -73,7 +73,7 @@ async def test_the_daemon_owns_its_decode_pool(tmp_path):
     """Stream and picture checks of two healthy simulated cameras through the real daemon:
     while it runs, the picture verdicts come from its decode threads; once it has stopped,
     none is left."""
-    from monitor.daemon import run_until
+    from monitor.runtime.daemon import run_until
     from monitor.simulator.fleet import build_fleet, write_config
 
     assert not _decode_threads(), "a decode thread was left by an earlier user"

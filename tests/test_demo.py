@@ -154,7 +154,7 @@ async def test_demo_stops_the_simulator_when_the_monitor_cannot_start(monkeypatc
     import argparse
     import asyncio
 
-    from monitor import demo
+    from monitor.commands import demo
 
     started: list[demo.Simulator] = []
 
@@ -168,9 +168,9 @@ async def test_demo_stops_the_simulator_when_the_monitor_cannot_start(monkeypatc
         raise SystemExit(2)
 
     monkeypatch.setattr(demo, "Simulator", Recording)
-    import monitor.daemon
+    import monitor.runtime.daemon
 
-    monkeypatch.setattr(monitor.daemon, "run_until", failing_run_until)
+    monkeypatch.setattr(monitor.runtime.daemon, "run_until", failing_run_until)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     import tempfile
 

@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from monitor.checks import CHECKS, FEED, ICMP, judge
-from monitor.families import DETAIL, FAMILIES, families_for_check
+from monitor.metrics.families import DETAIL, FAMILIES, families_for_check
 from monitor.model import Detail, MonitorSettings, Reason, split_credentials
 
 #: Every check with a prober or a post-step: the camera checks, the feed and the one echo.

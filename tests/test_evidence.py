@@ -142,10 +142,10 @@ async def test_status_page_shows_what_the_camera_showed(gst_server, tmp_path):
 
     from aiohttp import web as aioweb
 
-    from monitor.exporter import Exporter
+    from monitor.metrics.exporter import Exporter
     from monitor.model import SnapshotSettings, split_credentials
-    from monitor.scheduler import Scheduler
-    from monitor.web import make_app
+    from monitor.runtime.scheduler import Scheduler
+    from monitor.web.app import make_app
     from tests.factories import free_port, make_camera
 
     chromium = require("chromium")

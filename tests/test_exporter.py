@@ -9,7 +9,7 @@ import subprocess
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.exporter import Exporter, escape, gzip_chunks
+from monitor.metrics.exporter import Exporter, escape, gzip_chunks
 from monitor.model import LinkResult, Reason, Result, StreamSettings
 from monitor.state import State
 from tests.conftest import require
@@ -41,7 +41,7 @@ SPEC_FAMILIES = {
     "cctv_monitor_probe_lag_seconds": "histogram",
     "cctv_monitor_probes_in_flight": "gauge",
     "cctv_monitor_config_last_reload_successful": "gauge",
-    # additions (monitor/exporter.py docstring)
+    # additions (monitor/metrics/exporter.py docstring)
     "cctv_feed_state": "gauge",
     "cctv_camera_integration_info": "gauge",
     "cctv_link_state": "gauge",

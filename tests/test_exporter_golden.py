@@ -14,8 +14,8 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from monitor.exporter import Exporter
-from monitor.families import FAMILIES, KEEP
+from monitor.metrics.exporter import Exporter
+from monitor.metrics.families import FAMILIES, KEEP
 from monitor.model import (
     MaintenanceWindow,
     Camera,

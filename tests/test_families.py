@@ -1,11 +1,11 @@
-"""The exporter's family table (monitor/families.py) against the check catalogue: a family
+"""The exporter's family table (monitor/metrics/families.py) against the check catalogue: a family
 names the checks it reads once, and only checks of the catalogue that write what it reads;
 what a check feeds follows from the table (`families_for_check`), never a second list."""
 
 from __future__ import annotations
 
 from monitor import checks
-from monitor.families import CENTRE, CHECK, DETAIL, FAMILIES, FEED, LINK, families_for_check
+from monitor.metrics.families import CENTRE, CHECK, DETAIL, FAMILIES, FEED, LINK, families_for_check
 
 
 def test_every_camera_check_feeds_the_per_check_families():
@@ -26,7 +26,7 @@ def test_families_read_catalogue_checks_that_write_what_they_read():
 
 
 def test_clock_and_certificate_families_follow_the_catalogue():
-    from monitor.families import BY_NAME
+    from monitor.metrics.families import BY_NAME
     from monitor.model import Detail
 
     clock = BY_NAME["cctv_camera_clock_offset_seconds"].reads
@@ -42,18 +42,18 @@ def test_clock_and_certificate_families_follow_the_catalogue():
 def test_docs_metrics_md_is_generated_from_the_table():
     from pathlib import Path
 
-    from monitor.metrics_doc import markdown
+    from monitor.commands.metrics_doc import markdown
 
     committed = (Path(__file__).resolve().parent.parent / "docs" / "metrics.md").read_text()
     assert markdown() == committed, (
-        "docs/metrics.md drifted: python -m monitor.metrics_doc > docs/metrics.md")
+        "docs/metrics.md drifted: python -m monitor.commands.metrics_doc > docs/metrics.md")
 
 
 def test_docs_metrics_md_names_every_exported_family():
     import asyncio
 
-    from monitor.exporter import Exporter
-    from monitor.metrics_doc import markdown
+    from monitor.metrics.exporter import Exporter
+    from monitor.commands.metrics_doc import markdown
     from monitor.state import State
     from tests.factories import make_inventory
 

@@ -285,7 +285,7 @@ def test_retention_durations(tmp_path):
 def test_run_ledger_flag_wins_over_the_configuration(tmp_path):
     """`run --ledger` (a read-only configuration directory in a container) wins over
     history.path and history.dsn; without it the configuration decides."""
-    from monitor.cli import build_parser
+    from monitor.commands.cli import build_parser
 
     inv = type("I", (), {"history": type("H", (), {"path": "x.db", "dsn": "postgresql://db/x",
                                                    "retention": None})()})()

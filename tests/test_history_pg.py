@@ -14,7 +14,7 @@ from monitor import history
 from monitor.model import Reason, Result
 from monitor.report import build
 from monitor.report.compute import period_of
-from monitor.shard import select
+from monitor.runtime.shard import select
 from monitor.state import State
 from tests.factories import make_inventory
 

@@ -8,7 +8,7 @@ import datetime as dt
 import openpyxl
 import yaml
 
-from monitor.cli import main
+from monitor.commands.cli import main
 
 HEADER = ["Kode", "Nama", "Kecamatan", "Zona", "Lintang", "Bujur", "Uplink", "RTSP", "HTTP",
           "Tanggal Pasang"]
@@ -206,20 +206,33 @@ def _import_child(path) -> tuple[int, int, str]:
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "monitor", "import", str(path),
+    # the child's own peak (VmHWM of its memory after exec), written at its exit: the
+    # kernel's ru_maxrss of a child also counts the forking parent's memory at exec (a
+    # pytest process hundreds of MB large late in a run)
+    launcher = ("import atexit, runpy, sys\n"
+                "out = sys.argv.pop(1)\n"
+                "def peak():\n"
+                "    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')]\n"
+                "    open(out, 'w').write(hwm[0].split()[1])\n"
+                "atexit.register(peak)\n"
+                "sys.argv[0] = 'cctv-monitor'\n")
+    with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as peak_file:
+        proc = subprocess.Popen([sys.executable, "-c",
+                                 launcher + "runpy.run_module('monitor', run_name='__main__')",
+                                 peak_file.name, "import", str(path),
                                  "--provider", "p", "-o", os.devnull, "--skip-bad"],
                                 cwd=root, stdout=subprocess.DEVNULL, stderr=err)
-        _pid, status, usage = os.wait4(proc.pid, 0)
+        status = proc.wait()
         err.seek(0)
-        return os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024, err.read().decode()
+        rss = int(peak_file.read() or 0) * 1024
+        return status, rss, err.read().decode()
 
 
 def test_import_bounds_hostile_files_in_bounded_memory(tmp_path):
     """A zip bomb, a sheet of 150,000 rows, a large sheet without a <dimension> record, a
     100 MB CSV and a CSV of 100,001 rows: each refused with one clear line (exit 2), in a
     child whose peak memory stays far below what unbounded reading took (2-6 GB)."""
-    from monitor import import_read
+    from monitor.commands import import_read
     from tests.bench.bench_import import bomb_chunks, rows_chunks, write_xlsx
 
     bomb = tmp_path / "bomb.xlsx"

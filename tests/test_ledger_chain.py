@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from monitor import history
-from monitor.cli import main as cli_main
+from monitor.commands.cli import main as cli_main
 from monitor.history.verify import verify_target
 from monitor.model import Reason, Result
 from monitor.state import State

@@ -224,9 +224,9 @@ async def _metric_lines(session, url: str, name: str) -> list[str]:
 
 @pytest.mark.parametrize("cut", ["veth_down", "silent_drop"])
 async def test_daemon_reports_a_cut_link_within_two_intervals(centre, tmp_path, cut):
-    """Through the whole daemon (monitor.daemon.run_until): config -> scheduler -> link probe
+    """Through the whole daemon (monitor.runtime.daemon.run_until): config -> scheduler -> link probe
     -> state -> /metrics, with the link cut and restored under it."""
-    from monitor.daemon import run_until
+    from monitor.runtime.daemon import run_until
 
     config = tmp_path / "monitor.yml"
     config.write_text(

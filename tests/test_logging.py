@@ -148,7 +148,7 @@ def test_unknown_format_is_refused():
 
 
 def test_cli_offers_the_same_formats():
-    from monitor.cli import LOG_FORMATS, build_parser
+    from monitor.commands.cli import LOG_FORMATS, build_parser
 
     assert LOG_FORMATS == logsetup.LOG_FORMATS
     for command in (["run", "-c", "x.yml"], ["demo"]):  # the daemons

@@ -115,13 +115,13 @@ async def test_daemon_exports_devices_clocks_and_the_duplicate(fleet_and_invento
     import dataclasses
     import time
 
-    from monitor.exporter import Exporter
+    from monitor.metrics.exporter import Exporter
     from monitor.model import OnvifSettings
-    from monitor.scheduler import Scheduler
+    from monitor.runtime.scheduler import Scheduler
     from monitor.simulator.onvif import clock_skew
     from monitor.state import State
-    from monitor.status import render
-    from monitor.web import camera_json
+    from monitor.web.status import render
+    from monitor.web.app import camera_json
 
     fleet, inventory, _ = fleet_and_inventory
     settings = dataclasses.replace(inventory.settings, onvif=OnvifSettings(interval=1.0))
@@ -154,7 +154,7 @@ async def test_daemon_exports_devices_clocks_and_the_duplicate(fleet_and_invento
 
 
 def test_a_changed_serial_is_logged_once(caplog):
-    from monitor.devices import DeviceIndex
+    from monitor.state.devices import DeviceIndex
     from monitor.model import Result
     from tests.factories import make_camera
 
@@ -170,7 +170,7 @@ def test_a_changed_serial_is_logged_once(caplog):
         cs.results["onvif"] = Result(Reason.OK, detail={"serial": serial, "model": "M"})
         index.camera_check(cs, "onvif")
 
-    with caplog.at_level("WARNING", logger="monitor.devices"):
+    with caplog.at_level("WARNING", logger="monitor.state.devices"):
         for serial in ("SN1", "SN1", "SN2", "SN2", "SN2"):
             answer(serial)
     changed = [r for r in caplog.records if "serial changed" in r.getMessage()]

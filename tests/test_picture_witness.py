@@ -103,7 +103,7 @@ async def test_probe_command_names_the_picture(gst_server, path, reason):  # noq
 
 async def test_daemon_schedules_the_picture_check_after_the_stream(gst_server):
     from monitor.model import MonitorSettings, StreamSettings
-    from monitor.scheduler import Scheduler
+    from monitor.runtime.scheduler import Scheduler
     from monitor.state import State
     from tests.factories import make_camera, make_inventory
 

@@ -2,7 +2,7 @@
 (admin, pt-alpha, pt-bima) over the hand-computed October ledger of tests/report_fixture.py.
 
 - every route for every role, against a table written here by hand (not read from
-  monitor.access), and a provider asking for another provider's camera, outage, report or
+  monitor.web.access), and a provider asking for another provider's camera, outage, report or
   dispute by id gets 404;
 - pt-alpha files a dispute in headless Chromium (driven over the DevTools protocol: the page
   itself has no script), the admin accepts it, and October's figures change by exactly the
@@ -35,7 +35,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from monitor.access import PATHS, ROUTES, Principal, decide
+from monitor.web.access import PATHS, ROUTES, Principal, decide
 from tests.conftest import require
 from tests.factories import free_port
 from tests.report_fixture import CONFIG, t
@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PASSWORDS = {"admin": "city-admin-pw", "pt-alpha": "alpha-pw", "pt-bima": "bima-pw",
              "auditor": "auditor-pw", "prom": "prom-pw", "nobody": "nobody-pw"}
 
-#: Who may use which route: written by hand from issue 21, not taken from monitor.access.
+#: Who may use which route: written by hand from issue 21, not taken from monitor.web.access.
 EXPECTED = {
     # route:               admin viewer prometheus provider none
     "healthy":            (1, 1, 1, 1, 1),
@@ -84,11 +84,11 @@ def test_decide_every_route_every_role():
 
 
 def test_every_served_route_is_decided(tmp_path):
-    """The application's router and monitor.access name the same routes, with the same
+    """The application's router and monitor.web.access name the same routes, with the same
     paths: a route added without an access entry fails here."""
-    from monitor.portal import Portal
+    from monitor.web.portal import Portal
     from monitor.report.pages import LedgerPages
-    from monitor.web import make_app
+    from monitor.web.app import make_app
     from tests.factories import make_inventory
 
     from monitor.state import State
@@ -663,10 +663,10 @@ async def test_a_ledger_out_of_reach_is_a_clear_503(tmp_path, caplog):
     with a 503 and one log line, never a traceback or a 500."""
     from aiohttp.test_utils import TestClient, TestServer
 
-    from monitor.exporter import Exporter
-    from monitor.portal import Portal
+    from monitor.metrics.exporter import Exporter
+    from monitor.web.portal import Portal
     from monitor.state import State
-    from monitor.web import make_app
+    from monitor.web.app import make_app
     from tests.report_fixture import INVENTORY
 
     state = State(INVENTORY)
@@ -819,10 +819,10 @@ def test_a_report_reads_disputes_as_they_stood_at_its_as_of_instant(tmp_path):
 async def test_the_pages_never_create_a_missing_ledger(tmp_path):
     from aiohttp.test_utils import TestClient, TestServer
 
-    from monitor.exporter import Exporter
-    from monitor.portal import Portal
+    from monitor.metrics.exporter import Exporter
+    from monitor.web.portal import Portal
     from monitor.state import State
-    from monitor.web import make_app
+    from monitor.web.app import make_app
     from tests.report_fixture import INVENTORY
 
     state = State(INVENTORY)

@@ -46,7 +46,7 @@ def _fleet_texts(n: int) -> tuple[str, str]:
 
 async def test_reloads_in_a_row_make_no_false_outage(tmp_path, caplog):
     from monitor.config import load
-    from monitor.daemon import Daemon
+    from monitor.runtime.daemon import Daemon
 
     caplog.set_level(logging.INFO)
     full, other = _fleet_texts(5000)
@@ -114,8 +114,8 @@ def _reload_gauge(daemon) -> float:
 
 async def test_a_vanished_include_or_a_mass_removal_is_refused_unless_forced(tmp_path, caplog):
     from monitor.config import load
-    from monitor.daemon import Daemon
-    from monitor.web import ReloadFailed
+    from monitor.runtime.daemon import Daemon
+    from monitor.web.app import ReloadFailed
 
     main = tmp_path / "monitor.yml"
     _write(main, """\
@@ -184,7 +184,7 @@ async def test_a_vanished_include_or_a_mass_removal_is_refused_unless_forced(tmp
 def test_reload_guard_names_a_pattern_that_stopped_matching():
     from types import SimpleNamespace
 
-    from monitor.reload_guard import refusal
+    from monitor.config.reload_guard import refusal
 
     settings = SimpleNamespace(reload=SimpleNamespace(max_removed_ratio=0.5))
     old = SimpleNamespace(cameras=[1] * 10, settings=settings,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import main
+from monitor.commands.cli import main
 from tests.report_fixture import CONFIG, ledger_path  # noqa: F401 - the fixture
 
 

@@ -10,14 +10,14 @@ import sqlite3
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.exporter import Exporter
 from monitor.history.writer import Ledger
+from monitor.metrics.exporter import Exporter
 from monitor.report import build
 from monitor.report.compute import period_of
 from monitor.report.export import cell
 from monitor.report.pages import LedgerPages
 from monitor.state import State
-from monitor.web import make_app
+from monitor.web.app import make_app
 from tests.factories import make_inventory
 from tests.report_fixture import JKT, t
 

@@ -16,12 +16,12 @@ import subprocess
 
 import pytest
 
-from monitor.cli import main as cli_main
+from monitor.commands.cli import main as cli_main
+from monitor.history.reader import Reader
 from monitor.model import MaintenanceWindow, ReportSettings, Signatory
 from monitor.report import build, html
 from monitor.report.compute import compute, period_of
 from monitor.report.document import DigestReader, meets_sla, zone_label
-from monitor.history.reader import Reader
 from tests.report_fixture import CONFIG, INVENTORY, JKT, ledger_path, t  # noqa: F401 - fixture
 
 OCTOBER = period_of("2026-10", None, None, JKT)

@@ -17,13 +17,13 @@ import sqlite3
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.exporter import Exporter
 from monitor.history.writer import Ledger
+from monitor.metrics.exporter import Exporter
 from monitor.report import pages as pages_module
 from monitor.report.pages import LedgerPages
 from monitor.state import State
-from monitor.status import render
-from monitor.web import make_app
+from monitor.web.app import make_app
+from monitor.web.status import render
 from tests.report_fixture import INVENTORY, JKT, ledger_path, t  # noqa: F401 - fixture
 
 

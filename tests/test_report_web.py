@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.exporter import Exporter
+from monitor.metrics.exporter import Exporter
 from monitor.model import Reason, Result
 from monitor.report import build
 from monitor.report.compute import period_of
 from monitor.report.pages import LedgerPages, strip_html
 from monitor.state import State
-from monitor.status import render
-from monitor.web import make_app
+from monitor.web.app import make_app
+from monitor.web.status import render
 from tests.report_fixture import INVENTORY, JKT, ledger_path, t  # noqa: F401 - fixture
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.selfmetrics import SelfMetrics
+from monitor.metrics.selfmetrics import SelfMetrics
 from monitor.model import Reason, Result, split_credentials
 from monitor.probes.base import run_probe
 from monitor.resources import LocalResourceError, ResourceGuard, local_resource_kind
@@ -67,7 +67,7 @@ async def test_run_probe_raises_local_resource_error_instead_of_a_reason():
 
 def _state_and_scheduler(n: int, probe, tmp_path, clock=None):
     from monitor.config import load
-    from monitor.scheduler import Scheduler
+    from monitor.runtime.scheduler import Scheduler
     from monitor.state import State
 
     cfg = tmp_path / "monitor.yml"
@@ -140,9 +140,9 @@ async def test_readyz_fails_while_the_monitor_is_short_of_resources(tmp_path):
     from aiohttp.test_utils import TestClient, TestServer
 
     from monitor.config import load
-    from monitor.exporter import Exporter
+    from monitor.metrics.exporter import Exporter
     from monitor.state import State
-    from monitor.web import make_app
+    from monitor.web.app import make_app
 
     cfg = tmp_path / "monitor.yml"
     write_config(cfg, 1)

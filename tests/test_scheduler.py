@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from monitor.selfmetrics import SelfMetrics
+from monitor.metrics.selfmetrics import SelfMetrics
 from monitor.model import (
     Endpoint,
     LinkResult,
@@ -28,7 +28,7 @@ from monitor.model import (
 )
 from monitor.probes import ProbeError
 from monitor.probes.snapshot import analysis_step
-from monitor.scheduler import Scheduler, phase
+from monitor.runtime.scheduler import Scheduler, phase
 from monitor.state import State
 from tests.factories import make_camera, make_inventory
 from tests.vclock import EPOCH, virtual_time
@@ -55,7 +55,7 @@ def lag_fraction(metrics: SelfMetrics, le: str) -> float:
 
 def _due_count(camera_id: str, interval: float, start: float, end: float) -> int:
     """How many times a camera's check is due in [start, end) of a virtual loop's time: its
-    phase of the interval, aligned to the wall clock (monitor.scheduler)."""
+    phase of the interval, aligned to the wall clock (monitor.runtime.scheduler)."""
     first = start + (phase(camera_id) * interval - (EPOCH + start)) % interval
     return sum(1 for k in range(1000) if first + k * interval < end)
 

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.model import Camera, Inventory, MonitorSettings
-from monitor.shard import select, shard_of
+from monitor.runtime.shard import select, shard_of
 
 ids = st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=200, unique=True)
 
@@ -46,7 +46,7 @@ def test_shards_are_balanced():
 def test_self_metrics_carry_the_shard_label():
     from prometheus_client.parser import text_string_to_metric_families
 
-    from monitor.selfmetrics import SelfMetrics
+    from monitor.metrics.selfmetrics import SelfMetrics
 
     metrics = SelfMetrics("2/3")
     metrics.probe_lag.observe(0.02)

@@ -96,7 +96,7 @@ def synthetic_state(cameras: int, down_every: int, now: float):
 
 
 def test_render_synthetic_state_escapes_and_groups():
-    from monitor.status import render
+    from monitor.web.status import render
 
     now = 1_800_000_000.0
     state = synthetic_state(400, down_every=7, now=now)
@@ -129,7 +129,7 @@ def test_render_synthetic_state_escapes_and_groups():
 
 
 def test_render_before_first_round():
-    from monitor.status import render
+    from monitor.web.status import render
 
     now = 1_800_000_000.0
     state = synthetic_state(10, down_every=1000, now=now)
@@ -142,7 +142,7 @@ def test_render_before_first_round():
 
 def test_render_time_at_50k(capsys):
     """Not a timed assertion: prints the figure for the report and checks the content."""
-    from monitor.status import MAX_DOWN_ROWS, MAX_RING_ROWS, render
+    from monitor.web.status import MAX_DOWN_ROWS, MAX_RING_ROWS, render
 
     now = 1_800_000_000.0
     state = synthetic_state(50_000, down_every=10, now=now)
@@ -202,7 +202,7 @@ def test_status_page_in_chromium(tmp_path):
     from tests.conftest import require
 
     chromium = require("chromium")
-    from monitor.demo import pick_base_net
+    from monitor.commands.demo import pick_base_net
     from monitor.simulator.fleet import BASE_NET_ENV, build_fleet, write_config
 
     cameras, seed = 300, 5

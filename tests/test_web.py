@@ -10,10 +10,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.exporter import Exporter
+from monitor.metrics.exporter import Exporter
 from monitor.model import Reason, Result
 from monitor.state import State
-from monitor.web import make_app
+from monitor.web.app import make_app
 from tests.factories import CANARY, fail, link, make_inventory, ok, write_config
 
 
@@ -154,7 +154,7 @@ async def test_no_secret_in_any_output(web, caplog):
 
 async def test_reload_ok_and_bad_keeps_the_old_config(tmp_path, caplog):
     from monitor.config import load
-    from monitor.daemon import Daemon
+    from monitor.runtime.daemon import Daemon
 
     caplog.set_level(logging.DEBUG)
     cfg = tmp_path / "monitor.yml"

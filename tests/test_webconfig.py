@@ -455,7 +455,7 @@ def test_auth_pool_is_not_the_default_executor_and_429s_over_the_cap():
     """bcrypt checks wait on their own pool, capped: beyond `max_waiting` distinct pending
     comparisons a request is refused at once (429) instead of holding a connection; a
     remembered success costs no comparison; an unknown user is compared too (the decoy)."""
-    from monitor.webauth import BasicAuth
+    from monitor.web.auth import BasicAuth
 
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=8))
     auth = BasicAuth({"prometheus": hashed}, max_waiting=2)
@@ -486,7 +486,7 @@ def test_auth_pool_is_not_the_default_executor_and_429s_over_the_cap():
 
 
 def test_rate_limit_answers_429_past_the_burst():
-    from monitor.webauth import BasicAuth
+    from monitor.web.auth import BasicAuth
 
     clock = [100.0]
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4))

@@ -10,7 +10,7 @@ import re
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.webserver import ConnectionLimiter, GuardedSite, Limits
+from monitor.web.server import ConnectionLimiter, GuardedSite, Limits
 
 
 async def _serve(limits: Limits):

@@ -51,7 +51,7 @@ from __future__ import annotations
 from ..model import MonitorSettings
 from .durations import format_duration, parse_duration
 from .errors import ConfigError, ConfigIssue
-from .loader import check_main, load
+from .loader import check_main, load, load_for_command
 from .values import split_fast  # noqa: F401 - tests compare it with split_credentials
 
 __all__ = [
@@ -61,5 +61,6 @@ __all__ = [
     "check_main",
     "format_duration",
     "load",
+    "load_for_command",
     "parse_duration",
 ]

@@ -80,6 +80,17 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
     )
 
 
+def load_for_command(path: str) -> Inventory | None:
+    """`load` for a command that needs a valid configuration (report, ledger verify): every
+    error on stderr as `check` prints it, and None (the command exits 2)."""
+    try:
+        return load(path)
+    except Exception as exc:  # noqa: BLE001 - ConfigError lists every problem
+        for line in getattr(exc, "issues", None) or [str(exc)]:
+            print(str(line), file=sys.stderr)
+        return None
+
+
 def check_main(path: str) -> int:
     """``cctv-monitor check -c FILE``: every error on stdout as FILE:LINE:COL: path: message,
     a one-line summary on stderr; 0 when valid, 2 when not."""

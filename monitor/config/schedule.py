@@ -2,7 +2,7 @@
 
 A window's times are checked here (offsets present, to after from, weekdays and HH:MM
 ranges well formed) and its scope against the inventory (camera ids and providers must
-exist); when a window is on is `monitor.maintenance`'s to say.
+exist); when a window is on is `monitor.maintenance.windows`'s to say.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ledger's self metrics, on the monitor's own registry (monitor.selfmetrics), from the
+"""The ledger's self metrics, on the monitor's own registry (monitor.metrics.selfmetrics), from the
 start of the run whenever a ledger is configured, reachable or not:
 
     cctv_monitor_ledger_writing                  1 while commits succeed, 0 while rows are held

@@ -93,7 +93,7 @@ def begin(cur: Any, q: Callable[[str], str], instance: str, started: float,
     for camera, provider, action in cur.fetchall():
         if action == "added":
             restored.inventory[camera] = provider
-        elif action == "removed":  # not endpoint_forced (monitor.reload_guard)
+        elif action == "removed":  # not endpoint_forced (monitor.config.reload_guard)
             restored.inventory.pop(camera, None)
     if inventory is not None:
         _reconcile(cur, q, instance, started, restored, inventory, write)

@@ -33,14 +33,11 @@ def main(args: Any) -> int:
         if not args.config:
             print("ledger verify: give -c/--config or --ledger", file=sys.stderr)
             return 2
-        from ..config import load
+        from ..config import load_for_command
         from . import target_of
 
-        try:
-            inventory = load(args.config)
-        except Exception as exc:  # noqa: BLE001 - ConfigError lists every problem
-            for line in getattr(exc, "issues", None) or [str(exc)]:
-                print(str(line), file=sys.stderr)
+        inventory = load_for_command(args.config)
+        if inventory is None:
             return 2
         found = target_of(inventory, args.config)
         if found is None:

@@ -78,8 +78,8 @@ FORCED = {
 def forced_moves(reader: Any, start: Any, end: Any, provider: str | None = None
                  ) -> list[tuple[float, dict[str, int]]]:
     """(time, cameras per provider) of each forced reload that changed addresses in the
-    period (monitor.reload_guard records them)."""
-    from ..reload_guard import FORCED_ACTION
+    period (monitor.config.reload_guard records them)."""
+    from ..config.reload_guard import FORCED_ACTION
 
     t0, t1 = start.timestamp(), end.timestamp()
     out: dict[float, dict[str, int]] = {}
@@ -303,7 +303,7 @@ def _ledger_missing(target: str) -> bool:
 
 def main(args: Any) -> int:
     """Exit 0 with the files written; 2 on usage/config errors; 1 when the report failed."""
-    from ..config import load
+    from ..config import load_for_command
     from .compute import period_of
 
     if args.month and (args.date_from or args.date_to):
@@ -313,11 +313,8 @@ def main(args: Any) -> int:
     if wrong is not None:
         print(f"report: {wrong}", file=sys.stderr)
         return 2
-    try:
-        inventory = load(args.config)
-    except Exception as exc:  # noqa: BLE001 - ConfigError lists every problem
-        for line in getattr(exc, "issues", None) or [str(exc)]:
-            print(str(line), file=sys.stderr)
+    inventory = load_for_command(args.config)
+    if inventory is None:
         return 2
     ledger = args.ledger
     if not ledger:

@@ -70,7 +70,7 @@ def _presence(changes: list[tuple], start: float, end: float) -> tuple[dict[str,
             opened.setdefault(key, ts)
             provider[camera] = prov
             instances[camera].add(inst)
-        elif action == "removed":  # endpoint_forced (monitor.reload_guard) is no presence change
+        elif action == "removed":  # endpoint_forced (monitor.config.reload_guard) is no presence change
             since = opened.pop(key, None)
             if since is not None:
                 spans[camera].append((since, ts))

@@ -283,7 +283,7 @@ REASONS: dict[str, dict[str, str]] = {
 LABELS.update(DOCUMENT_LABELS)
 
 #: Disputes (monitor/history/disputes.py): the report's section and the provider portal's
-#: pages and forms (monitor/portal.py).
+#: pages and forms (monitor/web/portal.py).
 LABELS.update({
     "excluded_dispute": {"en": "accepted dispute", "id": "sanggahan diterima"},
     "disputes": {"en": "Disputes", "id": "Sanggahan"},

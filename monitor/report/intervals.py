@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from .. import maintenance
+from ..maintenance import windows as maintenance
 from ..model import Camera, MaintenanceWindow
 
 Intervals = list[tuple[float, float]]

@@ -75,10 +75,10 @@ class LedgerPages:
         self._failing = False
 
     def install(self, app: web.Application) -> None:
-        from ..web import STATUS_EXTRA_KEY
+        from ..web.app import STATUS_EXTRA_KEY
 
         app[PAGES_KEY] = self
-        # a provider user's status page shows its own row only (monitor.access)
+        # a provider user's status page shows its own row only (monitor.web.access)
         app[STATUS_EXTRA_KEY] = lambda scope=None: strip_html(
             [s for s in self.strip if scope is None or s.provider == scope], self.strip_at, self._tz())
         app.router.add_get("/reports", self.index, name="reports")
@@ -355,8 +355,8 @@ class LedgerPages:
 
 
 def _scope(request: web.Request) -> str | None:
-    """The one provider the asking user is limited to (monitor.access), None for all."""
-    from ..web import principal
+    """The one provider the asking user is limited to (monitor.web.access), None for all."""
+    from ..web.app import principal
 
     return principal(request).scope
 

@@ -70,7 +70,7 @@ class State:
             self.links[key] = LinkState(key.centre, key.link, since=self.started)
             self._pending_links.add(key)
         # which device answers at each camera (the onvif check), duplicates across cameras
-        from ..devices import DeviceIndex
+        from .devices import DeviceIndex
 
         # asks self.cameras at read time: a reload replaces that dict
         self.devices = DeviceIndex(lambda cid: (cs := self.cameras.get(cid)) and cs.camera.provider)

@@ -21,7 +21,7 @@ it reports
   schedule is never held for longer than that,
 - the exposition size and series count,
 - with --reference, prometheus_client's generic renderer on the same series for a ratio;
-- with --baseline, the same figures for monitor/exporter.py as of that git revision,
+- with --baseline, the same figures for monitor/metrics/exporter.py as of that git revision,
   loaded into this process, measured on the same State, and the ratios current/baseline.
 """
 
@@ -41,8 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from monitor.exporter import Exporter  # noqa: E402
-from monitor.families import FAMILIES  # noqa: E402
+from monitor.metrics.exporter import Exporter  # noqa: E402
+from monitor.metrics.families import FAMILIES  # noqa: E402
 from monitor.model import (  # noqa: E402
     Camera,
     CommandCentre,
@@ -144,14 +144,14 @@ def write_path(st: State, exporter_class, rounds: int = 3) -> tuple:
 
 
 def load_baseline(rev: str):
-    """monitor/exporter.py as of `rev`, as a module of this process's monitor package."""
-    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:monitor/exporter.py"],
+    """monitor/metrics/exporter.py as of `rev`, as a module of this process's monitor package."""
+    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:monitor/metrics/exporter.py"],
                          check=True, capture_output=True, text=True).stdout
     spec = importlib.util.spec_from_loader("monitor._baseline_exporter", loader=None)
     mod = importlib.util.module_from_spec(spec)
     mod.__package__ = "monitor"
     sys.modules[spec.name] = mod
-    exec(compile(src, f"{rev}:monitor/exporter.py", "exec"), mod.__dict__)
+    exec(compile(src, f"{rev}:monitor/metrics/exporter.py", "exec"), mod.__dict__)
     return mod.Exporter
 
 

@@ -76,7 +76,7 @@ async def with_state(n: int, ledger_path: str | None) -> tuple[State, object]:
         state.record_result(cid, "rtsp", UP)
     if rec is not None:
         rec.ledger.flush(120)
-    from monitor.daemon import _freeze_heap
+    from monitor.runtime.daemon import _freeze_heap
 
     _freeze_heap()  # as the daemon does after its start: the same collector settings
     return state, rec

@@ -94,7 +94,7 @@ async def bench(n: int, reloads: int) -> dict:
 
     logging.disable(logging.WARNING)  # a no-op probe on a fleet without servers: noise
     from monitor.config import load
-    from monitor.daemon import Daemon, _freeze_heap
+    from monitor.runtime.daemon import Daemon, _freeze_heap
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg, full, other = _configs(n, Path(tmp))

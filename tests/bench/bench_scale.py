@@ -402,9 +402,9 @@ PATH_SCRIPT = """
 import asyncio, gc, json, sys, time
 from monitor.model import (Camera, Endpoint, Inventory, MonitorSettings, Provider, Reason,
                            Result, StreamSettings)
+from monitor.metrics.exporter import Exporter
+from monitor.runtime.scheduler import Scheduler
 from monitor.state import State
-from monitor.scheduler import Scheduler
-from monitor.exporter import Exporter
 n, interval, window = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 cams = tuple(Camera(id=f"C{i:06d}", provider="p", rtsp=Endpoint(f"rtsp://127.0.0.1:{1024 + i % 60000}/x"),
                     checks=("rtsp",)) for i in range(n))

@@ -2,8 +2,8 @@
 
 A `Family` says what a family is (name, type, help, labels), where its value comes from
 (its level, the check and `Result.detail` key it reads) and how it is printed.  The
-exporter (monitor/exporter.py) runs these declarations; docs/metrics.md is generated from
-them (``python -m monitor.metrics_doc``), and `families_for_check` tells which families a
+exporter (monitor/metrics/exporter.py) runs these declarations; docs/metrics.md is generated from
+them (``python -m monitor.commands.metrics_doc``), and `families_for_check` tells which families a
 check feeds.  A family names the checks it reads once, here (a detail family its ``checks=``,
 another its ``reads=``); the clock and certificate families read whatever checks the
 catalogue says carry a clock or write the certificate's expiry, so a new check needs no
@@ -26,10 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import checks as catalogue
-from .checks import CLOCK_SOURCES, camera_clock, writers
-from .maintenance_state import covered, in_maintenance_now
-from .model import Detail
+from .. import checks as catalogue
+from ..checks import CLOCK_SOURCES, camera_clock, writers
+from ..maintenance.current import covered, in_maintenance_now
+from ..model import Detail
 
 GAUGE, COUNTER = "gauge", "counter"
 CAMERA, CHECK, DETAIL, FEED, LINK, CENTRE, PROVIDER = (

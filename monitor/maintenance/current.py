@@ -2,7 +2,7 @@
 (`cctv_camera_in_maintenance`), the status page's mark and nothing else.
 
 The scope of each window is resolved once per inventory (a reload makes a new one); at a
-given instant only the windows that are on are looked at (`monitor.maintenance.is_on`, once
+given instant only the windows that are on are looked at (`monitor.maintenance.windows.is_on`, once
 per window), so a scrape costs a dictionary per covered camera, not a scope test per camera.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .maintenance import is_on
+from .windows import is_on
 
 # The last inventory and its resolved scopes.  The inventory itself is kept (not its id(),
 # which a later inventory may reuse once this one is freed).

@@ -43,7 +43,8 @@ class ReadError(ValueError):
     """The file cannot be read (as a whole, or from a row on); the message names it."""
 
 
-def _letter(index: int) -> str:
+def column_letter(index: int) -> str:
+    """The spreadsheet's name of column `index` (0: A, 26: AA)."""
     out = ""
     index += 1
     while index:
@@ -68,7 +69,7 @@ def _bounded(path: Path, rows: Rows) -> Rows:
             raise ReadError(f"{path}: row {number}: more than {MAX_COLUMNS} columns")
         for i, cell in enumerate(cells[:MAX_COLUMNS]):
             if isinstance(cell, str) and len(cell) > MAX_CELL:
-                raise ReadError(f"{path}: row {number}, column {_letter(i)}: a cell of "
+                raise ReadError(f"{path}: row {number}, column {column_letter(i)}: a cell of "
                                 f"{len(cell)} characters (at most {MAX_CELL})")
         yield number, cells[:MAX_COLUMNS]
 
@@ -157,7 +158,7 @@ def _xlsx_rows(path: Path) -> Rows:
                     value = getattr(cell, "value", None)
                     if value is None and getattr(f, "data_type", None) == "f":
                         raise ReadError(
-                            f"{path}: row {number}, column {_letter(i)}: a formula "
+                            f"{path}: row {number}, column {column_letter(i)}: a formula "
                             f"({str(f.value)[:60]}) without a saved value; open the file in a "
                             "spreadsheet and save it, or paste the values")
                     out.append(value)

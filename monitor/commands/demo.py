@@ -27,8 +27,8 @@ from pathlib import Path
 
 import uvloop
 
-from .simulator import fleet as simfleet
-from .simulator.fleet import build_fleet, write_config
+from ..simulator import fleet as simfleet
+from ..simulator.fleet import build_fleet, write_config
 
 log = logging.getLogger("cctv.demo")
 
@@ -112,7 +112,7 @@ class Simulator:
     async def start(self, timeout: float) -> None:
         env = dict(os.environ)
         # the child must import this very package, whether installed or run from a checkout
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(Path(__file__).resolve().parent.parent.parent)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env[simfleet.BASE_NET_ENV] = str(self.base_net)
         # the simulator dies with us even if we are killed -9: it asks for that itself
@@ -240,9 +240,9 @@ def _banner(listen: str, control: str, cameras: int, config: Path, duration: flo
 
 
 async def _demo(args) -> int:
-    from .daemon import run_until  # imported on use: `simulate` and `--help` do not load the monitor
+    from ..runtime.daemon import run_until  # imported on use: `simulate` and `--help` do not load the monitor
 
-    # the defaults are the parser's (monitor.cli)
+    # the defaults are the parser's (monitor.commands.cli)
     duration: float | None = args.duration
     listen: str = args.listen
     cameras: int = args.cameras
@@ -390,7 +390,7 @@ def _check_same_fleet(ours: Path, theirs: Path) -> None:
 
 def main(args) -> int:
     """`cctv-monitor demo`: exit 0 after a clean stop, 1 when something failed to start."""
-    from . import logsetup
+    from .. import logsetup
 
     logsetup.setup(args.log_level, fmt=args.log_format)
     # The daemon's loop: the demo runs the daemon in-process.

@@ -23,11 +23,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Callable
 
-from .model import Camera, Inventory
+from ..model import Camera, Inventory
 
 if TYPE_CHECKING:
-    from .history.recorder import Recorder
-    from .state import State
+    from ..history.recorder import Recorder
+    from ..state import State
 
 #: The inventory_changes action of a camera whose address a forced reload changed.
 FORCED_ACTION = "endpoint_forced"
@@ -80,7 +80,7 @@ def ledger_hook(recorder: "Recorder", state: "State",
     """What a forced reload calls with the cameras whose address it changed: one
     inventory_changes row each, so the report can say their next outages may be the
     configuration's, not the provider's."""
-    from .history.writer import InventoryChange
+    from ..history.writer import InventoryChange
 
     def record(ids: list[str]) -> None:
         now = clock()

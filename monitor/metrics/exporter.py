@@ -7,13 +7,13 @@ changed and stores them under (family, key).  A scrape then only joins, per metr
 the HELP/TYPE header and the stored lines of every camera (a memcpy-speed str.join), yields
 to the event loop between families, and gzips in a thread when asked to.
 
-The families are declared in monitor/families.py (one entry each: name, type, help,
+The families are declared in monitor/metrics/families.py (one entry each: name, type, help,
 labels, level, the Result.detail key read, the number format); this module runs them.  The
 per-camera families of a level are compiled once, at import, into one formatter function
 (see "compiled formatters" below).  Links, centres and providers have few series: they are
 formatted at scrape time, the provider counts in one C-level pass over the cameras (map,
 compress, Counter).
-docs/metrics.md lists every family; the self metrics (monitor.selfmetrics) follow them.
+docs/metrics.md lists every family; the self metrics (monitor.metrics.selfmetrics) follow them.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ from .families import (
     escape,
     integrations_of,
 )
-from .model import Reason
+from ..model import Reason
+from ..state import CameraState, State
 from .selfmetrics import SelfMetrics
-from .state import CameraState, State
 
 __all__ = ["CONTENT_TYPE", "Exporter", "escape", "gzip_chunks"]
 

@@ -50,9 +50,9 @@ DEFAULT_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
-SERVER = "cctv-monitor"
-#: request[USER]: the user name whose password was verified (monitor.access's principal).
-USER = web.RequestKey("user", str)  # no version: it only helps an attacker pick an exploit
+SERVER = "cctv-monitor"  # no version: it only helps an attacker pick an exploit
+#: request[USER]: the user name whose password was verified (monitor.web.access's principal).
+USER = web.RequestKey("user", str)
 
 
 def install_headers(app: web.Application, configured: dict[str, str] | None = None) -> None:

@@ -6,13 +6,13 @@
   ``POST /disputes/{id}/decision``, ``GET /disputes/decisions`` (the audit list).
 
 The forms work without JavaScript (the pages have none: the Content-Security-Policy of
-monitor.webauth forbids it), in English and Bahasa Indonesia (``?lang=id``).  Every change is
+monitor.web.auth forbids it), in English and Bahasa Indonesia (``?lang=id``).  Every change is
 a POST carrying a CSRF token: an HMAC, under a per-process key, of the user, what the form
 acts on, when it was issued and a random nonce.  A token is good for `TOKEN_SECONDS`, for
 that user and that object only, and once: its nonce is stored with the row (a UNIQUE
 column), so a replayed form stores nothing, even after a restart.  A POST whose Origin is
 another site is refused before the token is read.  Who may see or do what is
-monitor.access's; an object of another provider is answered 404, as one that does not exist.
+monitor.web.access's; an object of another provider is answered 404, as one that does not exist.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from typing import Any, Callable
 from aiohttp import web
 
 from .access import Principal
-from .history import disputes as store
-from .report.i18n import Words
+from ..history import disputes as store
+from ..report.i18n import Words
 
 log = logging.getLogger("cctv.portal")
 
@@ -132,7 +132,7 @@ class Portal:
     # ------------------------------------------------------------------ helpers
 
     def _tz(self) -> Any:
-        from .report import timezone_of
+        from ..report import timezone_of
 
         return timezone_of(self.state.inventory)
 
@@ -141,7 +141,7 @@ class Portal:
 
     async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run fn(conn, dialect, *args) on a connection of its own in a worker thread."""
-        from .history.writer import connect, is_postgres
+        from ..history.writer import connect, is_postgres
 
         def work() -> Any:
             if not is_postgres(self.target) and not os.path.isfile(self.target):  # type: ignore[arg-type]
@@ -159,7 +159,7 @@ class Portal:
         except store.DisputeError:
             raise
         except Exception as exc:  # noqa: BLE001 - the ledger away: one line, a clear answer
-            from .logsetup import redact
+            from ..logsetup import redact
 
             log.error("disputes: the ledger cannot be read or written: %s: %s",
                       exc.__class__.__name__, redact(str(exc)))
@@ -172,7 +172,7 @@ class Portal:
 
     @staticmethod
     def _who(request: web.Request) -> Principal:
-        from .web import principal
+        from .app import principal
 
         return principal(request)
 
@@ -185,7 +185,7 @@ class Portal:
         who = self._who(request)
         tz = self._tz()
         month = request.query.get("month") or dt.datetime.fromtimestamp(self.clock(), tz).strftime("%Y-%m")
-        from .report.compute import period_of
+        from ..report.compute import period_of
 
         try:
             start, end, _label = period_of(month, None, None, tz)

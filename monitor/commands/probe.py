@@ -14,8 +14,8 @@ from pathlib import Path
 
 import uvloop
 
-from .checks import JUDGES, PROBE_COMMAND, judge
-from .model import Credentials, Detail, MonitorSettings, Result, redact_url, split_credentials
+from ..checks import JUDGES, PROBE_COMMAND, judge
+from ..model import Credentials, Detail, MonitorSettings, Result, redact_url, split_credentials
 
 #: URL scheme -> the check run when --check is not given (from the catalogue)
 _DEFAULT_CHECK = {scheme: c.name for c in PROBE_COMMAND.values() for scheme in c.cli_default}
@@ -77,7 +77,7 @@ def format_result(check: str, url: str, result: Result, verbose: bool) -> str:
 
 async def probe_once(check: str, url: str, creds: Credentials | None, timeout: float,
                      duration: float, verbose: bool) -> Result:
-    from .probes import run_probe
+    from ..probes import run_probe
 
     endpoint = split_credentials(url, creds)
     if check == "tcp" and endpoint.scheme != "tcp":
@@ -88,7 +88,7 @@ async def probe_once(check: str, url: str, creds: Credentials | None, timeout: f
     # the checks that judge this answer (http: the snapshot analysis), as the daemon runs
     # them, with a fresh memory: one picture is never frozen (frozen_after counts fetches);
     # the keyframe decode threads are this probe's and end with it
-    from .probes.picture import DecodePool
+    from ..probes.picture import DecodePool
 
     with DecodePool() as pool:
         steps = {"picture": pool.post_step}

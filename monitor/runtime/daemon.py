@@ -23,21 +23,21 @@ from typing import Any, Callable
 import uvloop
 from aiohttp import web
 
-from . import logsetup
-from .exporter import Exporter
-from .history.clock import SteadyClock
-from .model import Inventory
-from .reload_guard import endpoint_changes, ledger_hook, refusal
+from .. import logsetup
+from ..config.reload_guard import endpoint_changes, ledger_hook, refusal
+from ..history.clock import SteadyClock
+from ..metrics.exporter import Exporter
+from ..model import Inventory
 from .reloader import issues_of, load_inventory
-from .resources import (ResourceGuard, check_descriptor_budget, check_stream_coverage,
+from ..resources import (ResourceGuard, check_descriptor_budget, check_stream_coverage,
                         raise_nofile_limit)
+from ..metrics.selfmetrics import SelfMetrics
+from ..state import State
+from ..web.app import ReloadFailed, make_app
+from ..web.auth import BasicAuth, install_headers
+from ..web.config import WebConfig, WebConfigError, load_web_config
+from ..web.server import PROTOCOL_LOG, ConnectionLimiter, GuardedSite, Limits
 from .scheduler import Scheduler
-from .selfmetrics import SelfMetrics
-from .state import State
-from .web import ReloadFailed, make_app
-from .webauth import BasicAuth, install_headers
-from .webconfig import WebConfig, WebConfigError, load_web_config
-from .webserver import PROTOCOL_LOG, ConnectionLimiter, GuardedSite, Limits
 
 log = logging.getLogger("cctv.daemon")
 
@@ -85,7 +85,7 @@ class Daemon:
         self.state = State(inventory, clock=self.clock)
         self.exporter = Exporter(self.state, self.metrics)
         self.guard = ResourceGuard(self.metrics.registry)
-        from .probes.picture import DecodePool  # PIL on use: `check` and `--help` stay quick
+        from ..probes.picture import DecodePool  # PIL on use: `check` and `--help` stay quick
 
         # the keyframe decode threads live and die with this daemon (closed by run_until)
         self.decoder = DecodePool()
@@ -93,7 +93,7 @@ class Daemon:
                                    post_steps={"picture": self.decoder.post_step})
         self._reload_lock = asyncio.Lock()
         # called with the ids of the cameras whose address a forced reload changed (the
-        # ledger records them: monitor.reload_guard.ledger_hook)
+        # ledger records them: monitor.config.reload_guard.ledger_hook)
         self.on_forced_move: Callable[[list[str]], None] | None = None
 
     def _prepare(self) -> tuple[Inventory, Any]:
@@ -120,7 +120,7 @@ class Daemon:
             await asyncio.sleep(0)
 
     async def reload(self, force: bool = False) -> dict[str, Any]:
-        """Reload the configuration; `force` skips the guards of monitor.reload_guard."""
+        """Reload the configuration; `force` skips the guards of monitor.config.reload_guard."""
         async with self._reload_lock:
             loop = asyncio.get_running_loop()
             try:
@@ -237,7 +237,7 @@ async def run_until(
     install_headers(app, web_config.headers)
     pages = _ledger_pages(daemon, inventory)
     pages.install(app)
-    from .portal import Portal
+    from ..web.portal import Portal
 
     Portal(daemon.state, pages.target).install(app)
     if web_config.users and inventory.access.configured:
@@ -284,7 +284,7 @@ async def run_until(
         _freeze_heap()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, on_hup)
-            # SIGUSR1: a reload past the guards of monitor.reload_guard (the operator's "yes")
+            # SIGUSR1: a reload past the guards of monitor.config.reload_guard (the operator's "yes")
             loop.add_signal_handler(signal.SIGUSR1, on_hup, True)
         # Served once the state is restored and SIGHUP is handled: a client that sees the
         # endpoints up may reload at once.
@@ -311,8 +311,8 @@ async def run_until(
 
 def _ledger_pages(daemon: Daemon, inventory: Inventory) -> Any:
     """/reports and the status page's availability strip, read from the ledger."""
-    from .history import target_of
-    from .report.pages import LedgerPages
+    from ..history import target_of
+    from ..report.pages import LedgerPages
 
     try:
         target = target_of(inventory, daemon.config_path, daemon.ledger)
@@ -328,9 +328,9 @@ async def _start_ledger(daemon: Daemon, inventory: Inventory,
     start is not "off": the writer holds the rows and keeps trying, the self metrics exist
     from now on and /readyz says it.  A refusal (an empty database where the marker says a
     ledger was, a schema newer than this monitor) ends the start: exit 2."""
-    from . import history
-    from .history.metrics import LedgerCollector
-    from .history.schema import SchemaTooNew
+    from .. import history
+    from ..history.metrics import LedgerCollector
+    from ..history.schema import SchemaTooNew
 
     try:
         target = history.target_of(inventory, daemon.config_path, daemon.ledger,
@@ -362,7 +362,7 @@ async def _main(args: Any) -> int:
             loop.add_signal_handler(sig, stop.set)
     await run_until(
         args.config,
-        args.listen,  # the defaults are the parser's (monitor.cli)
+        args.listen,  # the defaults are the parser's (monitor.commands.cli)
         stop,
         args.log_level,
         args.shard,
@@ -378,7 +378,7 @@ async def _main(args: Any) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    """`cctv-monitor run` with the arguments monitor.cli parsed; exit 0 on a
+    """`cctv-monitor run` with the arguments monitor.commands.cli parsed; exit 0 on a
     signal-initiated stop, 2 on config errors or a --listen address that cannot be bound."""
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

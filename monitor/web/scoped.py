@@ -2,7 +2,7 @@
 
 `ProviderView` answers the State read API (docs/ARCHITECTURE.md) with only that provider's
 cameras and its own entry of the inventory's providers: no other provider's name, camera,
-figure or total appears (monitor.access explains why not even totals).  The command-centre
+figure or total appears (monitor.web.access explains why not even totals).  The command-centre
 links are the city's network, not a provider's, and stay visible: they explain the
 link-caused exclusions in its report.
 """

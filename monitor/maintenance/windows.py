@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
-from .model import Camera, MaintenanceWindow
+from ..model import Camera, MaintenanceWindow
 
 Instant = dt.datetime | float | int
 _DAY = dt.timedelta(days=1)

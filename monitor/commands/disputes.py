@@ -43,8 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _target(args: Any) -> tuple[str | None, Any]:
-    from .config import load
-    from .history import is_postgres, target_of
+    from ..config import load
+    from ..history import is_postgres, target_of
 
     try:
         inventory = load(args.config)
@@ -68,10 +68,10 @@ def _target(args: Any) -> tuple[str | None, Any]:
 
 
 def main(args: Any) -> int:
-    from .history import disputes as store
-    from .history.writer import connect
-    from .logsetup import redact
-    from .report import timezone_of
+    from ..history import disputes as store
+    from ..history.writer import connect
+    from ..logsetup import redact
+    from ..report import timezone_of
 
     ledger, inventory = _target(args)
     if ledger is None:

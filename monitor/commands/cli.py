@@ -47,7 +47,7 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from .version import version_text
+        from ..version import version_text
 
         print(version_text())
         parser.exit()
@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("probe", help="probe one endpoint once, like curl for cameras")
     p.add_argument("url")
-    from .checks import PROBE_COMMAND
+    from ..checks import PROBE_COMMAND
 
     p.add_argument("--check", choices=tuple(PROBE_COMMAND), default=None,
                    help="default: from the URL scheme (" + ", ".join(
@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     log_format(p)
 
-    from .report import add_arguments as report_arguments
+    from ..report import add_arguments as report_arguments
 
     p = sub.add_parser("report", help="a provider report from the outage ledger "
                        "(report.html, report.pdf, providers.csv, outages.csv)")
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "inventory YAML, every bad row named")
     import_arguments(p)
 
-    from .disputes_cli import add_arguments as disputes_arguments
+    from .disputes import add_arguments as disputes_arguments
 
     p = sub.add_parser("disputes", help="providers' disputes of outages: list, show, decide")
     disputes_arguments(p)
@@ -167,14 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 _ENTRY = {
     "report": ("monitor.report", "main"),
-    "import": ("monitor.importer", "main"),
+    "import": ("monitor.commands.importer", "main"),
     "ledger": ("monitor.history.verify", "main"),
-    "run": ("monitor.daemon", "main"),
+    "run": ("monitor.runtime.daemon", "main"),
     "check": ("monitor.config", "check_main"),
-    "probe": ("monitor.probe_cli", "main"),
+    "probe": ("monitor.commands.probe", "main"),
     "simulate": ("monitor.simulator.server", "main"),
-    "demo": ("monitor.demo", "main"),
-    "disputes": ("monitor.disputes_cli", "main"),
+    "demo": ("monitor.commands.demo", "main"),
+    "disputes": ("monitor.commands.disputes", "main"),
 }
 
 

@@ -4,7 +4,7 @@ A worker thread is not enough: PyYAML's C parser composes a whole file in one ca
 never lets go of the GIL, so at 20,000 cameras the loop stood still for up to half a second
 while a thread parsed (measured, tests/bench/bench_reload.py).  So the files are read,
 validated and sharded in a child process of the same interpreter
-(``python -m monitor.reloader``), which sends the Inventory back on its stdout pickled in
+(``python -m monitor.runtime.reloader``), which sends the Inventory back on its stdout pickled in
 slices of SLICE cameras; a worker thread here
 unpickles slice after slice, each a few milliseconds of held GIL, and the loop runs between
 them.  Errors come back as the list of lines ``cctv-monitor check`` would print.
@@ -19,14 +19,14 @@ import subprocess
 import sys
 from typing import Any, Mapping
 
-from .model import Inventory
+from ..model import Inventory
 
 SLICE = 500
 
 
 def load_inventory(path: str, shard: tuple[int, int] | None) -> Inventory:
     """The configuration at `path`, only this shard's cameras when `shard` is given."""
-    from .config import load
+    from ..config import load
 
     inventory = load(path)
     if shard is not None:
@@ -81,7 +81,7 @@ def load_isolated(path: str, shard: tuple[int, int] | None,
                   running: Mapping[str, Any] | None = None, timeout: float = 600.0) -> Any:
     """Load the configuration in a child process; blocking (call it from a worker thread).
     Raises LoadFailed with the configuration's errors."""
-    argv = [sys.executable, "-m", "monitor.reloader", os.fspath(path)]
+    argv = [sys.executable, "-m", "monitor.runtime.reloader", os.fspath(path)]
     if shard is not None:
         argv.append(f"{shard[0]}/{shard[1]}")
     try:

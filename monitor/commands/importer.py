@@ -2,7 +2,7 @@
 spreadsheet to inventory YAML.
 
 Reads CSV (`,` or `;`, UTF-8 with or without a byte-order mark) and XLSX (openpyxl), streamed
-and bounded (`monitor.import_read`).  The header row (the first naming an id column, so a
+and bounded (`monitor.commands.import_read`).  The header row (the first naming an id column, so a
 title row above it is skipped) names the columns, in English or Indonesian as providers
 write them (`id`/`kode`, `name`/`nama`/`nama lokasi`, `district`/`kecamatan`, `zone`/`zona`,
 `latitude`/`lintang`, `longitude`/`bujur`, `uplink`, `rtsp`, `http`, `onvif`, `username`,
@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .checks import CAMERA_CHECKS, CHECKS
-from .config.keys import field_schemes
-from .import_read import ReadError, find_header, open_rows
+from ..checks import CAMERA_CHECKS, CHECKS
+from ..config.keys import field_schemes
+from .import_read import ReadError, column_letter, find_header, open_rows
 
 COLUMNS = {
     "id": ("id", "camera_id", "camera", "kode", "kode_kamera", "id_kamera", "id_cctv",
@@ -78,15 +78,6 @@ class Problem:
         if self.column:
             where += f", column {self.column}" + (f" ({self.letter})" if self.letter else "")
         return f"{where}: {self.reason}"
-
-
-def _letter(index: int) -> str:
-    out = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        out = chr(65 + rem) + out
-    return out
 
 
 def _norm(header: Any) -> str:
@@ -136,7 +127,7 @@ def convert(header: list[str], rows: Iterable[tuple[int, list[Any]]], provider: 
     for i, h in enumerate(header):
         key = _ALIASES.get(_norm(h))
         if key is None and h and _norm(h) not in IGNORED:
-            unknown = Problem(header_row, h, _letter(i),
+            unknown = Problem(header_row, h, column_letter(i),
                               "unknown column" + (" (known: " if strict else ", ignored (known: ")
                               + ", ".join(COLUMNS) + ")")
             if strict:
@@ -144,7 +135,7 @@ def convert(header: list[str], rows: Iterable[tuple[int, list[Any]]], provider: 
             elif warnings is not None:
                 warnings.append(unknown)
         elif key is not None and key in seen_keys:
-            problems.append(Problem(header_row, h, _letter(i), f"the same as column {seen_keys[key]}"))
+            problems.append(Problem(header_row, h, column_letter(i), f"the same as column {seen_keys[key]}"))
             key = None
         elif key is not None:
             seen_keys[key] = h
@@ -166,7 +157,7 @@ def convert(header: list[str], rows: Iterable[tuple[int, list[Any]]], provider: 
             if key is None:
                 continue
             values[key] = cells[i] if i < len(cells) else None
-            cols[key] = (header[i], _letter(i))
+            cols[key] = (header[i], column_letter(i))
         if len(cells) > len(header) and any(_cell(c) for c in cells[len(header):]):
             problems.append(Problem(number, "", "", f"{len(cells)} cells but {len(header)} columns"))
             continue

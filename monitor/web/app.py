@@ -4,7 +4,7 @@ application.
 
 It owns HTTP concerns only (routing, query validation, caching of the status page, gzip
 negotiation, error pages without tracebacks); the data comes from the State read API, the
-exposition from `monitor.exporter`, the page from `monitor.status`, and a reload from the
+exposition from `monitor.metrics.exporter`, the page from `monitor.web.status`, and a reload from the
 `reload` callable the daemon hands in (the same one SIGHUP uses).
 """
 
@@ -18,15 +18,15 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from ..checks import camera_clock
+from ..metrics.exporter import CONTENT_TYPE, Exporter
+from ..probes import evidence
+from ..state import State
+from ..state.uplink_cause import camera_cause
 from .access import LOCAL, Principal, decide, principal_of
-from .checks import camera_clock
-from .exporter import CONTENT_TYPE, Exporter
-from .probes import evidence
+from .auth import USER
 from .scoped import ProviderView
-from .state.uplink_cause import camera_cause
-from .state import State
 from .status import render as render_status
-from .webauth import USER
 
 log = logging.getLogger("cctv.web")
 
@@ -311,7 +311,7 @@ def make_app(state: State, exporter: Exporter, reload_fn: Reload | None = None,
     app[EXPORTER_KEY] = exporter
     app[RELOAD_KEY] = reload_fn
     app[STATUS_CACHE_KEY] = {}
-    # every route is named: the name is what monitor.access.decide answers for
+    # every route is named: the name is what monitor.web.access.decide answers for
     app.router.add_get("/metrics", metrics, name="metrics")
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="ready")
@@ -338,7 +338,7 @@ PRINCIPAL = web.RequestKey("principal", Principal)
 
 @web.middleware
 async def _access(request: web.Request, handler):
-    """Every request's one access decision (monitor.access.decide), by route name."""
+    """Every request's one access decision (monitor.web.access.decide), by route name."""
     route = request.match_info.route
     name = getattr(route, "name", None)
     if name is None:  # aiohttp's own 404/405 answers: nothing to decide

@@ -11,7 +11,7 @@ aiohttp application through a thin protocol wrapper that
 - caps open connections at ``max_connections`` (counted in the descriptor budget of
   ``monitor.resources``): a new connection over the cap evicts the oldest one that is not
   serving a request, so that a flood of idle clients never locks Prometheus out; a request
-  still waiting for its credentials to be checked (``monitor.webauth``) counts as not
+  still waiting for its credentials to be checked (``monitor.web.auth``) counts as not
   serving: once the idle ones are gone, the oldest of those goes, so verified clients keep
   a reserve that a wrong-password flood cannot fill;
 - aborts a response still being written after ``response_timeout`` (a client that never

@@ -18,7 +18,7 @@ of the Prometheus exporter toolkit (the file node_exporter and blackbox_exporter
 
 Every endpoint is covered: /metrics, /status, /api/cameras, /healthz, /readyz and
 /-/reload.  A hash whose bcrypt cost is above `MAX_BCRYPT_COST` is refused: each check would
-burn a core for seconds (cost 31: hours).  How the checks run is `monitor.webauth`'s.
+burn a core for seconds (cost 31: hours).  How the checks run is `monitor.web.auth`'s.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .config.durations import parse_duration
-from .webauth import bcrypt_cost
+from ..config.durations import parse_duration
+from .auth import bcrypt_cost
 
 log = logging.getLogger("cctv.web")
 

@@ -19,11 +19,11 @@ recreate tasks.  So:
 - One counter plus a FIFO backlog per budget (a semaphore without parked tasks):
   ``monitor.concurrency`` for camera and feed checks, ``stream.concurrency`` for stream
   checks, so a few long stream checks never starve the fast ones.  Links run on their own
-  tasks (`monitor.links`) and are never queued behind cameras.
+  tasks (`monitor.runtime.links`) and are never queued behind cameras.
 - Never two probes of one camera's check at once: a check still running (or still waiting
   for a slot) when it is due again is skipped and counted.
 - Start lag (actual start - due) goes to ``cctv_monitor_probe_lag_seconds``; from its
-  start on, a check is `monitor.checkrun`'s (deadline, retries, post-steps, verdict).
+  start on, a check is `monitor.runtime.checkrun`'s (deadline, retries, post-steps, verdict).
 - A check the catalogue cannot run (an unknown name in a hand-built inventory) is never
   silently ignored: it is logged once as not scheduled.
 - A reload is State's (`State.apply`, from the daemon): the scheduler is then told to
@@ -38,14 +38,14 @@ import logging
 from collections import deque
 from typing import Any, Mapping
 
+from ..checks import BUDGETS, LINK, PostStep
+from ..metrics.selfmetrics import SelfMetrics
+from ..model import Camera, MonitorSettings
+from ..resources import ResourceGuard
+from ..state import State
+from ..timebase import SYSTEM, Clock
 from .checkrun import CheckRunner, ProbeLookup, camera_rounds, stream_coverage
-from .checks import BUDGETS, LINK, PostStep
 from .links import LinkLoops, LinkProbe, phase
-from .model import Camera, MonitorSettings
-from .resources import ResourceGuard
-from .selfmetrics import SelfMetrics
-from .state import State
-from .timebase import SYSTEM, Clock
 
 log = logging.getLogger("cctv.scheduler")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
-from .model import Inventory
+from ..model import Inventory
 
 
 def _weight(camera_id: str, shard: int) -> int:

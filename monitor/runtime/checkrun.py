@@ -25,12 +25,12 @@ from typing import Any, Callable, Mapping
 
 from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_fixed
 
-from . import checks as catalogue
-from .checks import CHECKS, FEED, PostStep
-from .model import TRANSIENT_REASONS, Camera, Endpoint, ProbeContext, Reason, Result
-from .probes.base import ProbeFn, classify_exception, run_probe
-from .resources import LocalResourceError, ResourceGuard, local_resource_kind
-from .state import State
+from .. import checks as catalogue
+from ..checks import CHECKS, FEED, PostStep
+from ..model import TRANSIENT_REASONS, Camera, Endpoint, ProbeContext, Reason, Result
+from ..probes.base import ProbeFn, classify_exception, run_probe
+from ..resources import LocalResourceError, ResourceGuard, local_resource_kind
+from ..state import State
 
 log = logging.getLogger("cctv.scheduler")
 

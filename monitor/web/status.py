@@ -18,10 +18,10 @@ from html import escape
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .checks import camera_clock
-from .model import Cause, is_ring_one
-from .probes import evidence
-from .state.uplink_cause import camera_cause
+from ..checks import camera_clock
+from ..model import Cause, is_ring_one
+from ..probes import evidence
+from ..state.uplink_cause import camera_cause
 
 #: Down-camera rows shown at most: beyond this the page stops being useful on a phone and
 #: the complete list is in /api/cameras.
@@ -93,7 +93,7 @@ def _zone(name: str | None) -> Any:
 def _local_time(now: float, zone_name: str | None) -> str:
     """The page's clock in the configured time zone with its name and offset: a Jakarta
     reader after 17:00 UTC sees today's date, "2026-10-10 07:00:00 WIB (UTC+7)"."""
-    from .report.document import zone_label
+    from ..report.document import zone_label
 
     tz = _zone(zone_name)
     return f"{dt.datetime.fromtimestamp(now, tz):%Y-%m-%d %H:%M:%S} {zone_label(tz, now)}"
@@ -210,7 +210,7 @@ def render(state: Any, now: float, availability: str = "") -> bytes:
     `availability`: the ledger's per-provider section (monitor.report.pages), when there
     is a ledger."""
     inv = state.inventory
-    from .maintenance_state import in_maintenance_now
+    from ..maintenance.current import in_maintenance_now
 
     maint = in_maintenance_now(inv, now) if inv.maintenance else {}
     providers = {p.name: p for p in inv.providers}

@@ -12,10 +12,10 @@ import asyncio
 import hashlib
 from typing import Awaitable, Callable
 
-from .model import Inventory, Link, LinkKey, LinkResult, LinkSettings, Reason
-from .resources import LocalResourceError, ResourceGuard
-from .state import State
-from .timebase import SYSTEM, Clock
+from ..model import Inventory, Link, LinkKey, LinkResult, LinkSettings, Reason
+from ..resources import LocalResourceError, ResourceGuard
+from ..state import State
+from ..timebase import SYSTEM, Clock
 
 LinkProbe = Callable[[Link, LinkSettings], Awaitable[LinkResult]]
 
@@ -27,7 +27,7 @@ def phase(key: str) -> float:
 
 
 def _classify(exc: Exception) -> tuple[Reason, str]:
-    from .probes.base import classify_exception
+    from ..probes.base import classify_exception
 
     return classify_exception(exc)
 

@@ -1,0 +1,3 @@
+"""The command line (cli) and the commands that are not the daemon: probe,
+importer, demo, metrics_doc.
+"""
