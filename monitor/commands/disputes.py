@@ -43,14 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _target(args: Any) -> tuple[str | None, Any]:
-    from ..config import load
+    from ..config import load_for_command
     from ..history import is_postgres, target_of
 
-    try:
-        inventory = load(args.config)
-    except Exception as exc:  # noqa: BLE001 - ConfigError lists every problem
-        for line in getattr(exc, "issues", None) or [str(exc)]:
-            print(str(line), file=sys.stderr)
+    inventory = load_for_command(args.config)
+    if inventory is None:
         return None, None
     ledger = args.ledger
     if not ledger:
