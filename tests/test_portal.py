@@ -732,6 +732,12 @@ def test_disputes_command_line(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "does not exist (nothing was created)" in out.stderr
     assert not (tmp_path / "missing.sqlite").exists()
+    bad = tmp_path / "bad.yml"
+    bad.write_text(CONFIG + "\naccess:\n  admins: [a]\n  viewers: [a]\n")
+    out = subprocess.run([sys.executable, "-m", "monitor", "disputes", "list", "-c", str(bad)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "access.viewers[0]: user 'a' already has a role" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_dispute_rows_are_hash_chained(tmp_path):
