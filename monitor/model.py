@@ -57,7 +57,8 @@ class Cause(enum.StrEnum):
     Provider's: CAMERA (a camera check failed), FEED_MISSING (camera and link up, the feed
     absent).  The city's: LINK_DOWN (the uplink or the command centre's link is down).
     CAMERA_DOWN is a feed down because its camera is (counted once, as the camera).  The
-    report alone adds MAINTENANCE and MONITOR_DOWN, the other two exclusions."""
+    report alone adds MAINTENANCE and MONITOR_DOWN, the other two exclusions, and DISPUTE
+    (the seconds of an accepted dispute, monitor/history/disputes.py)."""
 
     OK = "ok"
     UNKNOWN = "unknown"
@@ -67,6 +68,7 @@ class Cause(enum.StrEnum):
     FEED_MISSING = "feed_missing"
     MAINTENANCE = "maintenance"
     MONITOR_DOWN = "monitor_down"
+    DISPUTE = "dispute"
 
     @classmethod
     def of(cls, value: str) -> "Cause":
@@ -436,6 +438,32 @@ class ReportSettings:
     signatories: tuple[Signatory, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class AccessSettings:
+    """Who may see what on the web port (`access:`): the users of `--web.config.file` by
+    role.  `configured` is False when the configuration has no `access:` section: then every
+    authenticated user is an admin, as before roles existed."""
+
+    configured: bool = False
+    admins: tuple[str, ...] = ()
+    viewers: tuple[str, ...] = ()
+    prometheus: tuple[str, ...] = ()
+    providers: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (provider, its users)
+
+    def role_of(self, user: str) -> tuple[str, str]:
+        """(role, provider): role is admin, viewer, prometheus, provider or "" (none)."""
+        if user in self.admins:
+            return "admin", ""
+        if user in self.viewers:
+            return "viewer", ""
+        if user in self.prometheus:
+            return "prometheus", ""
+        for provider, users in self.providers:
+            if user in users:
+                return "provider", provider
+        return "", ""
+
+
 #: Maintenance scope keys and the camera field each matches.
 MAINTENANCE_SCOPES = (("cameras", "id"), ("providers", "provider"), ("districts", "district"),
                       ("zones", "zone"), ("uplinks", "uplink"))
@@ -486,6 +514,7 @@ class Inventory:
     history: HistorySettings = HistorySettings()
     maintenance: tuple[MaintenanceWindow, ...] = ()
     report: ReportSettings = ReportSettings()
+    access: AccessSettings = AccessSettings()
 
     def provider(self, name: str) -> Provider | None:
         for p in self.providers:

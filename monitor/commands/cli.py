@@ -157,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="a provider's inventory spreadsheet (CSV or XLSX) to "
                        "inventory YAML, every bad row named")
     import_arguments(p)
+
+    from .disputes import add_arguments as disputes_arguments
+
+    p = sub.add_parser("disputes", help="providers' disputes of outages: list, show, decide")
+    disputes_arguments(p)
     return parser
 
 
@@ -169,6 +174,7 @@ _ENTRY = {
     "probe": ("monitor.commands.probe", "main"),
     "simulate": ("monitor.simulator.server", "main"),
     "demo": ("monitor.commands.demo", "main"),
+    "disputes": ("monitor.commands.disputes", "main"),
 }
 
 

@@ -313,6 +313,23 @@ MAINTENANCE = Section("maintenance[]", "Planned work: cameras in scope are not h
     "Window names are unique across all files.",
 ))
 
+ACCESS_PROVIDER = Section("access.providers[]", "The users of one provider: they see only "
+                          "its cameras, feeds, outages and reports, and may dispute its outages.", (
+    Key("provider", "name", "The provider (declared in providers:).", required=True,
+        max_len=MAX_LABEL),
+    Key("users", "scope", "User names of --web.config.file's basic_auth_users."),
+))
+
+ACCESS = Section("access", "Roles of the web users (their passwords stay in "
+                 "--web.config.file).  Without this section every authenticated user is an "
+                 "admin; with it, a user in no role gets only /-/healthy.  Set in one file only.", (
+    Key("admins", "names", "The city: everything, decides disputes, reloads."),
+    Key("viewers", "names", "Everything, read only."),
+    Key("prometheus", "names", "Scrapers: /metrics, /-/reload and the health endpoints."),
+    Key("providers", "list", ACCESS_PROVIDER.meaning, section=ACCESS_PROVIDER),
+), rules=("A user has one role: listed once across admins, viewers, prometheus and "
+          "providers.",))
+
 TOP = Section("", "A configuration file.  Any file may hold any section (an included file "
               "typically holds one provider and its cameras); monitor: is set in one file "
               "only.", (
@@ -326,10 +343,12 @@ TOP = Section("", "A configuration file.  Any file may hold any section (an incl
     Key("history", "mapping", HISTORY.meaning, section=HISTORY),
     Key("maintenance", "list", MAINTENANCE.meaning, section=MAINTENANCE),
     Key("report", "mapping", REPORT.meaning, section=REPORT),
+    Key("access", "mapping", ACCESS.meaning, section=ACCESS),
     Key("include", "paths", "Other files to read, as globs relative to this file; each "
         "must match at least one file.  Their sections are appended in name order."),
 ))
 
 #: Every section, in the order of the reference.
 SECTIONS = (TOP, MONITOR, STREAM, SNAPSHOT, LINKS, RELOAD, ONVIF, PROVIDER, MILESTONE, INTEGRATION,
-            CENTRE, LINK, CAMERA, HISTORY, MAINTENANCE, REPORT, SIGNATORY)
+            CENTRE, LINK, CAMERA, HISTORY, MAINTENANCE, REPORT, SIGNATORY, ACCESS,
+            ACCESS_PROVIDER)

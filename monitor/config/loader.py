@@ -10,6 +10,7 @@ from typing import Mapping
 from yaml.nodes import Node
 
 from ..model import Inventory
+from .access import AccessSection
 from .cameras import CamerasSection
 from .errors import ConfigError
 from .network import NetworkSection
@@ -17,7 +18,8 @@ from .schedule import ScheduleSection
 from .settings import SettingsSection
 
 
-class _Builder(CamerasSection, ScheduleSection, NetworkSection, SettingsSection):
+class _Builder(CamerasSection, ScheduleSection, NetworkSection, SettingsSection,
+               AccessSection):
     """One run of `load`: reads the files, then validates section by section."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
@@ -52,6 +54,7 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
             {i.name for i in integrations} | set(builder.centre_names),
         )
         maintenance = builder.maintenance({p.name for p in providers})
+        access = builder.access({p.name for p in providers})
     finally:
         # Drop the node tree before the collector is back, or its first pass walks it all.
         builder.docs.clear()
@@ -72,6 +75,7 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
         timezone=timezone,
         history=history,
         maintenance=maintenance,
+        access=access,
         report=report,
     )
 

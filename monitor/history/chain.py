@@ -65,7 +65,7 @@ class Chain:
         return cls(instance, int(row[0]), str(row[1])) if row else cls(instance)
 
     def link(self, rows: Iterable[tuple[str, tuple]], now: float,
-             after: tuple | None = None) -> list[tuple]:
+             after: tuple | None = None, extra: frozenset[str] | set[str] = frozenset()) -> list[tuple]:
         """The events for `rows` (statement, params), following the current head (or `after`,
         the last event of the same transaction so far); the head moves only with `advance`,
         once the transaction that carries them has committed."""
@@ -74,7 +74,7 @@ class Chain:
             seq, head = after[1], after[5]
         out = []
         for key, params in rows:
-            if key not in CHAINED:
+            if key not in CHAINED and key not in extra:  # extra: monitor.history.disputes
                 continue
             seq += 1
             body = _body(params)
@@ -247,7 +247,39 @@ def verify(rows: Any) -> Verdict:
                                                 f"its events say {want[0]!r} {want[2]}"))
     for camera, (t, _p, where, _s) in firsts.items():
         v.findings.append(Finding(t, f"first_answer row {camera!r} was deleted: recorded by {where}"))
+    _verify_disputes(rows, good, v)
     v.findings.sort(key=lambda f: f.ts)
     v.chain_findings.sort(key=lambda f: f.ts)
     v.findings[:0] = v.chain_findings  # a broken chain first: the rows after it are unproven
     return v
+
+
+def _verify_disputes(rows: Any, good: list, v: Verdict) -> None:
+    """The append-only `disputes` table (schema 5, monitor/history/disputes.py) against its
+    `dispute` events: every row exactly as its event wrote it, no row without one, no event
+    without its row (disputes are never pruned)."""
+    want = {int(p[0]): (p, inst, seq, ts) for inst, seq, ts, event, p in good if event == "dispute"}
+    try:
+        table = rows("SELECT id, ts, action, dispute, outage, camera, provider, start_ts, end_ts, "
+                     "reason, text, actor, form FROM disputes ORDER BY id")
+    except Exception:  # noqa: BLE001 - a ledger from before disputes existed
+        table = []
+    for row in table:
+        v.rows_checked += 1
+        rid = int(row[0])
+        got = want.pop(rid, None)
+        if got is None:
+            v.findings.append(Finding(float(row[1]), f"disputes row id {rid} was inserted: no "
+                                                      "chained event wrote it"))
+            continue
+        p, inst, seq, ts = got
+        mine = [rid, float(row[1]), row[2], None if row[3] is None else int(row[3]), int(row[4]),
+                row[5], row[6], float(row[7]), float(row[8]), row[9], row[10], row[11], row[12]]
+        theirs = [int(p[0]), float(p[1]), p[2], None if p[3] is None else int(p[3]), int(p[4]),
+                  p[5], p[6], float(p[7]), float(p[8]), p[9], p[10], p[11], p[12]]
+        if mine != theirs:
+            v.findings.append(Finding(ts, f"disputes row id {rid} was edited: it differs from its "
+                                          f"event (chain {inst} #{seq})"))
+    for rid, (_p, inst, seq, ts) in want.items():
+        v.findings.append(Finding(ts, f"disputes row id {rid} was deleted: written by chain "
+                                      f"{inst} #{seq}"))

@@ -153,6 +153,20 @@ class Reader:
     def first_answers(self) -> dict[str, float]:
         return {c: float(ts) for c, ts in self._rows("SELECT camera, ts FROM first_answer")}
 
+    def disputes(self, start: float, end: float, provider: str | None = None,
+                 as_of: float | None = None) -> list:
+        """The disputes (monitor/history/disputes.py) whose spans overlap [start, end), as
+        they stood at `as_of`; a ledger from before disputes has none."""
+        from . import disputes
+
+        try:
+            return disputes.load(self.conn, self.dialect, provider=provider, start=start,
+                                 end=end, as_of=as_of)
+        except Exception:  # noqa: BLE001 - no disputes table (schema < 5)
+            if self.dialect == "postgres":
+                self.conn.rollback()
+            return []
+
     def select(self, statement: str, params: tuple = ()) -> list[tuple]:
         """Any read (`?` placeholders); the chain's verification reads whole tables."""
         return self._rows(statement, params)

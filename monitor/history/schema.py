@@ -23,6 +23,9 @@ Tables:
   negative when back) at ledger time `ts`, the wall clock then reading `wall_ts`; and each
   instance's boot id and CLOCK_BOOTTIME at its heartbeat, which measure a restart's gap.
 
+- `disputes` (version 5): providers' disputes of outages and the city's decisions,
+  append-only (monitor/history/disputes.py).
+
 Statements are written with `?` and `GREATEST(a, b)`; `sql` gives each engine its spelling.
 """
 
@@ -122,6 +125,26 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 
 # version 4: evidence thumbnails (monitor.history.thumbs)
 MIGRATIONS.append(_thumbs.MIGRATION)
+# disputes and their decisions, append-only: monitor/history/disputes.py
+MIGRATIONS.append((5, [
+    """CREATE TABLE disputes (
+        id {id_column},
+        ts DOUBLE PRECISION NOT NULL,
+        action TEXT NOT NULL,
+        dispute BIGINT,
+        outage BIGINT NOT NULL,
+        camera TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        start_ts DOUBLE PRECISION NOT NULL,
+        end_ts DOUBLE PRECISION NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL DEFAULT '',
+        actor TEXT NOT NULL,
+        form TEXT UNIQUE)""",
+    "CREATE INDEX disputes_start ON disputes (start_ts)",
+    "CREATE INDEX disputes_dispute ON disputes (dispute)",
+]))
+MIGRATIONS.sort(key=lambda step: step[0])  # steps of other branches merge in any order
 
 LATEST = MIGRATIONS[-1][0]
 

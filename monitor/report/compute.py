@@ -10,6 +10,10 @@ the installation figures):
   stopped), the maintenance windows that cover the camera, and the seconds of its outages
   that fall in a recorded down interval of its uplink (a command-centre link: the city's
   network), per second, exactly as the other two;
+- the seconds of a camera outage that the provider disputed and the city accepted
+  (monitor/history/disputes.py, as they stood when the report was made) are excluded too
+  (`excluded=dispute`), after the three above; pending and rejected disputes change
+  nothing and are listed;
 - eligible = present - excluded; down = camera outages outside excluded time;
 - availability = 1 - down / eligible, per provider over the sum of its cameras.
 
@@ -190,6 +194,13 @@ def compute(reader: Reader, inventory: Inventory, start: dt.datetime, end: dt.da
 
     windows = [(w, window_intervals(w, t0, t1, tz)) for w in inventory.maintenance]
     windows = [(w, ivs) for w, ivs in windows if ivs]
+    # as they stand at `now`, the report's one instant (report.json's as_of, which
+    # `report --verify` recomputes at): disputes are filed and decided after a period ends
+    disputes = reader.disputes(t0, t1, provider_filter, as_of=now)
+    accepted: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for d in disputes:
+        if d.status == "accepted":
+            accepted[d.camera].append((d.start, d.end))
 
     # the ledger's rows for the period, grouped by camera (strings interned: a million rows)
     strings: dict[str, str] = {}
@@ -260,6 +271,12 @@ def compute(reader: Reader, inventory: Inventory, start: dt.datetime, end: dt.da
         else:
             link_out = []
             excluded = merge(mdown + maint)
+        # an accepted dispute excludes only seconds that would otherwise count as down
+        disputed = subtract(intersect(merge(accepted[camera]), all_out), excluded) \
+            if camera in accepted else []
+        if disputed:
+            excluded = merge(excluded + disputed)
+            f.disputed_s += total(disputed)
         counted = subtract(all_out, excluded)
         down_s = total(counted)
         eligible_s = present_s - total(excluded)
@@ -278,7 +295,8 @@ def compute(reader: Reader, inventory: Inventory, start: dt.datetime, end: dt.da
         add_daily(counted, bounds, f.daily_down)
         per_camera.append(CameraFigures(camera, prov, down_s, eligible_s, len(listed)))
         for r in listed:
-            _cut(pieces, camera, prov, "camera", r, Cause.CAMERA, pres, uplink_down, mdown, maint)
+            _cut(pieces, camera, prov, "camera", r, Cause.CAMERA, pres, uplink_down, mdown, maint,
+                 disputed)
         for integ, own in _own_feed_rows(feeds).items():
             centre_down = intersect(links.feed(integ), pres)
             for r in own:
@@ -305,7 +323,7 @@ def compute(reader: Reader, inventory: Inventory, start: dt.datetime, end: dt.da
     for f in figures.values():
         for attr in ("target", "claimed", "configured", "verified", "up", "integrated", "ring_one",
                      "ring_one_connected", "police_feeds", "police_connected", "present_s",
-                     "eligible_s", "down_s", "outages", "pace_per_week"):
+                     "eligible_s", "down_s", "outages", "pace_per_week", "disputed_s"):
             setattr(total_f, attr, getattr(total_f, attr) + getattr(f, attr))
         total_f.smart_city.add(f.smart_city)
         total_f.police.add(f.police)
@@ -330,7 +348,8 @@ def compute(reader: Reader, inventory: Inventory, start: dt.datetime, end: dt.da
     step(1.0)
     return Report(start, end, tz, label, days, list(figures.values()), total_f, pieces, worst,
                   monitor_down_s, dt.datetime.fromtimestamp(now, tz),
-                  dt.datetime.fromtimestamp(t_end, tz), coverage, reader.clock_steps(t0, t1))
+                  dt.datetime.fromtimestamp(t_end, tz), coverage, reader.clock_steps(t0, t1),
+                  disputes)
 
 
 def _coalesce(rows: Iterable[Row]) -> list[Row]:
@@ -362,10 +381,11 @@ def _own_feed_rows(feeds: Iterable[Row]) -> dict[str, list[Row]]:
 
 
 def _cut(pieces: list[Piece], camera: str, prov: str, kind: str, r: Row, own: Cause,
-         pres: Intervals, link_down: Intervals, mdown: Intervals, maint: Intervals) -> None:
+         pres: Intervals, link_down: Intervals, mdown: Intervals, maint: Intervals,
+         disputed: Intervals = ()) -> None:  # type: ignore[assignment]
     """List one outage cut at the camera's presence, at its link's down intervals (cause
-    `link_down` inside, `own` outside), and at its exclusions."""
-    if not link_down and not mdown and not maint and len(pres) == 1:  # the common case
+    `link_down` inside, `own` outside), and at its exclusions (accepted disputes last)."""
+    if not link_down and not mdown and not maint and not disputed and len(pres) == 1:  # the common case
         a, b = max(r.start, pres[0][0]), min(r.end, pres[0][1])
         if a < b:
             pieces.append(Piece(camera, prov, kind, a, b, r.reason, own, r.check, "", r.integration))
@@ -380,7 +400,8 @@ def _cut(pieces: list[Piece], camera: str, prov: str, kind: str, r: Row, own: Ca
     parts = ((Cause.LINK_DOWN, intersect(ivs, link_down)), (own, subtract(ivs, link_down))) \
         if link_down else ((own, ivs),)
     for cause, part in parts:
-        for label, excl in ((Cause.MONITOR_DOWN, mdown), (Cause.MAINTENANCE, maint)):
+        for label, excl in ((Cause.MONITOR_DOWN, mdown), (Cause.MAINTENANCE, maint),
+                            (Cause.DISPUTE, list(disputed))):
             if part and excl:
                 for a, b in intersect(part, excl):
                     pieces.append(Piece(camera, prov, kind, a, b, r.reason, cause, r.check, label,

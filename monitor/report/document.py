@@ -157,6 +157,16 @@ class DigestReader:
                 add(("first", camera), ts, 0.0)
         return got
 
+    def disputes(self, start: float, end: float, provider: str | None = None,
+                 as_of: float | None = None) -> list:
+        """Disputes change the figures (accepted ones exclude seconds): each one, with its
+        state at the as-of instant, is part of the digest."""
+        got = self.reader.disputes(start, end, provider, as_of)
+        for d in got:
+            self._add(("dispute", d.id, d.outage, d.camera, d.provider, d.start, d.end, d.status,
+                       d.decided_at))
+        return got
+
     def heartbeats(self) -> dict[str, float]:
         got = self.reader.heartbeats()
         for inst, beat in got.items():

@@ -36,7 +36,9 @@ PROVIDER_COLUMNS = (
     "as_of", "never_verified", "pace_from", "feed_link_s",
     "smart_city_configured", "smart_city_measured", "smart_city_reaching_at_end",
     "smart_city_reaching_sla", "police_configured", "police_measured",
-    "police_reaching_at_end", "police_reaching_sla")
+    "police_reaching_at_end", "police_reaching_sla",
+    # seconds excluded by accepted disputes (docs/disputes.md)
+    "excluded_dispute_s")
 
 
 #: What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"), with the
@@ -125,7 +127,8 @@ def _providers(report: Report, fh: TextIO) -> None:
             report.as_of.isoformat() if report.as_of else "", len(f.never_verified),
             f.pace_from.isoformat() if f.pace_from else "", f"{f.feed_s[Cause.LINK_DOWN]:.0f}",
             *(x for r in (f.smart_city, f.police) for x in (
-                r.configured, r.measured, r.at_end, "" if r.sla_share is None else r.sla_share))))
+                r.configured, r.measured, r.at_end, "" if r.sla_share is None else r.sla_share)),
+            f"{f.disputed_s:.0f}"))
 
 
 def chromium() -> str | None:

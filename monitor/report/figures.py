@@ -41,7 +41,7 @@ class Piece:
     reason: str
     cause: Cause  # CAMERA | LINK_DOWN for cameras; FEED_MISSING | LINK_DOWN for feeds
     check: str
-    excluded: Cause | str  # "" (counted) | MAINTENANCE | LINK_DOWN | MONITOR_DOWN
+    excluded: Cause | str  # "" (counted) | MAINTENANCE | LINK_DOWN | MONITOR_DOWN | DISPUTE
     integration: str = ""
 
 
@@ -107,6 +107,7 @@ class ProviderFigures:
     pace_per_week: float = 0.0
     pace_from: dt.date | None = None  # the pace is measured from this day to the as-of instant
     forecast: dt.date | None = None
+    disputed_s: float = 0.0  # seconds excluded by accepted disputes (Cause.DISPUTE)
 
     @property
     def availability(self) -> float | None:
@@ -114,7 +115,7 @@ class ProviderFigures:
 
     @property
     def excluded_s(self) -> float:
-        return sum(self.by_cause[c] for c in EXCLUSIONS)
+        return sum(self.by_cause[c] for c in EXCLUSIONS) + self.disputed_s
 
     def daily_availability(self) -> list[float | None]:
         out = []
@@ -171,6 +172,9 @@ class Report:
     coverage: Coverage | None = None
     #: steps of the monitor's wall clock in the period (monitor.history.reader.ClockStep)
     clock_steps: list = field(default_factory=list)
+    #: the disputes over the period as they stood at the as-of instant
+    #: (monitor.history.disputes.Dispute), for the report's Disputes section
+    disputes: list = field(default_factory=list)
     #: listed outage (index into pieces) -> evidence thumbnail (JPEG), picture outages only
     evidence: dict[int, bytes] = field(default_factory=dict)
 

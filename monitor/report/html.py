@@ -54,6 +54,7 @@ def render(report: Report, lang: str = "en", facts: Facts | None = None) -> str:
         f"<style>{CSS}{sections.page_css(w, facts)}</style></head><body>",
         f"<h1>{escape(w('title'))}</h1>",
         sections.header(report, w, facts, _period(report, w)),
+        "" if report.complete else f'<p class="bad" id="preview">{escape(w("preview"))}</p>',
         html_evidence.coverage(report, w),
         _summary(report, w),
         html_evidence.measured(report, w),
@@ -68,6 +69,7 @@ def render(report: Report, lang: str = "en", facts: Facts | None = None) -> str:
         _clock_steps(report, w),
         sections.windows(report, w, facts),
         sections.link_outages(report, w, facts),
+        _disputes(report, w),
         _outages(report, w, facts),
         sections.evidence(w, facts),
         sections.signatures(w, facts),
@@ -284,8 +286,11 @@ def _outages(report: Report, w: Words, facts: Facts) -> str:
     cameras = facts.cameras
     tz = report.tz
     rows = []
+    pending = [(d.camera, d.start, d.end) for d in report.disputes if d.status == "pending"]
     for i, p in enumerate(pieces[:MAX_LISTED]):
         excl = w("excluded_" + p.excluded) if p.excluded else ""
+        if not p.excluded and any(c == p.camera and s < p.end and p.start < e for c, s, e in pending):
+            excl = w("pending_mark")  # counted, and marked: a decision may still exclude it
         kind = w("kind_" + p.kind) + (f" {p.integration}" if p.integration else "")
         name, district = cameras.get(p.camera, ("", ""))
         rows.append(f'<tr><td class="l">{escape(p.camera)}</td><td class="l">{escape(name)}</td>'
@@ -299,3 +304,33 @@ def _outages(report: Report, w: Words, facts: Facts) -> str:
     return (f'<section class="outages long"><h2>{escape(w("outages"))}</h2>'
             f'<p class="meta">{escape(w("zone_note", zone=facts.zone))}</p>'
             f'{table(head, rows, "outages")}{note}</section>')
+
+
+def _disputes(report: Report, w: Words) -> str:
+    """Per provider: its disputes over the period, pending, accepted and rejected, with the
+    texts and the city's notes; accepted ones are the `excluded=dispute` pieces."""
+    out = [f'<section id="disputes"><h2>{escape(w("disputes"))}</h2>']
+    if not report.disputes:
+        out.append(f"<p>{escape(w('no_disputes'))}</p></section>")
+        return "".join(out)
+    head = "".join(f'<th class="l">{escape(w(k))}</th>' for k in (
+        "dispute", "camera", "start", "end", "duration", "reason", "text", "filed_by",
+        "dispute_status", "decided_by", "note"))
+    for f in report.providers:
+        mine = [d for d in report.disputes if d.provider == f.name]
+        if not mine:
+            continue
+        counts = {s: sum(1 for d in mine if d.status == s) for s in ("pending", "accepted", "rejected")}
+        rows = "".join(
+            f'<tr class="dispute-{d.status}"><td class="l">{d.id}</td><td class="l">{escape(d.camera)}</td>'
+            f'<td class="l">{sections.when(d.start, report.tz)}</td><td class="l">{sections.when(d.end, report.tz)}</td>'
+            f'<td>{w.duration(d.seconds)}</td><td class="l">{escape(w("reason_" + d.reason))}</td>'
+            f'<td class="l">{escape(d.text)}</td><td class="l">{escape(d.filed_by)}</td>'
+            f'<td class="l{" bad" if d.status == "pending" else ""}">{escape(w("status_" + d.status))}</td>'
+            f'<td class="l">{escape(d.decided_by)}</td><td class="l">{escape(d.note)}</td></tr>'
+            for d in mine)
+        out.append(f"<h3>{escape(f.name)}</h3><p>{escape(w('dispute_counts', **counts))}; "
+                   f"{escape(w('disputed_hours'))}: {w.duration(f.disputed_s)}</p>"
+                   f'<table class="outages"><tr>{head}</tr>{rows}</table>')
+    out.append("</section>")
+    return "".join(out)

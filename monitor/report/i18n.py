@@ -282,6 +282,85 @@ REASONS: dict[str, dict[str, str]] = {
 
 LABELS.update(DOCUMENT_LABELS)
 
+#: Disputes (monitor/history/disputes.py): the report's section and the provider portal's
+#: pages and forms (monitor/web/portal.py).
+LABELS.update({
+    "excluded_dispute": {"en": "accepted dispute", "id": "sanggahan diterima"},
+    "disputes": {"en": "Disputes", "id": "Sanggahan"},
+    "no_disputes": {"en": "No dispute in this period.", "id": "Tidak ada sanggahan pada periode ini."},
+    "dispute": {"en": "Dispute", "id": "Sanggahan"},
+    "dispute_status": {"en": "Status", "id": "Status"},
+    "status_pending": {"en": "pending (still counted)", "id": "menunggu (tetap dihitung)"},
+    "status_accepted": {"en": "accepted (excluded)", "id": "diterima (dikecualikan)"},
+    "status_rejected": {"en": "rejected (counted)", "id": "ditolak (dihitung)"},
+    "dispute_counts": {"en": "{pending} pending, {accepted} accepted, {rejected} rejected",
+                       "id": "{pending} menunggu, {accepted} diterima, {rejected} ditolak"},
+    "disputed_hours": {"en": "Excluded by accepted disputes (h)",
+                       "id": "Dikecualikan oleh sanggahan diterima (jam)"},
+    "filed_by": {"en": "Filed by", "id": "Diajukan oleh"},
+    "decided_by": {"en": "Decided by", "id": "Diputuskan oleh"},
+    "note": {"en": "Note", "id": "Catatan"},
+    "text": {"en": "Explanation", "id": "Penjelasan"},
+    "pending_mark": {"en": "disputed, pending", "id": "disanggah, menunggu"},
+    "preview": {"en": "PREVIEW, NOT FINAL: the period is not over and the figures will change.",
+                "id": "PRATINJAU, BELUM FINAL: periode belum berakhir dan angka akan berubah."},
+    "reason_power_cut": {"en": "power cut by the utility", "id": "pemadaman listrik oleh PLN"},
+    "reason_road_works": {"en": "road works by the city", "id": "pekerjaan jalan oleh pemerintah kota"},
+    "reason_access_denied": {"en": "access denied by the site owner",
+                             "id": "akses ditolak oleh pemilik lokasi"},
+    "reason_monitor_error": {"en": "monitor error", "id": "kesalahan monitor"},
+    "reason_other": {"en": "other", "id": "lainnya"},
+    "file_dispute": {"en": "File a dispute", "id": "Ajukan sanggahan"},
+    "decide": {"en": "Decide", "id": "Putuskan"},
+    "accept": {"en": "Accept", "id": "Terima"},
+    "reject": {"en": "Reject", "id": "Tolak"},
+    "decisions": {"en": "Decisions (audit list)", "id": "Keputusan (daftar audit)"},
+    "camera_outages": {"en": "Camera outages", "id": "Gangguan kamera"},
+    "span_hint": {"en": "Leave start and end empty to dispute the whole outage.",
+                  "id": "Kosongkan mulai dan selesai untuk menyanggah seluruh gangguan."},
+    "text_hint": {"en": "At most {n} characters; required for \"other\".",
+                  "id": "Paling banyak {n} karakter; wajib untuk \"lainnya\"."},
+    "filed": {"en": "Dispute {id} filed.", "id": "Sanggahan {id} diajukan."},
+    "decided": {"en": "Decision recorded.", "id": "Keputusan dicatat."},
+    "action": {"en": "Action", "id": "Tindakan"},
+    "when": {"en": "When", "id": "Waktu"},
+    "who": {"en": "Who", "id": "Oleh"},
+    "seconds": {"en": "Seconds", "id": "Detik"},
+    "newest_only": {"en": "The newest {n} are shown; the month's report (outages.csv) lists every one.",
+                    "id": "Ditampilkan {n} terbaru; laporan bulanan (outages.csv) mencantumkan semuanya."},
+    "method_dispute": {
+        "en": "Excluded, dispute: the seconds of an outage the provider disputed and the city "
+              "accepted, after the exclusions above (the disputes are listed below with their "
+              "status and notes). A pending or rejected dispute changes nothing.",
+        "id": "Dikecualikan, sanggahan: detik-detik gangguan yang disanggah penyedia dan "
+              "diterima oleh kota, setelah pengecualian di atas (sanggahan dicantumkan di bawah "
+              "beserta status dan catatannya). Sanggahan yang menunggu atau ditolak tidak "
+              "mengubah apa pun."},
+    "nothing_stored": {"en": "nothing stored", "id": "tidak ada yang disimpan"},
+    "err_required": {"en": "{what}: required", "id": "{what}: wajib diisi"},
+    "err_too_long": {"en": "{what}: {n} characters, at most {max}",
+                     "id": "{what}: {n} karakter, paling banyak {max}"},
+    "err_control": {"en": "{what}: control characters are not allowed",
+                    "id": "{what}: karakter kontrol tidak diizinkan"},
+    "err_replayed": {"en": "this form was already sent", "id": "formulir ini sudah pernah dikirim"},
+    "err_reason": {"en": "choose a reason from the list", "id": "pilih alasan dari daftar"},
+    "err_no_outage": {"en": "no such outage", "id": "gangguan tidak ditemukan"},
+    "err_not_camera": {"en": "only camera outages can be disputed",
+                       "id": "hanya gangguan kamera yang dapat disanggah"},
+    "err_span": {"en": "the disputed span must lie within the outage and end after it starts",
+                 "id": "rentang yang disanggah harus berada di dalam gangguan dan berakhir setelah mulai"},
+    "err_overlap": {"en": "dispute {id} already covers part of this span",
+                    "id": "sanggahan {id} sudah mencakup sebagian rentang ini"},
+    "err_no_dispute": {"en": "no such dispute", "id": "sanggahan tidak ditemukan"},
+    "err_token": {"en": "the form's token is not valid (forged, expired or for another form): reload the page",
+                  "id": "token formulir tidak sah (palsu, kedaluwarsa atau milik formulir lain): muat ulang halaman"},
+    "err_site": {"en": "refused: the form came from another site",
+                 "id": "ditolak: formulir berasal dari situs lain"},
+    "err_large": {"en": "the form is too large: a text is at most {max} characters",
+                  "id": "formulir terlalu besar: teks paling banyak {max} karakter"},
+    "err_when": {"en": "start and end: YYYY-MM-DDTHH:MM:SS", "id": "mulai dan selesai: YYYY-MM-DDTHH:MM:SS"},
+    "err_decision": {"en": "decision: accept or reject", "id": "keputusan: terima atau tolak"},
+})
 #: The method section's rule sentences, in reading order.
 RULES = ("rule_link", "rule_feed", "rule_first_answer", "rule_observed", "rule_as_of", "rule_ha")
 

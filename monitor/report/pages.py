@@ -70,6 +70,7 @@ class LedgerPages:
         self._month: dict[str, tuple[float, float | None]] | None = None  # last 30-day figures
         self._cache: OrderedDict[tuple[str, str, str], tuple[float, bytes]] = OrderedDict()
         self._lock = asyncio.Lock()
+        self._disputes_seen = -1  # disputes.last_row when the kept files were made
         self._task: asyncio.Task | None = None
         self._failing = False
 
@@ -77,10 +78,12 @@ class LedgerPages:
         from ..web.app import STATUS_EXTRA_KEY
 
         app[PAGES_KEY] = self
-        app[STATUS_EXTRA_KEY] = lambda: strip_html(self.strip, self.strip_at, self._tz())
-        app.router.add_get("/reports", self.index)
-        app.router.add_get("/reports/custom", self.custom)
-        app.router.add_get("/reports/{month}/{name}", self.file)
+        # a provider user's status page shows its own row only (monitor.web.access)
+        app[STATUS_EXTRA_KEY] = lambda scope=None: strip_html(
+            [s for s in self.strip if scope is None or s.provider == scope], self.strip_at, self._tz())
+        app.router.add_get("/reports", self.index, name="reports")
+        app.router.add_get("/reports/custom", self.custom, name="report_custom")
+        app.router.add_get("/reports/{month}/{name}", self.file, name="report_file")
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
 
@@ -135,15 +138,18 @@ class LedgerPages:
                 f"<h1>{escape(w('reports'))}</h1>"
                 + (f"<table><tr><th>{escape(w('month'))}</th><th>HTML</th><th>PDF</th><th>CSV</th></tr>"
                    f"{''.join(rows)}</table>" if rows else f"<p>{escape(w('no_data'))}</p>")
-                + self._form(w, lang)
-                + '<p><a href="/status">/status</a></p></body></html>')
+                + self._form(w, lang, _scope(request))
+                + '<p><a href="/status">/status</a> · '
+                f'<a href="/outages?lang={lang}">{escape(w("camera_outages"))}</a> · '
+                f'<a href="/disputes?lang={lang}">{escape(w("disputes"))}</a></p></body></html>')
         return web.Response(text=body, content_type="text/html", headers={"Cache-Control": "no-store"})
 
-    def _form(self, w: Any, lang: str) -> str:
+    def _form(self, w: Any, lang: str, scope: str | None = None) -> str:
         """Any range of days, one provider or all, either language, any file: a plain GET
         form (no JavaScript) that /reports/custom turns into the file's address."""
         providers = "".join(f'<option value="{escape(p.name)}">{escape(p.name)}</option>'
-                            for p in self.state.inventory.providers)
+                            for p in self.state.inventory.providers
+                            if scope is None or p.name == scope)
         files = "".join(f'<option value="{n}">{n}</option>' for n in FILES)
         langs = "".join(f'<option value="{c}"{" selected" if c == lang else ""}>{escape(w("lang_" + c))}</option>'
                         for c in ("en", "id"))
@@ -159,6 +165,9 @@ class LedgerPages:
     async def custom(self, request: web.Request) -> web.Response:
         q = request.query
         name = q.get("file", "report.html")
+        scope = _scope(request)
+        if scope is not None and q.get("provider", "") not in ("", scope):
+            return web.Response(status=404, text="not found\n")
         period = f"{q.get('from', '')}..{q.get('to', '')}"
         problem = self._check(period, name, q.get("provider", ""), q.get("lang", "en"))
         if problem:
@@ -206,6 +215,12 @@ class LedgerPages:
             return web.Response(status=404, text="not found\n")
         lang = request.query.get("lang", "en")
         provider = request.query.get("provider", "")
+        scope = _scope(request)
+        if scope is not None:
+            if provider not in ("", scope):
+                # another provider's report is answered as one that does not exist
+                return web.Response(status=404, text="not found\n")
+            provider = scope
         problem = self._check(period, name, provider, lang)
         if problem:
             return web.Response(status=400, text=problem + "\n")
@@ -214,6 +229,12 @@ class LedgerPages:
         now = time.time()
         current = self._period(period)[1].timestamp() > now - 60  # not over yet (or just)
         async with self._lock:
+            # a dispute filed or decided since (here or by `cctv-monitor disputes decide`)
+            # changes past periods too: their kept files go
+            seen = await asyncio.get_running_loop().run_in_executor(None, self._disputes_row)
+            if seen != self._disputes_seen:
+                self._cache.clear()
+                self._disputes_seen = seen
             hit = self._cache.get(key)
             if hit is None or (current and now - hit[0] > CURRENT_MAX_AGE):
                 loop = asyncio.get_running_loop()
@@ -240,6 +261,16 @@ class LedgerPages:
         if pdf:
             return web.Response(body=hit[1], content_type=ctype, headers=headers)
         return web.Response(body=hit[1], content_type=ctype, charset="utf-8", headers=headers)
+
+    def _disputes_row(self) -> int:
+        from ..history import disputes
+        from ..history.reader import Reader
+
+        reader = Reader(self.target)  # type: ignore[arg-type]
+        try:
+            return disputes.last_row(reader.conn, reader.dialect)
+        finally:
+            reader.close()
 
     def _make(self, period: str, provider: str, lang: str, pdf: bool = False) -> dict[str, bytes]:
         """The files of one report (blocking); with pdf, report.pdf too (headless Chromium)."""
@@ -321,6 +352,13 @@ class LedgerPages:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def _scope(request: web.Request) -> str | None:
+    """The one provider the asking user is limited to (monitor.web.access), None for all."""
+    from ..web.app import principal
+
+    return principal(request).scope
 
 
 def _links(w: Any, period: str, name: str) -> str:

@@ -71,7 +71,8 @@ def method(report: Any, w: Words, facts: Facts) -> str:
         items.append(w("method_down", checks=checks, interval=seconds(facts.interval),
                        own=w.number(facts.own_intervals), timeout=seconds(facts.timeout),
                        retries=w.number(facts.retries), stream=stream))
-    items += [w("method_maintenance"), w("method_link"), w("method_monitor_down"), w("method_formula"),
+    items += [w("method_maintenance"), w("method_link"), w("method_monitor_down"),
+              w("method_dispute"), w("method_formula"),
               w("zone_note", zone=facts.zone)]
     return (f'<section id="method"><h2>{escape(w("method"))}</h2><p>{escape(w("method_text"))}</p>'
             "<ul>" + "".join(f"<li>{escape(x)}</li>" for x in items) + "</ul>"

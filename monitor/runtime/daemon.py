@@ -235,7 +235,20 @@ async def run_until(
         app.middlewares.insert(0, auth.middleware)
     app.middlewares.insert(0, limiter.middleware)
     install_headers(app, web_config.headers)
-    _ledger_pages(daemon, inventory).install(app)
+    pages = _ledger_pages(daemon, inventory)
+    pages.install(app)
+    from ..web.portal import Portal
+
+    Portal(daemon.state, pages.target).install(app)
+    if web_config.users and inventory.access.configured:
+        unknown = sorted({u for u in (*inventory.access.admins, *inventory.access.viewers,
+                                      *inventory.access.prometheus)} | {
+            u for _p, users in inventory.access.providers for u in users} - set(web_config.users))
+        if unknown:
+            log.warning("access: %d user(s) named in access: are not in --web.config.file: %s",
+                        len(unknown), ", ".join(unknown))
+    elif web_config.users:
+        log.info("no access: section: every user of --web.config.file is an admin")
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
                            keepalive_timeout=limits.idle_timeout, logger=PROTOCOL_LOG)
     await runner.setup()

@@ -23,6 +23,9 @@ from ..metrics.exporter import CONTENT_TYPE, Exporter
 from ..probes import evidence
 from ..state import State
 from ..state.uplink_cause import camera_cause
+from .access import LOCAL, Principal, decide, principal_of
+from .auth import USER
+from .scoped import ProviderView
 from .status import render as render_status
 
 log = logging.getLogger("cctv.web")
@@ -115,12 +118,19 @@ async def status(request: web.Request) -> web.Response:
     state: State = request.app[STATE_KEY]  # type: ignore[assignment]
     cache: dict = request.app[STATUS_CACHE_KEY]
     now = time.time()
-    key = (id(state.inventory), state.generation, int(now // 5))
+    scope = principal(request).scope
+    key = (id(state.inventory), state.generation, int(now // 5), scope)
     body = cache.get(key)
     if body is None:
         extra = request.app.get(STATUS_EXTRA_KEY)
-        body = render_status(state, now, extra() if extra is not None else "")
-        cache.clear()
+        if scope is None:
+            body = render_status(state, now, extra() if extra is not None else "")
+        else:
+            # a provider's page: its cameras only, no other provider's name or figure
+            body = render_status(ProviderView(state, scope), now,
+                                 extra(scope) if extra is not None else "")
+        if len(cache) > 64:
+            cache.clear()
         cache[key] = body
     return web.Response(body=body, content_type="text/html", charset="utf-8", headers=NO_STORE)
 
@@ -189,11 +199,19 @@ async def api_cameras(request: web.Request) -> web.Response:
             return _bad_request("query parameter 'down' must be 1 or 0 (or true/false)")
         down = _BOOL[text]
     provider = query.get("provider")
+    scope = principal(request).scope
+    if scope is not None:
+        if provider is not None and provider != scope:
+            provider = "\0"  # another provider's cameras: none, as for an unknown name
+        else:
+            provider = scope
     district = query.get("district")
     zone = query.get("zone")
     parts: list[str] = []
     batch: list[dict[str, Any]] = []
     devices = state.devices
+    if scope is not None and devices is not None:
+        devices = ProviderView(state, scope).devices
     # encode in slices with a yield between them: 50,000 cameras are ~0.3 s of dict and JSON
     # work that must not hold the probe schedule in one piece
     for n, cs in enumerate(list(state.cameras.values()), 1):
@@ -223,11 +241,24 @@ async def api_evidence(request: web.Request) -> web.Response:
     """The evidence thumbnail of a camera down for a picture verdict (`evidence.current`)."""
     state: State = request.app[STATE_KEY]  # type: ignore[assignment]
     cs = state.cameras.get(request.match_info["camera"])
+    if cs is not None and not principal(request).sees(cs.camera.provider):
+        cs = None  # another provider's camera: answered as one without a picture
     jpeg = evidence.current(cs) if cs is not None else None
     if jpeg is None:
         return web.Response(status=404, text="no evidence picture for this camera now\n",
                             headers=NO_STORE)
     return web.Response(body=jpeg, content_type="image/jpeg", headers=NO_STORE)
+
+
+async def api_camera(request: web.Request) -> web.Response:
+    """One camera by id; another provider's camera is answered as one that does not exist."""
+    state: State = request.app[STATE_KEY]  # type: ignore[assignment]
+    cs = state.cameras.get(request.match_info["camera"])
+    if cs is None or not principal(request).sees(cs.camera.provider):
+        return web.json_response({"error": "no such camera"}, status=404, headers=NO_STORE)
+    scope = principal(request).scope
+    devices = getattr(state, "devices", None) if scope is None else ProviderView(state, scope).devices
+    return web.json_response(camera_json(cs, devices), headers=NO_STORE)
 
 
 #: Content types a browser may send cross-origin without a preflight ("simple requests"):
@@ -280,18 +311,46 @@ def make_app(state: State, exporter: Exporter, reload_fn: Reload | None = None,
     app[EXPORTER_KEY] = exporter
     app[RELOAD_KEY] = reload_fn
     app[STATUS_CACHE_KEY] = {}
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    # every route is named: the name is what monitor.web.access.decide answers for
+    app.router.add_get("/metrics", metrics, name="metrics")
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/readyz", readyz, name="ready")
     # the same two answers where Prometheus, Alertmanager and their probes look for them
-    app.router.add_get("/-/healthy", healthz)
-    app.router.add_get("/-/ready", readyz)
-    app.router.add_get("/status", status)
-    app.router.add_get("/api/cameras", api_cameras)
-    app.router.add_get("/api/cameras/{camera}/evidence.jpg", api_evidence)
-    app.router.add_post("/-/reload", reload)
-    app.router.add_get("/", _index)
+    app.router.add_get("/-/healthy", healthz, name="healthy")
+    app.router.add_get("/-/ready", readyz, name="ready_prom")
+    app.router.add_get("/status", status, name="status")
+    app.router.add_get("/api/cameras", api_cameras, name="api_cameras")
+    app.router.add_get("/api/cameras/{camera}", api_camera, name="api_camera")
+    app.router.add_get("/api/cameras/{camera}/evidence.jpg", api_evidence, name="api_evidence")
+    app.router.add_post("/-/reload", reload, name="reload")
+    app.router.add_get("/", _index, name="index")
+    app.middlewares.append(_access)
     return app
+
+
+def principal(request: web.Request) -> Principal:
+    """Who is asking (set by the access middleware; LOCAL without authentication)."""
+    return request.get(PRINCIPAL, LOCAL)
+
+
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+@web.middleware
+async def _access(request: web.Request, handler):
+    """Every request's one access decision (monitor.web.access.decide), by route name."""
+    route = request.match_info.route
+    name = getattr(route, "name", None)
+    if name is None:  # aiohttp's own 404/405 answers: nothing to decide
+        return await handler(request)
+    state: State = request.app[STATE_KEY]  # type: ignore[assignment]
+    who = principal_of(request.get(USER), state.inventory.access)
+    status = decide(who, name)
+    if status:
+        return web.Response(status=status, text="forbidden\n" if status == 403 else "not found\n",
+                            headers=NO_STORE)
+    request[PRINCIPAL] = who
+    return await handler(request)
 
 
 async def _index(request: web.Request) -> web.Response:

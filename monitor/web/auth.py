@@ -51,6 +51,8 @@ DEFAULT_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 SERVER = "cctv-monitor"  # no version: it only helps an attacker pick an exploit
+#: request[USER]: the user name whose password was verified (monitor.web.access's principal).
+USER = web.RequestKey("user", str)
 
 
 def install_headers(app: web.Application, configured: dict[str, str] | None = None) -> None:
@@ -146,6 +148,11 @@ def bcrypt_cost(hashed: bytes) -> int | None:
     if len(parts) < 4 or parts[1] not in (b"2a", b"2b", b"2y") or not parts[2].isdigit():
         return None
     return int(parts[2])
+
+
+def _user_of(header: str | None) -> str:
+    """The user name of a Basic Authorization header already verified by `check`."""
+    return base64.b64decode((header or "")[6:].strip()).decode("utf-8").partition(":")[0]
 
 
 class BasicAuth:
@@ -258,8 +265,10 @@ class BasicAuth:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        verdict = await self.check(request.headers.get("Authorization"), request)
+        header = request.headers.get("Authorization")
+        verdict = await self.check(header, request)
         if verdict == "ok":
+            request[USER] = _user_of(header)
             return await handler(request)
         if verdict in ("busy", "rate_limited"):
             response = web.Response(status=429, text="too many requests\n", headers={
