@@ -139,8 +139,11 @@ async def wait_ok(session: aiohttp.ClientSession, url: str, stack: Stack, timeou
         await asyncio.sleep(0.25)
 
 
-async def query(session: aiohttp.ClientSession, prom: str, expr: str) -> list:
-    async with session.post(f"{prom}/api/v1/query", data={"query": expr}) as resp:
+async def query(session: aiohttp.ClientSession, prom: str, expr: str,
+                at: float | None = None) -> list:
+    """An instant query, now or at `at` (UNIX seconds)."""
+    data = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
+    async with session.post(f"{prom}/api/v1/query", data=data) as resp:
         body = await resp.json()
     assert body["status"] == "success", (expr, body)
     return body["data"]["result"]

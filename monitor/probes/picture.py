@@ -177,13 +177,18 @@ class Picture:
 class PictureHistory:
     """What one camera remembers between pictures of one source (snapshot or stream)."""
 
-    __slots__ = ("digest", "fingerprint", "size", "first", "first_size", "luminance", "uniform",
-                 "unchanged", "moved", "still")
+    __slots__ = ("digest", "fingerprint", "size", "position", "first", "first_size", "luminance",
+                 "uniform", "unchanged", "moved", "still")
 
     def __init__(self) -> None:
         self.digest: bytes | None = None  # BLAKE2b of the last decodable snapshot body
         self.fingerprint: bytes | None = None  # latest picture (stream: not a window's first)
         self.size: tuple[int, int] = (0, 0)  # of the fingerprint
+        # stream only: the place of `fingerprint` in its check's window (0: the first
+        # keyframe): a per-session encoder's later keyframes still differ with their place
+        # (rate control settling), so a window's keyframe is compared with the previous
+        # window's only at the same place
+        self.position = -1
         # stream only: the previous check's first keyframe, compared with the next check's
         # first (a per-session encoder codes a session's first keyframe its own way); a
         # second fingerprint, so a stream camera keeps about 28 KB at 16:9
@@ -372,7 +377,9 @@ def analyse_keyframes(codec: str, keyframes: list[bytes], history: PictureHistor
             into.append(share)
 
     last: Picture | None = None
-    if len(keyframes) >= 2 and history.fingerprint is not None:
+    n = len(keyframes)
+    same_place = history.position == n - 1  # the previous window ended at the same place
+    if n >= 2 and history.fingerprint is not None and same_place:
         last = decode(keyframes[-1])
         if last is not None:
             diff, share = change(history.fingerprint, history.size, last)
@@ -383,6 +390,7 @@ def analyse_keyframes(codec: str, keyframes: list[bytes], history: PictureHistor
                 history.unchanged = 0
                 history.first = None  # stale now: the next check's first starts afresh
                 history.keep(last)
+                history.position = n - 1
                 diffs, shares = [diff], [share]
                 keyframes = []
     if keyframes:
@@ -391,12 +399,19 @@ def analyse_keyframes(codec: str, keyframes: list[bytes], history: PictureHistor
             compare(history.first, history.first_size, first, firsts)
             history.first, history.first_size = first.fingerprint.tobytes(), first.fingerprint.size
             history.keep(first, fingerprint=False)
+        previous: Picture | None = None  # this window's keyframe before, from the second on
         for i in range(1, len(keyframes)):
             picture = last if i == len(keyframes) - 1 and last is not None else decode(keyframes[i])
             if picture is None:
+                previous = None
                 continue
-            compare(history.fingerprint, history.size, picture, shares)
+            if previous is not None:  # the window's later keyframes with each other
+                compare(previous.fingerprint.tobytes(), previous.fingerprint.size, picture, shares)
+            elif history.position == i:  # with the previous window's, at the same place only
+                compare(history.fingerprint, history.size, picture, shares)
             history.keep(picture)
+            history.position = i
+            previous = picture
     elapsed = time.perf_counter() - start
     if not seen:
         detail = {Detail.KEYFRAMES_DECODED: 0}
